@@ -1,0 +1,34 @@
+"""Sessions: the project's tests and lint, the SDK smoke matrix, the demo, benchmarks.
+
+Bare `nox` runs lint and tests; smoke, demo and bench are opt-in (`nox -s NAME`).
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.sessions = ["lint", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+SDKMIRROR = PYPROJECT["tool"]["sdkmirror"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite, slow integration tests (real toolchains, registry) included."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the library, tasks, sessions and tests."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+if __name__ == "__main__":
+    nox.main()

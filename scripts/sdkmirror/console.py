@@ -1,0 +1,72 @@
+"""Human output: step headers, spinners on a terminal, plain lines in CI logs, summary tables."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+# Diagnostics go to stderr so that `--json` output on stdout stays machine-readable.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def interactive() -> bool:
+    """A live spinner only where a person watches a terminal; CI logs get plain lines."""
+    return err.is_terminal and not os.environ.get("CI")
+
+
+def info(message: str) -> None:
+    err.print(message, markup=False)
+
+
+def warn(message: str) -> None:
+    err.print(f"warning: {message}", style="yellow", markup=False)
+
+
+def error(message: str) -> None:
+    err.print(f"error: {message}", style="bold red", markup=False)
+
+
+def command(argv: Sequence[str], *, cwd: Path | None = None) -> None:
+    """Echo a command as a person could paste it."""
+    where = f" (in {cwd})" if cwd else ""
+    err.print(f"$ {shlex.join(argv)}{where}", style="dim", markup=False)
+
+
+def manual(argv: Sequence[str], why: str) -> None:
+    """A step left to a person, printed as the exact command."""
+    err.print(f"next: {why}", style="bold", markup=False)
+    err.print(f"    {shlex.join(argv)}", markup=False)
+
+
+@contextmanager
+def step(title: str) -> Iterator[None]:
+    """Announce a long step; spin on a terminal; report how long it took."""
+    start = time.monotonic()
+    if interactive():
+        with err.status(f"{title} ..."):
+            yield
+    else:
+        err.print(f"==> {title}", markup=False)
+        yield
+    err.print(f"    {title}: done in {time.monotonic() - start:.1f}s", style="dim", markup=False)
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    return t
+
+
+def show(renderable: object) -> None:
+    err.print(renderable)

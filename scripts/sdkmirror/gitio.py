@@ -1,0 +1,237 @@
+"""Git plumbing over GitPython: remote ref listings, the work repository, fetch, atomic push."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from . import console
+from .errors import CommandError, PushRefused, RemoteError
+
+ZERO = "0" * 40
+
+# A child git must never stop to ask a person for a password, on a terminal or in CI.
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true", "LC_ALL": "C"}
+PUSH_TOKEN_ENV = "SDKMIRROR_PUSH_TOKEN"
+
+
+def git_env(url: str | None = None) -> dict[str, str]:
+    """Environment for git children; carries a push token as an HTTP header, never in argv."""
+    env = dict(_GIT_ENV)
+    token = os.environ.get(PUSH_TOKEN_ENV)
+    if token and url and url.startswith("https://"):
+        import base64
+
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        n = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
+        env["GIT_CONFIG_COUNT"] = str(n + 1)
+        env[f"GIT_CONFIG_KEY_{n}"] = "http.extraheader"
+        env[f"GIT_CONFIG_VALUE_{n}"] = f"AUTHORIZATION: basic {basic}"
+    return env
+
+
+@dataclass(frozen=True)
+class RemoteRefs:
+    """What `git ls-remote` says: ref -> object, plus tag -> peeled commit."""
+
+    refs: Mapping[str, str]
+    peeled: Mapping[str, str] = field(default_factory=dict)
+
+    def head(self, branch: str) -> str | None:
+        return self.refs.get(f"refs/heads/{branch}")
+
+    def tags(self) -> dict[str, str]:
+        return {r[len("refs/tags/") :]: o for r, o in self.refs.items() if r.startswith("refs/tags/")}
+
+    def branches(self) -> dict[str, str]:
+        return {
+            r[len("refs/heads/") :]: o for r, o in self.refs.items() if r.startswith("refs/heads/")
+        }
+
+    def commit_of_tag(self, name: str) -> str | None:
+        ref = f"refs/tags/{name}"
+        return self.peeled.get(ref, self.refs.get(ref))
+
+
+def parse_ls_remote(text: str) -> RemoteRefs:
+    refs: dict[str, str] = {}
+    peeled: dict[str, str] = {}
+    for line in text.splitlines():
+        if "\t" not in line:
+            continue
+        sha, ref = line.split("\t", 1)
+        if ref.endswith("^{}"):
+            peeled[ref[:-3]] = sha
+        else:
+            refs[ref] = sha
+    return RemoteRefs(refs, peeled)
+
+
+def ls_remote(url: str, patterns: Sequence[str] = (), *, name: str = "remote") -> RemoteRefs:
+    """List a remote's refs without fetching any object."""
+    try:
+        out = git.Git().execute(
+            ["git", "ls-remote", "--", url, *patterns], env=git_env(url), with_extended_output=False
+        )
+    except GitCommandError as exc:
+        raise RemoteError(f"cannot read {name} {url}: {_reason(exc)}") from exc
+    return parse_ls_remote(str(out))
+
+
+def _reason(exc: GitCommandError) -> str:
+    text = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr or "")
+    lines = [ln.strip() for ln in text.replace("stderr: ", "").splitlines() if ln.strip()]
+    lines = [ln.strip("'") for ln in lines]
+    fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:", "remote:"))]
+    return (fatal or lines or [str(exc)])[-1][:300]
+
+
+def wrap(exc: GitCommandError, what: str) -> CommandError:
+    argv = [str(a) for a in exc.command] if isinstance(exc.command, list) else [str(exc.command)]
+    stderr = exc.stderr if isinstance(exc.stderr, str) else ""
+    return CommandError(argv, exc.status if isinstance(exc.status, int) else 1, "", stderr, what=what)
+
+
+class WorkRepo:
+    """A bare repository kept between runs; a cache only, so a broken one is rebuilt."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.repo = self._open_or_rebuild()
+
+    def _open_or_rebuild(self) -> git.Repo:
+        if self.path.exists():
+            try:
+                repo = git.Repo(self.path)
+                repo.git.rev_parse("--git-dir")
+                repo.git.count_objects()
+                return repo
+            except (InvalidGitRepositoryError, NoSuchPathError, GitCommandError, ValueError):
+                console.warn(f"work repository {self.path} is unusable; rebuilding it from scratch")
+                shutil.rmtree(self.path, ignore_errors=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repo = git.Repo.init(self.path, bare=True, initial_branch="main")
+        with repo.config_writer() as cw:
+            cw.set_value("core", "logAllRefUpdates", "false")
+            cw.set_value("gc", "auto", "0")
+        return repo
+
+    def rebuild(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.repo = self._open_or_rebuild()
+
+    def git(self, *args: str, url: str | None = None) -> str:
+        return str(self.repo.git.execute(["git", *args], env=git_env(url)))
+
+    def fetch(self, url: str, refspecs: Iterable[str], *, name: str) -> None:
+        specs = list(refspecs)
+        if not specs:
+            return
+        argv = ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", url, *specs]
+        try:
+            self.git(*argv, url=url)
+        except GitCommandError as exc:
+            reason = _reason(exc)
+            if _looks_corrupt(reason):
+                console.warn(f"work repository damaged ({reason}); rebuilding and fetching again")
+                self.rebuild()
+                try:
+                    self.git(*argv, url=url)
+                    return
+                except GitCommandError as exc2:
+                    reason = _reason(exc2)
+            raise RemoteError(f"cannot fetch from {name} {url}: {reason}") from exc
+
+    def has(self, sha: str) -> bool:
+        try:
+            self.git("cat-file", "-e", sha)
+            return True
+        except GitCommandError:
+            return False
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        try:
+            self.git("merge-base", "--is-ancestor", ancestor, descendant)
+            return True
+        except GitCommandError as exc:
+            if exc.status == 1:
+                return False
+            raise wrap(exc, f"checking whether {ancestor[:12]} precedes {descendant[:12]}") from exc
+
+    def object_type(self, sha: str) -> str:
+        return self.git("cat-file", "-t", sha).strip()
+
+    def update_refs(self, updates: Mapping[str, str]) -> None:
+        """Point local refs at objects in one transaction."""
+        if not updates:
+            return
+        script = "".join(f"update {ref} {sha}\n" for ref, sha in updates.items())
+        try:
+            self.repo.git.execute(["git", "update-ref", "--stdin"], istream=_stdin(script))
+        except GitCommandError as exc:
+            raise wrap(exc, "updating refs in the work repository") from exc
+
+    def push_atomic(self, url: str, updates: Mapping[str, str], *, name: str = "origin") -> None:
+        """Push `ref -> object` in one atomic transaction without force: ours never move."""
+        if not updates:
+            return
+        specs = [f"{sha}:{ref}" for ref, sha in updates.items()]
+        try:
+            self.git("push", "--atomic", "--porcelain", "--", url, *specs, url=url)
+        except GitCommandError as exc:
+            raise push_refusal(exc, name, url) from exc
+
+
+def _stdin(text: str):  # noqa: ANN202 - a file object GitPython can stream from
+    import tempfile
+
+    fh = tempfile.TemporaryFile()
+    fh.write(text.encode())
+    fh.seek(0)
+    return fh
+
+
+_CORRUPT = re.compile(
+    r"corrupt|bad object|not a git repository|unable to read|missing (?:blob|tree|commit)"
+    r"|loose object .* is corrupt|index-pack failed|packfile .* cannot be accessed",
+    re.I,
+)
+
+
+def _looks_corrupt(reason: str) -> bool:
+    return bool(_CORRUPT.search(reason))
+
+
+WORKFLOW_SCOPE = re.compile(r"refusing to allow .* (?:create|update) workflow", re.I | re.S)
+
+
+def push_refusal(exc: GitCommandError, name: str, url: str) -> PushRefused:
+    """Turn a failed push into one line with the server's own reason."""
+    text = exc.stderr if isinstance(exc.stderr, str) else ""
+    text += "\n" + (exc.stdout if isinstance(exc.stdout, str) else "")
+    remote = [ln.strip()[len("remote:") :].strip() for ln in text.splitlines()
+              if ln.strip().startswith("remote:") and ln.strip() != "remote:"]
+    rejected = re.findall(r"\[(?:remote )?rejected\][^\n]*?\(([^)]*)\)", text)
+    rejected += re.findall(r"^!\t[^\t]*\t\[(?:remote )?rejected\] \(([^)]*)\)", text, re.M)
+    reason = (remote[-1] if remote else "") or (rejected[0] if rejected else "") or _reason(exc)
+    err = PushRefused(f"{name} refused the push ({url}): {reason}")
+    err.reason = reason  # type: ignore[attr-defined]
+    err.workflow_scope = bool(WORKFLOW_SCOPE.search(text))  # type: ignore[attr-defined]
+    return err
+
+
+def remote_url(checkout: Path, remote: str = "origin") -> str:
+    """The URL of a remote of a checkout (the default `--origin`)."""
+    try:
+        return git.Repo(checkout, search_parent_directories=True).remote(remote).url
+    except (InvalidGitRepositoryError, NoSuchPathError, ValueError) as exc:
+        raise RemoteError(
+            f"{checkout} has no git remote {remote!r}; pass --origin URL"
+        ) from exc

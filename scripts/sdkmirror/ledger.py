@@ -1,0 +1,71 @@
+"""The mirror ledger: every release tag the mirror took, and every head its branch had."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import tomlkit
+
+from . import tomlstore
+
+HEADER = """
+Mirror ledger: every upstream release tag this mirror has taken, on the object it had then,
+and every commit the mirror branch has pointed at. Written by `invoke sync`; audited by
+`invoke verify`. Do not edit by hand: a mirror tag never moves.
+"""
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    name: str
+    object: str
+    commit: str
+    mirrored_at: datetime
+
+
+class MirrorLedger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.doc = tomlstore.read(path, HEADER)
+
+    @property
+    def tags(self) -> dict[str, TagRecord]:
+        table = self.doc.get("tags", {})
+        return {
+            name: TagRecord(name, str(t["object"]), str(t["commit"]), t["mirrored_at"])
+            for name, t in table.items()
+        }
+
+    @property
+    def branch_heads(self) -> list[str]:
+        return [str(h) for h in self.doc.get("mirror_branch", {}).get("heads", [])]
+
+    def add_tag(self, name: str, obj: str, commit: str, when: datetime | None = None) -> bool:
+        """Record a mirrored tag; an existing record is never rewritten."""
+        if "tags" not in self.doc:
+            self.doc.add(tomlkit.nl())
+            self.doc["tags"] = tomlkit.table(is_super_table=True)
+        tags = self.doc["tags"]
+        if name in tags:
+            return False
+        entry = tomlkit.table()
+        entry["object"] = obj
+        entry["commit"] = commit
+        entry["mirrored_at"] = (when or datetime.now(UTC)).replace(microsecond=0)
+        tags[name] = entry
+        return True
+
+    def add_branch_head(self, sha: str) -> bool:
+        if "mirror_branch" not in self.doc:
+            self.doc["mirror_branch"] = tomlkit.table()
+            self.doc["mirror_branch"]["heads"] = tomlkit.array().multiline(True)
+        heads = self.doc["mirror_branch"]["heads"]
+        if sha in heads:
+            return False
+        heads.append(sha)
+        return True
+
+    def save(self) -> None:
+        tomlstore.write(self.path, self.doc)

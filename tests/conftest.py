@@ -1,0 +1,101 @@
+"""Shared fixtures: real git repositories in a temp dir, a project config, the task runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gitrepos import GitRepos  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A git identity and an empty global config, so commits work on a fresh machine."""
+    home = tmp_path_factory.getbasetemp() / "home"
+    home.mkdir(exist_ok=True)
+    gitconfig = home / ".gitconfig"
+    if not gitconfig.exists():
+        gitconfig.write_text("[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n")
+    for key, value in {
+        "GIT_AUTHOR_NAME": "Mirror Tests",
+        "GIT_AUTHOR_EMAIL": "mirror-tests@example.invalid",
+        "GIT_COMMITTER_NAME": "Mirror Tests",
+        "GIT_COMMITTER_EMAIL": "mirror-tests@example.invalid",
+        "GIT_CONFIG_GLOBAL": str(gitconfig),
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_STEP_SUMMARY",
+                "SDKMIRROR_PUSH_TOKEN", "SDKMIRROR_FAILPOINTS"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def repos(tmp_path: Path) -> GitRepos:
+    """A bare `upstream` with a working clone, and an empty bare `origin`."""
+    return GitRepos.create(tmp_path / "repos")
+
+
+@dataclass
+class Project:
+    """A throwaway project directory with its own `[tool.sdkmirror]` and the real tasks."""
+
+    root: Path
+    pyproject: Path
+    env: dict[str, str]
+
+    def config(self, **overrides):
+        from sdkmirror import config
+
+        return config.load(self.pyproject, **overrides)
+
+    def invoke(self, *args: str, check: bool = False, env: dict[str, str] | None = None,
+               timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run `invoke ARGS` exactly as a maintainer would, from the project directory."""
+        cp = subprocess.run(
+            [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
+            cwd=self.root, env={**self.env, **(env or {})}, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )
+        if check and cp.returncode != 0:
+            raise AssertionError(f"invoke {' '.join(args)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}")
+        return cp
+
+
+def write_project(root: Path, upstream: str, extra: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(textwrap.dedent(f"""\
+        [tool.sdkmirror]
+        upstream = "{upstream}"
+        work_dir = "state"
+        lock_timeout = 2.0
+        """) + textwrap.dedent(extra))
+    return pyproject
+
+
+@pytest.fixture
+def project(tmp_path: Path, repos: GitRepos, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    pyproject = write_project(tmp_path / "project", str(repos.upstream))
+    monkeypatch.setenv("SDKMIRROR_CONFIG", str(pyproject))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "scripts"), env.get("PYTHONPATH", "")])
+    env["CI"] = "true"
+    yield Project(pyproject.parent, pyproject, env)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_cache() -> None:
+    """Toolchains, Verdaccio and the pnpm store are downloaded once for the whole suite."""
+    os.environ.setdefault("SDKMIRROR_CACHE", str(REPO_ROOT / ".sdkmirror" / "cache"))
