@@ -15,6 +15,9 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 SDKMIRROR = PYPROJECT["tool"]["sdkmirror"]
 
 
+# --- the project's own checks -----------------------------------------------------------------
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole test suite, slow integration tests (real toolchains, registry) included."""
@@ -28,6 +31,11 @@ def lint(session: nox.Session) -> None:
     session.install("-e", ".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+# --- smoke build and demo ---------------------------------------------------------------------
+
+# --- benchmarks -------------------------------------------------------------------------------
 
 
 if __name__ == "__main__":

@@ -14,11 +14,20 @@ from invoke import Collection, task  # noqa: E402
 
 from sdkmirror.taskutil import guarded  # noqa: E402
 
+ns = Collection()
+
+REMOTE_HELP = {
+    "upstream": "upstream git URL (default: [tool.sdkmirror] upstream)",
+    "origin": "mirror git URL (default: this checkout's `origin` remote)",
+}
+
+
+# --- mirror: sync and verify ----------------------------------------------------------------
+
 
 @task(
     help={
-        "upstream": "upstream git URL (default: [tool.sdkmirror] upstream)",
-        "origin": "mirror git URL (default: this checkout's `origin` remote)",
+        **REMOTE_HELP,
         "dry_run": "print the plan; push nothing and write no ledger",
         "report": "write the run's report as JSON to this path",
     }
@@ -31,7 +40,7 @@ def sync(c, upstream=None, origin=None, dry_run=False, report=None):
     sync_mod.main(upstream=upstream, origin=origin, dry_run=dry_run, report=report)
 
 
-@task(help={"origin": "mirror git URL (default: this checkout's `origin` remote)"})
+@task(help={"origin": REMOTE_HELP["origin"]})
 @guarded
 def verify(c, origin=None):
     """Audit the mirror against the ledger: tags unmoved, release branches on their tags."""
@@ -40,4 +49,13 @@ def verify(c, origin=None):
     verify_mod.main(origin=origin)
 
 
-ns = Collection(sync, verify)
+ns.add_task(sync)
+ns.add_task(verify)
+
+# --- toolchains -------------------------------------------------------------------------------
+
+# --- publish and release ----------------------------------------------------------------------
+
+# --- GitHub: alerts, releases, ledger commits -------------------------------------------------
+
+# --- operations: status and patch branches ----------------------------------------------------
