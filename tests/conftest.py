@@ -26,7 +26,9 @@ def git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     home.mkdir(exist_ok=True)
     gitconfig = home / ".gitconfig"
     if not gitconfig.exists():
-        gitconfig.write_text("[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n")
+        gitconfig.write_text(
+            '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
+        )
     for key, value in {
         "GIT_AUTHOR_NAME": "Mirror Tests",
         "GIT_AUTHOR_EMAIL": "mirror-tests@example.invalid",
@@ -36,8 +38,14 @@ def git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
         "GIT_CONFIG_NOSYSTEM": "1",
     }.items():
         monkeypatch.setenv(key, value)
-    for key in ("GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_STEP_SUMMARY",
-                "SDKMIRROR_PUSH_TOKEN", "SDKMIRROR_FAILPOINTS"):
+    for key in (
+        "GITHUB_ACTIONS",
+        "GITHUB_TOKEN",
+        "GITHUB_REPOSITORY",
+        "GITHUB_STEP_SUMMARY",
+        "SDKMIRROR_PUSH_TOKEN",
+        "SDKMIRROR_FAILPOINTS",
+    ):
         monkeypatch.delenv(key, raising=False)
 
 
@@ -60,28 +68,42 @@ class Project:
 
         return config.load(self.pyproject, **overrides)
 
-    def invoke(self, *args: str, check: bool = False, env: dict[str, str] | None = None,
-               timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def invoke(
+        self,
+        *args: str,
+        check: bool = False,
+        env: dict[str, str] | None = None,
+        timeout: float = 600,
+    ) -> subprocess.CompletedProcess[str]:
         """Run `invoke ARGS` exactly as a maintainer would, from the project directory."""
         cp = subprocess.run(
             [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
-            cwd=self.root, env={**self.env, **(env or {})}, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            cwd=self.root,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and cp.returncode != 0:
-            raise AssertionError(f"invoke {' '.join(args)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}")
+            raise AssertionError(
+                f"invoke {' '.join(args)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}"
+            )
         return cp
 
 
 def write_project(root: Path, upstream: str, extra: str = "") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     pyproject = root / "pyproject.toml"
-    pyproject.write_text(textwrap.dedent(f"""\
+    pyproject.write_text(
+        textwrap.dedent(f"""\
         [tool.sdkmirror]
         upstream = "{upstream}"
         work_dir = "state"
         lock_timeout = 2.0
-        """) + textwrap.dedent(extra))
+        """)
+        + textwrap.dedent(extra)
+    )
     return pyproject
 
 

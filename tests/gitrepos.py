@@ -43,7 +43,9 @@ class GitRepos:
         git("commit", "-q", "-m", message, cwd=self.work)
         return git("rev-parse", "HEAD", cwd=self.work)
 
-    def tag(self, name: str, ref: str = "HEAD", *, annotated: bool = True, force: bool = False) -> str:
+    def tag(
+        self, name: str, ref: str = "HEAD", *, annotated: bool = True, force: bool = False
+    ) -> str:
         args = ["tag"]
         if force:
             args.append("-f")

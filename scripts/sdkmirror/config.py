@@ -7,7 +7,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .errors import ConfigError
 from .mirror_tag import TagPattern, Version, check_template
@@ -187,14 +187,15 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
 
     sdk_dir = text("sdk_dir")
     if Path(sdk_dir).is_absolute() or ".." in Path(sdk_dir).parts:
-        raise ConfigError(f"[tool.sdkmirror] sdk_dir must be a path inside the upstream: {sdk_dir!r}")
+        raise ConfigError(
+            f"[tool.sdkmirror] sdk_dir must be a path inside the upstream: {sdk_dir!r}"
+        )
 
     timeout = values["lock_timeout"]
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
         raise ConfigError(f"[tool.sdkmirror] lock_timeout must be seconds >= 0, got {timeout!r}")
 
-    work_dir = relpath("work_dir")
-    assert work_dir is not None
+    work_dir = cast(Path, relpath("work_dir"))
     store = relpath("pnpm_store", allow_empty=True)
 
     return Config(
@@ -236,7 +237,9 @@ def _toolchains(raw: Any) -> tuple[ToolchainSpec, ...]:
             try:
                 Version.parse(v if isinstance(v, str) else "")
             except ValueError:
-                raise ConfigError(f"{where}.{key} must be an exact X.Y.Z version, got {v!r}") from None
+                raise ConfigError(
+                    f"{where}.{key} must be an exact X.Y.Z version, got {v!r}"
+                ) from None
         allow = entry.get("allow_failure", False)
         if not isinstance(allow, bool):
             raise ConfigError(f"{where}.allow_failure must be true or false, got {allow!r}")

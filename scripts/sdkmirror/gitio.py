@@ -12,14 +12,14 @@ from pathlib import Path
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
-from . import console
+from . import console, proc
 from .errors import CommandError, PushRefused, RemoteError
 
 ZERO = "0" * 40
 
 # A child git must never stop to ask a person for a password, on a terminal or in CI.
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true", "LC_ALL": "C"}
-PUSH_TOKEN_ENV = "SDKMIRROR_PUSH_TOKEN"
+PUSH_TOKEN_ENV = "SDKMIRROR_PUSH_TOKEN"  # noqa: S105 - the name of a variable
 
 
 def git_env(url: str | None = None) -> dict[str, str]:
@@ -48,7 +48,9 @@ class RemoteRefs:
         return self.refs.get(f"refs/heads/{branch}")
 
     def tags(self) -> dict[str, str]:
-        return {r[len("refs/tags/") :]: o for r, o in self.refs.items() if r.startswith("refs/tags/")}
+        return {
+            r[len("refs/tags/") :]: o for r, o in self.refs.items() if r.startswith("refs/tags/")
+        }
 
     def branches(self) -> dict[str, str]:
         return {
@@ -85,10 +87,23 @@ def ls_remote(url: str, patterns: Sequence[str] = (), *, name: str = "remote") -
     return parse_ls_remote(str(out))
 
 
+def _lines(captured: object) -> list[str]:
+    """Lines of a GitPython-captured stream, without its `  stderr: '...'` wrapping."""
+    text = captured if isinstance(captured, str) else ""
+    out = []
+    for ln in text.splitlines():
+        ln = ln.strip()
+        for wrapper in ("stderr: '", "stdout: '"):
+            if ln.startswith(wrapper):
+                ln = ln[len(wrapper) :]
+        ln = ln.rstrip("'").strip()
+        if ln:
+            out.append(ln)
+    return out
+
+
 def _reason(exc: GitCommandError) -> str:
-    text = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr or "")
-    lines = [ln.strip() for ln in text.replace("stderr: ", "").splitlines() if ln.strip()]
-    lines = [ln.strip("'") for ln in lines]
+    lines = _lines(exc.stderr)
     fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:", "remote:"))]
     return (fatal or lines or [str(exc)])[-1][:300]
 
@@ -96,7 +111,9 @@ def _reason(exc: GitCommandError) -> str:
 def wrap(exc: GitCommandError, what: str) -> CommandError:
     argv = [str(a) for a in exc.command] if isinstance(exc.command, list) else [str(exc.command)]
     stderr = exc.stderr if isinstance(exc.stderr, str) else ""
-    return CommandError(argv, exc.status if isinstance(exc.status, int) else 1, "", stderr, what=what)
+    return CommandError(
+        argv, exc.status if isinstance(exc.status, int) else 1, "", stderr, what=what
+    )
 
 
 class WorkRepo:
@@ -173,10 +190,12 @@ class WorkRepo:
         if not updates:
             return
         script = "".join(f"update {ref} {sha}\n" for ref, sha in updates.items())
-        try:
-            self.repo.git.execute(["git", "update-ref", "--stdin"], istream=_stdin(script))
-        except GitCommandError as exc:
-            raise wrap(exc, "updating refs in the work repository") from exc
+        proc.run(
+            ["git", "update-ref", "--stdin"],
+            cwd=self.path,
+            input=script,
+            what="updating refs in the work repository",
+        )
 
     def push_atomic(self, url: str, updates: Mapping[str, str], *, name: str = "origin") -> None:
         """Push `ref -> object` in one atomic transaction without force: ours never move."""
@@ -187,15 +206,6 @@ class WorkRepo:
             self.git("push", "--atomic", "--porcelain", "--", url, *specs, url=url)
         except GitCommandError as exc:
             raise push_refusal(exc, name, url) from exc
-
-
-def _stdin(text: str):  # noqa: ANN202 - a file object GitPython can stream from
-    import tempfile
-
-    fh = tempfile.TemporaryFile()
-    fh.write(text.encode())
-    fh.seek(0)
-    return fh
 
 
 _CORRUPT = re.compile(
@@ -214,13 +224,13 @@ WORKFLOW_SCOPE = re.compile(r"refusing to allow .* (?:create|update) workflow", 
 
 def push_refusal(exc: GitCommandError, name: str, url: str) -> PushRefused:
     """Turn a failed push into one line with the server's own reason."""
-    text = exc.stderr if isinstance(exc.stderr, str) else ""
-    text += "\n" + (exc.stdout if isinstance(exc.stdout, str) else "")
-    remote = [ln.strip()[len("remote:") :].strip() for ln in text.splitlines()
-              if ln.strip().startswith("remote:") and ln.strip() != "remote:"]
+    lines = _lines(exc.stderr) + _lines(exc.stdout)
+    text = "\n".join(lines)
+    remote = [ln[len("remote:") :].strip() for ln in lines if ln.startswith("remote:")]
+    remote = [ln for ln in remote if ln]
     rejected = re.findall(r"\[(?:remote )?rejected\][^\n]*?\(([^)]*)\)", text)
     rejected += re.findall(r"^!\t[^\t]*\t\[(?:remote )?rejected\] \(([^)]*)\)", text, re.M)
-    reason = (remote[-1] if remote else "") or (rejected[0] if rejected else "") or _reason(exc)
+    reason = " ".join(remote)[:400] or (rejected[0] if rejected else "") or _reason(exc)
     err = PushRefused(f"{name} refused the push ({url}): {reason}")
     err.reason = reason  # type: ignore[attr-defined]
     err.workflow_scope = bool(WORKFLOW_SCOPE.search(text))  # type: ignore[attr-defined]
@@ -232,6 +242,4 @@ def remote_url(checkout: Path, remote: str = "origin") -> str:
     try:
         return git.Repo(checkout, search_parent_directories=True).remote(remote).url
     except (InvalidGitRepositoryError, NoSuchPathError, ValueError) as exc:
-        raise RemoteError(
-            f"{checkout} has no git remote {remote!r}; pass --origin URL"
-        ) from exc
+        raise RemoteError(f"{checkout} has no git remote {remote!r}; pass --origin URL") from exc

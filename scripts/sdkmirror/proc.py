@@ -56,11 +56,15 @@ def run(
             check=False,
         )
     except FileNotFoundError as exc:
-        raise CommandError(args, 127, "", f"{args[0]}: not found ({exc.strerror})", what=what) from exc
+        raise CommandError(
+            args, 127, "", f"{args[0]}: not found ({exc.strerror})", what=what
+        ) from exc
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
         err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        raise CommandError(args, 124, out, err + f"\ntimed out after {timeout}s", what=what) from exc
+        raise CommandError(
+            args, 124, out, err + f"\ntimed out after {timeout}s", what=what
+        ) from exc
     result = Result(args, cp.returncode, cp.stdout, cp.stderr)
     if check and cp.returncode != 0:
         raise CommandError(args, cp.returncode, cp.stdout, cp.stderr, what=what)

@@ -1,0 +1,299 @@
+"""`invoke sync` against real bare repositories: upstream, origin, and a pre-receive hook."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from gitrepos import TAG, GitRepos, git
+
+from sdkmirror import sync
+from sdkmirror.errors import LockHeld, PushRefused, RemoteError
+from sdkmirror.ledger import MirrorLedger
+from sdkmirror.lock import exclusive
+
+
+def seed(repos: GitRepos, *versions: str) -> dict[str, str]:
+    repos.commit("initial", {"README.md": "upstream\n"})
+    objects = {v: repos.release(v) for v in versions}
+    repos.push_all()
+    return objects
+
+
+def do_sync(project, repos: GitRepos, **kw) -> sync.SyncReport:
+    return sync.run(project.config(), upstream=str(repos.upstream), origin=str(repos.origin), **kw)
+
+
+def test_initial_sync_into_empty_origin(project, repos):
+    objs = seed(repos, "0.14.2", "0.14.3")
+    report = do_sync(project, repos)
+
+    assert report.status == "updated"
+    refs = repos.origin_refs()
+    upstream_refs = repos.refs(repos.upstream)
+    assert refs["refs/heads/upstream-main"] == upstream_refs["refs/heads/main"]
+    for v, obj in objs.items():
+        assert refs[f"refs/tags/{TAG.format(v)}"] == obj  # the same annotated tag object
+        commit = git("rev-parse", f"{obj}^{{commit}}", cwd=repos.upstream)
+        assert refs[f"refs/heads/release/v{v}"] == commit
+    # upstream's own main is not pushed to origin's main: main is ours
+    assert "refs/heads/main" not in refs
+    ledger = MirrorLedger(project.config().mirror_ledger)
+    assert set(ledger.tags) == {TAG.format("0.14.2"), TAG.format("0.14.3")}
+    assert ledger.branch_heads == [upstream_refs["refs/heads/main"]]
+
+
+def test_incremental_sync_creates_release_branches_for_new_tags(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    repos.commit("feature work")
+    new_obj = repos.release("0.17.0")
+    repos.push_all()
+
+    report = do_sync(project, repos)
+
+    assert report.status == "updated"
+    assert [t["name"] for t in report.new_tags] == [TAG.format("0.17.0")]
+    assert [b["name"] for b in report.new_release_branches] == ["release/v0.17.0"]
+    refs = repos.origin_refs()
+    assert refs[f"refs/tags/{TAG.format('0.17.0')}"] == new_obj
+    assert refs["refs/heads/release/v0.17.0"] == repos.refs(repos.upstream)["refs/heads/main"]
+    assert refs["refs/heads/upstream-main"] == repos.refs(repos.upstream)["refs/heads/main"]
+
+
+def test_noop_fetches_nothing(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    work = project.config().work_repo
+    packs_before = sorted(p.name for p in (work / "objects").rglob("*") if p.is_file())
+    ledger_before = project.config().mirror_ledger.read_text()
+
+    report = do_sync(project, repos)
+
+    assert report.status == "noop"
+    assert not report.changed and not report.ledger_changed
+    assert sorted(p.name for p in (work / "objects").rglob("*") if p.is_file()) == packs_before
+    assert project.config().mirror_ledger.read_text() == ledger_before
+
+
+def test_upstream_rewrite_holds_branch_and_exits_3(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    before = repos.origin_refs()
+    git("reset", "--hard", "HEAD~1", cwd=repos.work)
+    repos.commit("rewritten history")
+    repos.push(force=True)
+
+    cp = project.invoke("sync", "--origin", str(repos.origin), "--report", "r.json")
+
+    assert cp.returncode == 3, cp.stderr
+    assert "held" in cp.stderr
+    assert repos.origin_refs() == before
+    report = json.loads((project.root / "r.json").read_text())
+    assert report["status"] == "diverged"
+    assert [a["kind"] for a in report["alerts"]] == ["diverged"]
+    assert report["mirror_branch"]["before"] == report["mirror_branch"]["after"]
+
+
+def test_divergence_still_mirrors_new_tags(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    git("reset", "--hard", "HEAD~1", cwd=repos.work)
+    new_obj = repos.release("0.15.0")
+    repos.push_all(force=True)
+
+    report = do_sync(project, repos)
+
+    assert report.status == "diverged"
+    refs = repos.origin_refs()
+    assert refs[f"refs/tags/{TAG.format('0.15.0')}"] == new_obj
+    assert "refs/heads/release/v0.15.0" in refs
+
+
+def test_moved_tag_keeps_ours_and_alerts(project, repos):
+    objs = seed(repos, "0.14.2")
+    do_sync(project, repos)
+    repos.commit("retagged")
+    moved = repos.tag(TAG.format("0.14.2"), force=True)
+    repos.push("refs/heads/main")
+    git("push", "-q", "--force", "origin", f"refs/tags/{TAG.format('0.14.2')}", cwd=repos.work)
+    assert moved != objs["0.14.2"]
+
+    report = do_sync(project, repos)
+
+    assert repos.origin_refs()[f"refs/tags/{TAG.format('0.14.2')}"] == objs["0.14.2"]
+    assert {"kind": "tag-moved", "ref": TAG.format("0.14.2")}.items() <= report.alerts[0].items()
+    assert report.status == "updated"  # the branch still fast-forwarded
+
+
+def test_deleted_tag_keeps_ours_and_alerts(project, repos):
+    objs = seed(repos, "0.14.2", "0.14.3")
+    do_sync(project, repos)
+    repos.delete_upstream_tag(TAG.format("0.14.2"))
+
+    report = do_sync(project, repos)
+
+    assert report.status == "noop"
+    assert repos.origin_refs()[f"refs/tags/{TAG.format('0.14.2')}"] == objs["0.14.2"]
+    assert [(a["kind"], a["ref"]) for a in report.alerts] == [("tag-deleted", TAG.format("0.14.2"))]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "@moonshot-ai/kimi-code@1.0.0;touch${IFS}pwned",
+        "@moonshot-ai/kimi-code@1.0.0$(touch${IFS}pwned)",
+        "@moonshot-ai/kimi-code@1.0",
+        "@moonshot-ai/kimi-code@01.0.0",
+        "@moonshot-ai/kimi-code@1.0.0-rc.1",
+        "@moonshot-ai/kimi-code@1.0.0" + "/x" * 150,
+        "`touch${IFS}pwned`",
+    ],
+    ids=["semicolon", "subshell", "not-semver", "leading-zero", "prerelease", "absurd", "backtick"],
+)
+def test_hostile_tag_names_are_ignored_with_an_alert(project, repos, name):
+    seed(repos, "0.14.2")
+    repos.tag(name)
+    repos.push_all()
+
+    report = do_sync(project, repos)
+
+    kinds = [a["kind"] for a in report.alerts]
+    assert kinds == ["invalid-tag"]
+    origin_tags = {r for r in repos.origin_refs() if r.startswith("refs/tags/")}
+    assert origin_tags == {f"refs/tags/{TAG.format('0.14.2')}"}
+    assert not (project.root / "pwned").exists()
+    assert not Path("pwned").exists()
+
+
+def test_refused_push_changes_nothing_and_rerun_converges(project, repos):
+    seed(repos, "0.14.2")
+    repos.install_hook(
+        repos.origin, "pre-receive", "echo 'policy: mirror is frozen today' >&2\nexit 1\n"
+    )
+
+    with pytest.raises(PushRefused, match="policy: mirror is frozen today"):
+        do_sync(project, repos)
+    assert repos.origin_refs() == {}
+    assert not project.config().mirror_ledger.exists()
+
+    (repos.origin / "hooks" / "pre-receive").unlink()
+    report = do_sync(project, repos)
+    assert report.status == "updated"
+    assert f"refs/tags/{TAG.format('0.14.2')}" in repos.origin_refs()
+    assert TAG.format("0.14.2") in MirrorLedger(project.config().mirror_ledger).tags
+
+
+def test_workflow_scope_refusal_gets_its_own_alert(project, repos):
+    seed(repos, "0.14.2")
+    repos.install_hook(
+        repos.origin,
+        "pre-receive",
+        'echo "refusing to allow a Personal Access Token to create or update workflow '
+        '\\`.github/workflows/ci.yml\\` without \\`workflow\\` scope" >&2\nexit 1\n',
+    )
+
+    cp = project.invoke("sync", "--origin", str(repos.origin), "--report", "r.json")
+
+    assert cp.returncode == PushRefused.exit_code
+    assert "SYNC_PAT" in cp.stderr and "workflow" in cp.stderr
+    assert len([ln for ln in cp.stderr.splitlines() if ln.startswith("error:")]) == 1
+    report = json.loads((project.root / "r.json").read_text())
+    assert report["status"] == "failed"
+    assert [a["kind"] for a in report["alerts"]] == ["push-auth-workflows"]
+
+
+def test_second_concurrent_run_waits_then_fails_clearly(project, repos):
+    seed(repos, "0.14.2")
+    cfg = project.config()
+    with exclusive(cfg.work_dir, 5):
+        start = time.monotonic()
+        with pytest.raises(LockHeld, match="another run holds"):
+            do_sync(project, repos)
+        assert time.monotonic() - start >= cfg.lock_timeout * 0.9
+    assert repos.origin_refs() == {}
+
+
+def test_two_processes_at_once_one_wins_cleanly(project, repos):
+    seed(repos, "0.14.2", "0.14.3")
+    repos.install_hook(repos.origin, "pre-receive", "sleep 3\n")
+    argv = [
+        sys.executable,
+        "-m",
+        "invoke",
+        "--search-root",
+        str(Path(__file__).parents[1]),
+        "sync",
+        "--origin",
+        str(repos.origin),
+    ]
+    procs = [
+        subprocess.Popen(
+            argv,
+            cwd=project.root,
+            env=project.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, LockHeld.exit_code], results
+    assert "another run holds" in next(err for code, err in results if code)
+    assert len(MirrorLedger(project.config().mirror_ledger).tags) == 2
+
+
+def test_dry_run_changes_nothing(project, repos):
+    seed(repos, "0.14.2")
+
+    cp = project.invoke("sync", "--origin", str(repos.origin), "--dry-run", "--report", "r.json")
+
+    assert cp.returncode == 0, cp.stderr
+    assert repos.origin_refs() == {}
+    assert not project.config().mirror_ledger.exists()
+    assert "would run: git push --atomic" in cp.stderr
+    report = json.loads((project.root / "r.json").read_text())
+    assert report["dry_run"] is True
+    assert [t["name"] for t in report["new_tags"]] == [TAG.format("0.14.2")]
+
+
+def test_unreachable_upstream_is_one_clear_line(project, repos, tmp_path):
+    cp = project.invoke(
+        "sync", "--upstream", str(tmp_path / "nowhere.git"), "--origin", str(repos.origin)
+    )
+    assert cp.returncode == RemoteError.exit_code
+    errors = [ln for ln in cp.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: cannot read upstream")
+    assert "Traceback" not in cp.stderr
+
+
+def test_missing_release_branch_is_recreated(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    git("update-ref", "-d", "refs/heads/release/v0.14.2", cwd=repos.origin)
+
+    report = do_sync(project, repos)
+
+    assert [b["name"] for b in report.new_release_branches] == ["release/v0.14.2"]
+    assert "refs/heads/release/v0.14.2" in repos.origin_refs()
+
+
+def test_report_json_shape(project, repos):
+    seed(repos, "0.14.2")
+    cp = project.invoke("sync", "--origin", str(repos.origin), "--report", "out/r.json")
+    assert cp.returncode == 0, cp.stderr
+    report = json.loads((project.root / "out/r.json").read_text())
+    assert report["status"] == "updated"
+    assert set(report["mirror_branch"]) >= {"before", "after"}
+    assert report["mirror_branch"]["before"] is None
+    assert report["new_release_branches"] == [
+        {"name": "release/v0.14.2", "commit": repos.refs(repos.upstream)["refs/heads/main"]}
+    ]
+    assert report["alerts"] == []

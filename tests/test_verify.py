@@ -1,0 +1,79 @@
+"""`invoke verify` audits origin against the ledger."""
+
+from __future__ import annotations
+
+from gitrepos import TAG, git
+from test_sync import do_sync, seed
+
+from sdkmirror import verify
+from sdkmirror.errors import VerificationFailed
+from sdkmirror.ledger import MirrorLedger
+
+
+def audit(project, repos):
+    return verify.run(project.config(), origin=str(repos.origin))
+
+
+def test_clean_mirror_passes(project, repos):
+    seed(repos, "0.14.2", "0.14.3")
+    do_sync(project, repos)
+    cp = project.invoke("verify", "--origin", str(repos.origin))
+    assert cp.returncode == 0, cp.stderr
+    assert "verify: ok (2 mirror tag(s)" in cp.stderr
+
+
+def test_force_moved_mirror_tag_is_caught(project, repos):
+    seed(repos, "0.14.2", "0.14.3")
+    do_sync(project, repos)
+    other = repos.refs(repos.origin)[f"refs/tags/{TAG.format('0.14.3')}"]
+    git("update-ref", f"refs/tags/{TAG.format('0.14.2')}", other, cwd=repos.origin)
+
+    cp = project.invoke("verify", "--origin", str(repos.origin))
+
+    assert cp.returncode == VerificationFailed.exit_code
+    assert "tag-moved" in cp.stdout + cp.stderr
+    assert [(v.rule, v.ref) for v in audit(project, repos)] == [("tag-moved", TAG.format("0.14.2"))]
+
+
+def test_moved_and_missing_release_branches_are_caught(project, repos):
+    seed(repos, "0.14.2", "0.14.3")
+    do_sync(project, repos)
+    first = git("rev-list", "--max-parents=0", "refs/heads/upstream-main", cwd=repos.origin)
+    git("update-ref", "refs/heads/release/v0.14.2", first, cwd=repos.origin)
+    git("update-ref", "-d", "refs/heads/release/v0.14.3", cwd=repos.origin)
+
+    found = {(v.rule, v.ref) for v in audit(project, repos)}
+
+    assert found == {
+        ("release-branch-moved", "release/v0.14.2"),
+        ("release-branch-missing", "release/v0.14.3"),
+    }
+
+
+def test_rewritten_mirror_branch_is_caught(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    repos.commit("more")
+    repos.push()
+    do_sync(project, repos)
+    assert len(MirrorLedger(project.config().mirror_ledger).branch_heads) == 2
+    # someone force-pushes the mirror branch back and onto a fresh commit
+    git("reset", "--hard", "HEAD~2", cwd=repos.work)
+    repos.commit("forced")
+    git("push", "-q", "--force", str(repos.origin), "HEAD:refs/heads/upstream-main", cwd=repos.work)
+
+    rules = [v.rule for v in audit(project, repos)]
+
+    assert rules == ["mirror-branch-rewritten", "mirror-branch-rewritten"]
+
+
+def test_verify_works_without_a_work_repository(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    repos.commit("more")
+    repos.push()
+    do_sync(project, repos)
+    import shutil
+
+    shutil.rmtree(project.config().work_repo)
+    assert audit(project, repos) == []
