@@ -37,6 +37,19 @@ def lint(session: nox.Session) -> None:
 
 # --- benchmarks -------------------------------------------------------------------------------
 
+BENCHES = ("sync", "smoke", "publish")
+
+
+@nox.session(default=False, tags=["bench"])
+def bench(session: nox.Session) -> None:
+    """Time sync, smoke and publish against the raw git/pnpm/npm commands (`-- sync` for one)."""
+    session.install("-e", ".")
+    for name in session.posargs or BENCHES:
+        if name not in BENCHES:
+            session.error(f"unknown benchmark {name!r}; choose from {', '.join(BENCHES)}")
+        session.log(f"# benchmark: {name}")
+        session.run("python", "-m", f"sdkmirror.bench_{name}")
+
 
 if __name__ == "__main__":
     nox.main()
