@@ -1,0 +1,195 @@
+"""What the workflows ask of the library: job outputs, so no logic lives in YAML.
+
+Each function computes values from configuration, reports or the event's environment, and
+`write_outputs` hands them to `$GITHUB_OUTPUT` (or prints them outside Actions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import git
+from git.exc import GitError
+
+from . import console, proc
+from .alerts import load_sync_report
+from .config import Config
+from .errors import ConfigError, UsageError, VerificationFailed
+from .ledger import MirrorLedger
+
+OUTPUT_ENV = "GITHUB_OUTPUT"
+
+
+def write_outputs(values: Mapping[str, str]) -> None:
+    """Append `key=value` lines to `$GITHUB_OUTPUT`; print them when it is not set."""
+    lines = []
+    for key, value in values.items():
+        if "\n" in value:
+            delim = f"EOF_{uuid.uuid4().hex}"
+            lines.append(f"{key}<<{delim}\n{value}\n{delim}\n")
+        else:
+            lines.append(f"{key}={value}\n")
+    path = os.environ.get(OUTPUT_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.writelines(lines)
+    for line in lines:
+        console.info(f"output {line.rstrip()}")
+
+
+def session_name(node: str, pnpm: str) -> str:
+    return f"smoke(node='{node}', pnpm='{pnpm}')"
+
+
+def smoke_matrix(cfg: Config) -> dict[str, list[dict[str, Any]]]:
+    """One matrix entry per toolchain of `[tool.sdkmirror] toolchains`, in table order."""
+    return {
+        "include": [
+            {
+                "session": session_name(t.node, t.pnpm),
+                "name": f"node {t.node}, pnpm {t.pnpm}",
+                "slug": f"node-{t.node}-pnpm-{t.pnpm}",
+                "allow_failure": t.allow_failure,
+            }
+            for t in cfg.toolchains
+        ]
+    }
+
+
+def nox_smoke_sessions(cfg: Config) -> list[str]:
+    """The `smoke(...)` sessions the noxfile really defines, from `nox --list --json`."""
+    result = proc.run(
+        ["nox", "--list", "--json", "-f", str(cfg.root / "noxfile.py"), "-s", "smoke"],
+        cwd=cfg.root,
+        what="`nox --list --json`",
+    )
+    try:
+        sessions = json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"`nox --list --json` printed no JSON ({exc.msg})") from exc
+    return [s["session"] for s in sessions if str(s.get("session", "")).startswith("smoke(")]
+
+
+def checked_matrix(cfg: Config) -> dict[str, list[dict[str, Any]]]:
+    """The matrix, refused unless the noxfile defines exactly these smoke sessions."""
+    matrix = smoke_matrix(cfg)
+    wanted = [e["session"] for e in matrix["include"]]
+    listed = nox_smoke_sessions(cfg)
+    if sorted(wanted) != sorted(listed):
+        missing = sorted(set(wanted) - set(listed)) or sorted(set(listed) - set(wanted))
+        raise ConfigError(
+            f"the toolchain table and the noxfile's smoke sessions differ ({missing[0]}); "
+            "build the smoke sessions from [tool.sdkmirror] toolchains"
+        )
+    return matrix
+
+
+def matrix_outputs(cfg: Config, env: Mapping[str, str]) -> dict[str, str]:
+    """The smoke matrix, and what every cell builds: `INPUT_REF` (default: the mirror branch)
+    of this repository (the mirror)."""
+    upstream = repo_url_from_env(env)
+    if not upstream:
+        raise UsageError("GITHUB_SERVER_URL and GITHUB_REPOSITORY must name the mirror repository")
+    return {
+        "matrix": json.dumps(checked_matrix(cfg), separators=(",", ":")),
+        "ref": env.get("INPUT_REF", "").strip() or cfg.mirror_branch,
+        "upstream": upstream,
+    }
+
+
+def repo_url_from_env(env: Mapping[str, str]) -> str:
+    server, repo = env.get("GITHUB_SERVER_URL", ""), env.get("GITHUB_REPOSITORY", "")
+    return f"{server}/{repo}.git" if server and repo else ""
+
+
+def sync_outputs(cfg: Config, report_path: str) -> dict[str, str]:
+    """Whether the sync changed anything, and which ref the smoke matrix should build."""
+    if not os.path.exists(report_path):
+        console.warn(f"no sync report at {report_path}: the sync did not get far enough")
+        return {"changed": "false", "ledger_changed": "false", "status": "failed", "smoke_ref": ""}
+    sync = load_sync_report(report_path)
+    versioned = [
+        (v, t["name"]) for t in sync.get("new_tags", []) if (v := cfg.tags.version_of(t["name"]))
+    ]
+    ref = max(versioned)[1] if versioned else cfg.mirror_branch
+    return {
+        "changed": str(bool(sync.get("changed"))).lower(),
+        "ledger_changed": str(bool(sync.get("ledger_changed"))).lower(),
+        "status": str(sync.get("status")),
+        "smoke_ref": ref,
+    }
+
+
+def mirror_tag_for_publish_tag(cfg: Config, publish_tag: str) -> str:
+    """The mirror tag on the publish tag's commit (the newest, should several share it)."""
+    try:
+        commit = (
+            git.Repo(cfg.root, search_parent_directories=True)
+            .commit(f"refs/tags/{publish_tag}")
+            .hexsha
+        )
+    except (GitError, ValueError) as exc:
+        raise UsageError(
+            f"publish tag {publish_tag!r} is not in this checkout; fetch tags (fetch-depth: 0)"
+        ) from exc
+    tags = [
+        (v, name)
+        for name, rec in MirrorLedger(cfg.mirror_ledger).tags.items()
+        if rec.commit == commit and (v := cfg.tags.version_of(name))
+    ]
+    if not tags:
+        raise UsageError(
+            f"{publish_tag} points at {commit[:12]}, which no mirror tag in the ledger names; "
+            "make publish tags with `invoke release.tag --source-tag TAG`"
+        )
+    return max(tags)[1]
+
+
+def publish_args(cfg: Config, env: Mapping[str, str]) -> dict[str, str]:
+    """`invoke publish` arguments from the event: a publish tag push, or a manual dispatch.
+
+    Tag push `publish-sdk/vX.Y.Z`: a real publish of the mirror tag on the same commit, the
+    expected version X.Y.Z. Dispatch: `source_tag` names a mirror tag (or a publish tag);
+    `dry_run` defaults to true.
+    """
+    event = env.get("GITHUB_EVENT_NAME", "")
+    if event == "push":
+        tag, dry = env.get("GITHUB_REF_NAME", ""), False
+    elif event == "workflow_dispatch":
+        tag = env.get("INPUT_SOURCE_TAG", "").strip()
+        dry = env.get("INPUT_DRY_RUN", "true").strip().lower() != "false"
+    else:
+        raise UsageError(f"publishing runs on a publish tag push or a dispatch, not on {event!r}")
+    version = cfg.publish_tags.version_of(tag)
+    if version is not None:
+        source = mirror_tag_for_publish_tag(cfg, tag)
+    elif cfg.tags.version_of(tag) is not None and event == "workflow_dispatch":
+        source = tag
+    else:
+        raise UsageError(
+            f"{tag!r} is neither a publish tag like {cfg.publish_tags.name_for('1.2.3')} nor a "
+            f"mirror tag like {cfg.tags.name_for('1.2.3')}; pass one of those"
+        )
+    return {
+        "source_tag": source,
+        "expected_version": str(version) if version else "",
+        "dry_run": str(dry).lower(),
+    }
+
+
+def lint_workflows(cfg: Config) -> None:
+    """Run actionlint, then zizmor without network; raise with their findings on any."""
+    workflows = cfg.root / ".github" / "workflows"
+    for argv in (
+        ["actionlint", "-no-color"],
+        ["zizmor", "--offline", "--no-progress", str(workflows)],
+    ):
+        with console.step(f"{argv[0]} over {workflows}"):
+            result = proc.run(argv, cwd=cfg.root, check=False)
+        if result.returncode != 0:
+            console.info(result.output)
+            raise VerificationFailed(f"{argv[0]} reported findings in {workflows}; fix them")

@@ -1,0 +1,242 @@
+"""The GitHub workflows: thin (one nox/invoke line per step), hardened, and linted clean;
+and the invoke tasks that give them their job outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import REPO_ROOT, Project
+from gitrepos import git
+
+from sdkmirror import ci, config
+from sdkmirror.errors import UsageError
+from sdkmirror.ledger import MirrorLedger
+
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+FILES = sorted(WORKFLOWS.glob("*.yml"))
+# The one exception to "each run: is one nox or invoke line": installing the project (which
+# pins nox and invoke) right after Python is set up.
+INSTALL = re.compile(r'python -m pip install -e (?:\.|"\.\[[a-z,]+\]")')
+PINNED = re.compile(r"^\s*(?:-\s+)?uses: ([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the `on` key as true
+    return doc
+
+
+def steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for job in doc["jobs"].values() for s in job.get("steps", [])]
+
+
+def test_the_four_workflows_exist() -> None:
+    names = {p.name for p in FILES}
+    assert {"sync-upstream.yml", "smoke.yml", "publish-sdk.yml", "ci.yml"} <= names
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_run_step_is_one_nox_or_invoke_line(path: Path) -> None:
+    runs = [s["run"].strip() for s in steps(load(path)) if "run" in s]
+    assert runs
+    for run in runs:
+        assert "\n" not in run, run
+        assert "${{" not in run, run
+        assert run.startswith(("nox ", "invoke ")) or INSTALL.fullmatch(run), run
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_hardening(path: Path) -> None:
+    text = path.read_text()
+    doc = load(path)
+    assert "pull_request_target" not in text and "${{" not in "".join(
+        s.get("run", "") for s in steps(doc)
+    )
+    assert doc["permissions"] == {}
+    for name, job in doc["jobs"].items():
+        assert "permissions" in job, f"{path.name}: job {name} sets no permissions"
+        assert "write-all" not in str(job["permissions"])
+    for line in text.splitlines():
+        if re.match(r"^\s*(?:-\s+)?uses:", line) and "uses: $/" not in line:
+            assert PINNED.match(line), f"{path.name}: not pinned by SHA with a version: {line}"
+    # Only jobs that push keep no credentials either: pushes carry a token header instead.
+    for s in steps(doc):
+        if s.get("uses", "").startswith("actions/checkout@"):
+            assert s["with"]["persist-credentials"] is False
+
+
+def test_publish_workflow_is_least_privilege() -> None:
+    doc = load(WORKFLOWS / "publish-sdk.yml")
+    assert doc["on"]["push"] == {"tags": ["publish-sdk/v*"]}
+    inputs = doc["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["source_tag"]["required"] is True
+    assert inputs["dry_run"]["default"] is True
+    publish = doc["jobs"]["publish"]
+    assert publish["permissions"] == {"contents": "read", "id-token": "write"}
+    assert publish["environment"] == "npm-publish"
+    assert any(s.get("run", "").startswith("invoke publish ") for s in publish["steps"])
+    # The job that may write to the repository can never mint an OIDC token.
+    others = [j for n, j in doc["jobs"].items() if n != "publish"]
+    assert all("id-token" not in j["permissions"] for j in others)
+    assert [j["permissions"] for j in others] == [{"contents": "write"}]
+
+
+def test_sync_workflow_schedule_concurrency_and_token() -> None:
+    doc = load(WORKFLOWS / "sync-upstream.yml")
+    assert doc["on"]["schedule"] == [{"cron": "17 4 * * *"}]
+    assert "workflow_dispatch" in doc["on"]
+    assert doc["concurrency"]["cancel-in-progress"] is False
+    sync = doc["jobs"]["sync"]
+    assert sync["env"]["SDKMIRROR_PUSH_TOKEN"] == "${{ secrets.SYNC_PAT || github.token }}"
+    runs = [s["run"] for s in sync["steps"] if "run" in s]
+    assert "invoke sync --report .sdkmirror/reports/sync.json" in runs
+    assert "invoke ledger.commit --push" in runs
+    assert (
+        doc["jobs"]["smoke"]["if"] == "${{ !cancelled() && needs.sync.outputs.changed == 'true' }}"
+    )
+    assert doc["jobs"]["report"]["permissions"] == {"contents": "read", "issues": "write"}
+
+
+def test_smoke_matrix_equals_the_toolchain_table(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {
+        "GITHUB_OUTPUT": str(out),
+        "GITHUB_SERVER_URL": "http://git.example.invalid",
+        "GITHUB_REPOSITORY": "o/m",
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+    }
+    cp = subprocess.run(
+        [sys.executable, "-m", "invoke", "ci.matrix"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cp.returncode == 0, cp.stderr
+    values = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    cells = json.loads(values["matrix"])["include"]
+    table = config.load(REPO_ROOT / "pyproject.toml").toolchains
+    assert [(c["session"], c["allow_failure"]) for c in cells] == [
+        (f"smoke(node='{t.node}', pnpm='{t.pnpm}')", t.allow_failure) for t in table
+    ]
+    assert (
+        values["ref"] == "upstream-main"
+        and values["upstream"] == "http://git.example.invalid/o/m.git"
+    )
+    doc = load(WORKFLOWS / "smoke.yml")
+    job = doc["jobs"]["smoke"]
+    assert job["strategy"]["fail-fast"] is False
+    assert job["strategy"]["matrix"] == "${{ fromJSON(needs.matrix.outputs.matrix) }}"
+    assert [s["run"] for s in job["steps"] if "run" in s][-1] == (
+        'nox -s "$SESSION" -- --upstream "$SMOKE_UPSTREAM" --ref "$SMOKE_REF"'
+    )
+    assert "workflow_call" in doc["on"]
+
+
+def test_actionlint_and_zizmor_report_nothing() -> None:
+    for exe in ("actionlint", "zizmor"):
+        assert shutil.which(exe), f"{exe} is missing: install the project's [test] extra"
+    cp = subprocess.run(
+        [sys.executable, "-m", "invoke", "ci.lint-workflows"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+
+
+def test_linters_do_catch_an_injection(tmp_path: Path) -> None:
+    """The lint step is not vacuous: `${{ inputs.x }}` in a run script is reported."""
+    bad = tmp_path / ".github" / "workflows"
+    bad.mkdir(parents=True)
+    (bad / "bad.yml").write_text(
+        "on:\n  workflow_dispatch:\n    inputs:\n      x:\n        type: string\n"
+        "permissions: {}\njobs:\n  j:\n    runs-on: ubuntu-24.04\n    permissions: {}\n"
+        "    steps:\n      - run: echo ${{ inputs.x }}\n"
+    )
+    cp = subprocess.run(
+        ["zizmor", "--offline", "--no-progress", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cp.returncode != 0 and "template-injection" in cp.stdout
+
+
+# --- the tasks behind the job outputs ------------------------------------------------------------
+
+
+def test_sync_outputs(project: Project, tmp_path: Path) -> None:
+    report = tmp_path / "sync.json"
+    report.write_text(
+        json.dumps(
+            {
+                "kind": "sync",
+                "status": "updated",
+                "changed": True,
+                "ledger_changed": True,
+                "new_tags": [
+                    {"name": "@moonshot-ai/kimi-code@0.9.0"},
+                    {"name": "@moonshot-ai/kimi-code@0.10.0"},
+                ],
+            }
+        )
+    )
+    cfg = project.config()
+    assert ci.sync_outputs(cfg, str(report)) == {
+        "changed": "true",
+        "ledger_changed": "true",
+        "status": "updated",
+        "smoke_ref": "@moonshot-ai/kimi-code@0.10.0",
+    }
+    assert ci.sync_outputs(cfg, str(tmp_path / "missing.json"))["changed"] == "false"
+
+
+def test_publish_args_from_a_publish_tag_and_a_dispatch(project: Project, tmp_path: Path) -> None:
+    root = tmp_path / "checkout"
+    git("init", "-q", "-b", "main", str(root))
+    (root / "pyproject.toml").write_text(project.pyproject.read_text())
+    git("add", ".", cwd=root)
+    git("commit", "-q", "-m", "source", cwd=root)
+    commit = git("rev-parse", "HEAD", cwd=root)
+    git("tag", "publish-sdk/v0.9.3", cwd=root)
+    cfg = config.load(root / "pyproject.toml")
+    ledger = MirrorLedger(cfg.mirror_ledger)
+    ledger.add_tag("@moonshot-ai/kimi-code@0.14.2", "a" * 40, commit)
+    ledger.save()
+
+    pushed = ci.publish_args(
+        cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_NAME": "publish-sdk/v0.9.3"}
+    )
+    assert pushed == {
+        "source_tag": "@moonshot-ai/kimi-code@0.14.2",
+        "expected_version": "0.9.3",
+        "dry_run": "false",
+    }
+    dispatched = ci.publish_args(
+        cfg,
+        {
+            "GITHUB_EVENT_NAME": "workflow_dispatch",
+            "INPUT_SOURCE_TAG": "@moonshot-ai/kimi-code@0.14.2",
+        },
+    )
+    assert dispatched == {
+        "source_tag": "@moonshot-ai/kimi-code@0.14.2",
+        "expected_version": "",
+        "dry_run": "true",
+    }
+    with pytest.raises(UsageError, match="neither a publish tag"):
+        ci.publish_args(
+            cfg, {"GITHUB_EVENT_NAME": "workflow_dispatch", "INPUT_SOURCE_TAG": "main; rm -rf /"}
+        )
