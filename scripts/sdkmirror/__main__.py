@@ -1,0 +1,93 @@
+"""`python -m sdkmirror`: the commands nox sessions call (smoke, report, demo)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import config, console
+from .errors import MirrorError
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    from . import smoke
+
+    cfg = config.load()
+    known = next((s for s in cfg.toolchains if (s.node, s.pnpm) == (args.node, args.pnpm)), None)
+    allow = args.allow_failure or bool(known and known.allow_failure)
+    spec = config.ToolchainSpec(args.node, args.pnpm, allow)
+    result = smoke.run_smoke(
+        cfg,
+        spec,
+        upstream_url=args.upstream,
+        ref=args.ref,
+        report_dir=Path(args.report_dir) if args.report_dir else None,
+        node_bin_dir=Path(args.node_bin_dir) if args.node_bin_dir else None,
+    )
+    console.info(f"report: {result.json_path}")
+    if result.failed:
+        e = result.entry
+        console.error(f"{spec.id}: {e['category']} ({e['classification']}): {e['reason']}")
+        console.info(f"next step: {e['next_step']}")
+        return 1
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from . import smoke
+
+    merged = smoke.load_reports(args.paths or [config.load().reports_dir])
+    if args.json:
+        print(json.dumps(merged, indent=2))
+    else:
+        console.show(smoke.summary_table(merged))
+    return 1 if args.strict and smoke.any_failed(merged) else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    return demo.run(Path(args.dir), project_root=Path(args.project).resolve())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sdkmirror")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("smoke", help="build the SDK with one toolchain and write its report")
+    p.add_argument("--node", required=True, help="exact Node version, e.g. 24.19.0")
+    p.add_argument("--pnpm", required=True, help="exact pnpm version, e.g. 10.33.0")
+    p.add_argument("--upstream", help="git URL or path to build from (default: config upstream)")
+    p.add_argument("--ref", help="branch, tag or commit (default: the mirror branch)")
+    p.add_argument("--report-dir", help="where smoke-<node>-<pnpm>.json goes")
+    p.add_argument("--node-bin-dir", help="use the node in this directory (a nox virtualenv)")
+    p.add_argument(
+        "--allow-failure",
+        action="store_true",
+        help="report a failure of this toolchain but exit 0 (a canary)",
+    )
+    p.set_defaults(fn=_smoke)
+
+    p = sub.add_parser("report", help="merge smoke reports and print them")
+    p.add_argument("paths", nargs="*", help="report files or directories (default: reports dir)")
+    p.add_argument("--json", action="store_true", help="print the merged report as JSON")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a required toolchain failed")
+    p.set_defaults(fn=_report)
+
+    p = sub.add_parser("demo", help="sample upstream -> sync -> smoke, all in DIR")
+    p.add_argument("--dir", required=True, help="an empty scratch directory")
+    p.add_argument("--project", default=".", help="the checkout holding tasks.py/pyproject.toml")
+    p.set_defaults(fn=_demo)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except MirrorError as exc:
+        console.error(str(exc))
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

