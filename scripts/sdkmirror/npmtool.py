@@ -1,0 +1,115 @@
+"""npm programs the pipeline runs (Verdaccio, publint): installed once into the shared cache.
+
+Each tool is pinned to an exact version and installed with the provisioned toolchain's npm
+from the registry the user's npm config names; a marker file makes a finished install reusable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+import nodesemver
+from filelock import FileLock
+
+from . import console, proc
+from .errors import MirrorError
+
+MARKER = ".sdkmirror-installed"
+
+
+class NodeToolchain(Protocol):
+    """What the pipeline needs of a provisioned toolchain (`sdkmirror.toolchain.Toolchain`)."""
+
+    bin_dir: Path
+
+    def env(self) -> dict[str, str]: ...
+
+
+def env(tc: NodeToolchain, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The process environment with the toolchain's bin dir first."""
+    return {**os.environ, **tc.env(), **(extra or {})}
+
+
+def npm(tc: NodeToolchain, *args: str | os.PathLike[str]) -> list[str]:
+    return [os.fspath(tc.bin_dir / "npm"), *(os.fspath(a) for a in args)]
+
+
+def node(tc: NodeToolchain, *args: str | os.PathLike[str]) -> list[str]:
+    return [os.fspath(tc.bin_dir / "node"), *(os.fspath(a) for a in args)]
+
+
+def node_version(tc: NodeToolchain) -> str:
+    return proc.run(node(tc, "--version"), env=env(tc)).stdout.strip().lstrip("v")
+
+
+def npm_version(tc: NodeToolchain) -> str:
+    return proc.run(npm(tc, "--version"), env=env(tc)).stdout.strip()
+
+
+def require_node(tc: NodeToolchain, wanted: str, what: str) -> None:
+    have = node_version(tc)
+    if not nodesemver.satisfies(have, wanted, loose=False):
+        raise MirrorError(f"{what} needs Node {wanted}, the toolchain has {have}; use a newer one")
+
+
+def install(
+    cache_dir: Path,
+    name: str,
+    version: str,
+    tc: NodeToolchain,
+    *,
+    overrides: dict[str, str] | None = None,
+) -> Path:
+    """`<cache_dir>/<name>` holding `node_modules/<name>` at `version`; installed at most once."""
+    home = cache_dir / name
+    marker = home / MARKER
+    wanted = f"{name}@{version}"
+    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == wanted:
+        return home
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_dir / f"{name}.lock"), timeout=600):
+        if marker.is_file() and marker.read_text(encoding="utf-8").strip() == wanted:
+            return home
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        manifest = {
+            "name": f"sdkmirror-{name}-install",
+            "private": True,
+            "dependencies": {name: version},
+        }
+        if overrides:
+            manifest["overrides"] = overrides
+        (home / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        with console.step(f"installing {wanted} into {home}"):
+            proc.run(
+                npm(
+                    tc,
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--ignore-scripts",
+                    "--no-update-notifier",
+                    "--loglevel=error",
+                ),
+                cwd=home,
+                env=env(tc),
+                what=f"installing {wanted}",
+                timeout=600,
+            )
+        marker.write_text(wanted + "\n", encoding="utf-8")
+    return home
+
+
+def bin_script(home: Path, name: str, bin_name: str | None = None) -> Path:
+    """The JS file a package declares as its bin, to run with the toolchain's own node."""
+    pkg_dir = home / "node_modules" / name
+    data = json.loads((pkg_dir / "package.json").read_text(encoding="utf-8"))
+    bins = data.get("bin")
+    rel = bins if isinstance(bins, str) else (bins or {}).get(bin_name or name.split("/")[-1])
+    if not rel:
+        raise MirrorError(f"{name} in {home} declares no bin {bin_name or name}; reinstall it")
+    return pkg_dir / rel

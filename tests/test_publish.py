@@ -1,0 +1,488 @@
+"""`invoke publish` end to end: the sample upstream mirrored, built, published to a real
+Verdaccio on loopback, installed back and imported. Plus the pure decisions it rests on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sdkmirror import config as config_mod
+from sdkmirror import proc, publish, registry_server, sample
+from sdkmirror.errors import MirrorError, RemoteError, UsageError, VerificationFailed
+from sdkmirror.ledger import MirrorLedger, TagRecord
+from sdkmirror.releases import ReleaseLedger
+
+NPM_NAME = "@botiverse/kimi-code-sdk"
+TAG = "@moonshot-ai/kimi-code@{}"
+
+
+@pytest.fixture(autouse=True)
+def no_npm_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused loopback connection fails at once instead of after npm's retry back-off."""
+    monkeypatch.setenv("npm_config_fetch_retries", "0")
+
+
+# --- pure decisions ---------------------------------------------------------------------------
+
+
+def record(name: str = TAG.format("0.14.2")) -> TagRecord:
+    return TagRecord(name, "o" * 40, "c" * 40, datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_missing_source_tag_names_the_fix() -> None:
+    with pytest.raises(UsageError, match=r"not a mirror tag in the ledger.*invoke sync"):
+        publish.resolve_source(TAG.format("9.9.9"), {})
+    assert publish.resolve_source(record().name, {record().name: record()}) == record()
+
+
+def test_version_rules() -> None:
+    assert publish.choose_version("0.9.3", expected="0.9.3", override=None) == "0.9.3"
+    assert publish.choose_version("0.9.3", expected=None, override="0.9.5") == "0.9.5"
+    with pytest.raises(UsageError, match="nothing was packed"):
+        publish.choose_version("0.9.3", expected="0.9.4", override=None)
+    with pytest.raises(UsageError, match="--override-reason"):
+        publish.check_version_flags("0.9.5", None, None)
+    with pytest.raises(UsageError, match="only goes with"):
+        publish.check_version_flags(None, "because", None)
+    with pytest.raises(UsageError, match="not an npm version"):
+        publish.check_version_flags(None, None, "v1")
+
+
+def test_upload_decision() -> None:
+    kw = {"name": NPM_NAME, "version": "0.9.3"}
+    assert publish.decide("sha512-A", None, **kw) is publish.Action.PUBLISH
+    assert publish.decide("sha512-A", "sha512-A", **kw) is publish.Action.ALREADY_PUBLISHED
+    with pytest.raises(publish.RegistryConflict, match="immutable"):
+        publish.decide("sha512-A", "sha512-B", **kw)
+
+
+def test_provenance_only_with_an_oidc_token_in_actions() -> None:
+    assert not publish.oidc_requested({})
+    assert not publish.oidc_requested({"GITHUB_ACTIONS": "true"})
+    assert publish.oidc_requested(
+        {"GITHUB_ACTIONS": "true", "ACTIONS_ID_TOKEN_REQUEST_URL": "http://127.0.0.1/t"}
+    )
+    argv = publish.publish_argv(Path("x.tgz"), "http://r/", provenance=True, dry_run=False)
+    assert argv == [
+        "npm",
+        "publish",
+        "x.tgz",
+        "--registry",
+        "http://r/",
+        "--tag",
+        "latest",
+        "--provenance",
+    ]
+
+
+def test_plan_is_pure_and_printable() -> None:
+    req = publish.Request(
+        source_tag=record().name, version_override="0.9.5", override_reason="re-bundled"
+    )
+    plan = publish.make_plan(
+        req,
+        record=record(),
+        origin="o",
+        registry="http://r",
+        npm_name=NPM_NAME,
+        sdk_version="0.9.3",
+        env={},
+    )
+    assert (plan.npm_version, plan.registry, plan.dry_run) == ("0.9.5", "http://r/", True)
+    assert ("override reason", "re-bundled") in plan.rows()
+
+
+# --- against a real registry ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def toolchain(tmp_path_factory: pytest.TempPathFactory):
+    from sdkmirror import toolchain as toolchain_mod
+
+    spec = config_mod.from_mapping({}, root=Path.cwd()).toolchains[0]
+    return toolchain_mod.provision(spec, Path(os.environ["SDKMIRROR_CACHE"]))
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mirror origin holding the sample's release tags (as `invoke sync` leaves it)."""
+    base = tmp_path_factory.mktemp("mirror")
+    up = sample.create_upstream(base / "upstream.git")
+    origin = base / "origin.git"
+    proc.run(["git", "clone", "-q", "--bare", str(up.bare), str(origin)])
+    return origin
+
+
+@pytest.fixture
+def registry(tmp_path: Path, toolchain, monkeypatch) -> Iterator[registry_server.Registry]:
+    with registry_server.verdaccio(
+        tmp_path / "verdaccio", toolchain, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
+    ) as reg:
+        # The registry's token is "the user's npm config" for this test.
+        monkeypatch.setenv("NPM_CONFIG_USERCONFIG", str(reg.npmrc))
+        yield reg
+
+
+@pytest.fixture
+def cfg(project, mirror: Path) -> config_mod.Config:
+    cfg = project.config()
+    ledger = MirrorLedger(cfg.mirror_ledger)
+    out = proc.run(
+        [
+            "git",
+            "for-each-ref",
+            "--format=%(refname:short) %(objectname) %(*objectname)",
+            "refs/tags",
+        ],
+        cwd=mirror,
+    ).stdout
+    for line in out.splitlines():
+        name, obj, commit = line.split()
+        ledger.add_tag(name, obj, commit)
+    ledger.save()
+    return cfg
+
+
+def on_registry(tc, reg, version: str) -> str | None:
+    return publish.registry_integrity(tc, NPM_NAME, version, reg.url)
+
+
+def req(tag: str, mirror: Path, reg, **kw) -> publish.Request:
+    return publish.Request(source_tag=TAG.format(tag), origin=str(mirror), registry=reg.url, **kw)
+
+
+@pytest.mark.slow
+def test_publish_install_import_then_noop_then_conflict(
+    cfg, mirror, registry, toolchain, tmp_path
+) -> None:
+    out = publish.run(req("0.14.2", mirror, registry, dry_run=False), cfg)
+    assert out.published and out.recorded
+    assert out.exports == ["VERSION", "createClient", "legacyPrompt"]
+    assert on_registry(toolchain, registry, "0.9.3") == out.report.integrity
+    assert set(out.report.files) == {
+        "package.json",
+        "LICENSE",
+        "NOTICE.md",
+        "README.md",
+        "dist/index.mjs",
+        "dist/index.d.mts",
+        "dist/chunk-meta.mjs",
+    }
+
+    # A stranger installs it from the registry with plain npm and imports it.
+    consumer = tmp_path / "stranger"
+    exports = publish.consumer_import(
+        toolchain,
+        consumer,
+        NPM_NAME,
+        [f"--@botiverse:registry={registry.url}", f"{NPM_NAME}@0.9.3"],
+    )
+    assert "createClient" in exports
+    installed = json.loads((consumer / "node_modules" / NPM_NAME / "package.json").read_text())
+    assert installed["sdkmirror"]["releaseTag"] == TAG.format("0.14.2")
+    assert "devDependencies" not in installed and "private" not in installed
+
+    rec = ReleaseLedger(cfg.release_ledger).get("0.9.3")
+    assert (rec.upstream_tag, rec.sdk_version, rec.integrity) == (
+        TAG.format("0.14.2"),
+        "0.9.3",
+        out.report.integrity,
+    )
+    ledger_text = cfg.release_ledger.read_text()
+
+    again = publish.run(req("0.14.2", mirror, registry, dry_run=False), cfg)
+    assert again.plan.action is publish.Action.ALREADY_PUBLISHED
+    assert not again.published and not again.recorded
+    assert cfg.release_ledger.read_text() == ledger_text
+
+    # 0.14.3 ships the same SDK version from another commit: other bytes, same version.
+    with pytest.raises(publish.RegistryConflict, match="already on the registry"):
+        publish.run(req("0.14.3", mirror, registry, dry_run=False), cfg)
+    assert on_registry(toolchain, registry, "0.9.3") == out.report.integrity
+    assert cfg.release_ledger.read_text() == ledger_text
+
+
+@pytest.mark.slow
+def test_version_mismatch_publishes_nothing(cfg, mirror, registry, toolchain) -> None:
+    with pytest.raises(UsageError, match=r"0\.9\.4 was expected"):
+        publish.run(req("0.14.2", mirror, registry, dry_run=False, expected_version="0.9.4"), cfg)
+    assert on_registry(toolchain, registry, "0.9.3") is None
+    assert not (cfg.work_dir / "publish" / "pack").exists()
+    assert not list((cfg.work_dir / "publish").glob("*/package"))
+    assert not cfg.release_ledger.exists()
+
+
+@pytest.mark.slow
+def test_registry_down_mid_publish_leaves_the_ledger_alone(
+    cfg, mirror, registry, toolchain
+) -> None:
+    hooks = publish.Hooks(before_upload=registry.stop)
+    with pytest.raises(RemoteError, match="ledger is unchanged"):
+        publish.run(req("0.14.2", mirror, registry, dry_run=False), cfg, hooks=hooks)
+    assert not cfg.release_ledger.exists()
+
+
+@pytest.mark.slow
+def test_override_is_recorded_with_its_reason(cfg, mirror, registry, toolchain) -> None:
+    out = publish.run(
+        req(
+            "0.14.3",
+            mirror,
+            registry,
+            dry_run=False,
+            version_override="0.9.3-1",
+            override_reason="re-bundled without an SDK bump",
+        ),
+        cfg,
+    )
+    assert out.published
+    rec = ReleaseLedger(cfg.release_ledger).get("0.9.3-1")
+    assert rec.override_reason == "re-bundled without an SDK bump"
+    assert rec.sdk_version == "0.9.3"
+
+
+@pytest.mark.slow
+def test_dry_run_task_publishes_nothing_and_prints_the_command(
+    project, cfg, mirror, registry, toolchain
+) -> None:
+    env = {"NPM_CONFIG_USERCONFIG": str(registry.npmrc)}
+    cp = project.invoke(
+        "publish",
+        "--source-tag",
+        TAG.format("0.17.0"),
+        "--origin",
+        str(mirror),
+        "--registry",
+        registry.url,
+        "--expected-version",
+        "",  # what the workflow passes on a manual dispatch: "not given"
+        env=env,
+    )
+    assert cp.returncode == 0, cp.stderr
+    assert "npm publish" in cp.stderr and "--registry " + registry.url in cp.stderr
+    assert "dry run: nothing uploaded" in cp.stderr
+    assert on_registry(toolchain, registry, "0.9.4") is None
+    assert not cfg.release_ledger.exists()
+
+
+@pytest.mark.slow
+def test_missing_tag_via_task_is_one_line(project, cfg, mirror) -> None:
+    cp = project.invoke("publish", "--source-tag", TAG.format("9.9.9"), "--origin", str(mirror))
+    assert cp.returncode == 2
+    assert cp.stderr.strip().startswith("error: source tag")
+    assert "Traceback" not in cp.stderr and len(cp.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_registry_down_before_anything_is_read(toolchain, tmp_path) -> None:
+    port = registry_server.free_port()  # nothing listens there
+    with pytest.raises(MirrorError, match="cannot read"):
+        publish.registry_integrity(toolchain, NPM_NAME, "0.9.3", f"http://127.0.0.1:{port}/")
+
+
+def test_provenance_needs_npm_11_5_1() -> None:
+    assert publish.provenance_problem("11.5.1") is None
+    assert "npm >= 11.5.1" in publish.provenance_problem("10.9.2")
+    assert "npm >= 11.5.1" in publish.provenance_problem("11.5.0")
+
+
+@pytest.mark.slow
+def test_primary_toolchain_can_publish_with_provenance(toolchain) -> None:
+    publish.check_provenance_npm(toolchain)  # raises when the toolchain's npm is too old
+
+
+@pytest.mark.slow
+def test_verdaccio_stops_cleanly(tmp_path, toolchain) -> None:
+    with registry_server.verdaccio(
+        tmp_path / "v", toolchain, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
+    ) as reg:
+        assert "_authToken=" in reg.npmrc.read_text()
+        pid = reg.process.pid
+    assert reg.process.poll() is not None
+    assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
+
+
+# --- publishing from a patch branch -----------------------------------------------------------
+
+PATCH_PR = "https://example.invalid/kimi-code/pull/7"
+
+
+def test_empty_flags_mean_not_given() -> None:
+    """The publish workflow passes `--expected-version ""` on a manual dispatch."""
+    r = publish.Request(source_tag=TAG.format("0.14.2"), expected_version="", registry=" ")
+    assert (r.expected_version, r.registry, r.version_override) == (None, None, None)
+    publish.check_version_flags(r.version_override, r.override_reason, r.expected_version)
+    assert publish.choose_version("0.9.3", expected=r.expected_version, override=None) == "0.9.3"
+
+
+@pytest.fixture
+def patch_origin(mirror: Path, tmp_path: Path) -> Path:
+    """A private copy of the mirror origin: these tests push patch branches to it."""
+    origin = tmp_path / "patch-origin.git"
+    proc.run(["git", "clone", "-q", "--bare", str(mirror), str(origin)])
+    return origin
+
+
+def register_patch(cfg, origin: Path, name: str, base: str = "0.14.2") -> str:
+    """`invoke patch.new` on the origin; returns the branch."""
+    from sdkmirror import patches
+
+    patches.new(
+        cfg,
+        name,
+        base=TAG.format(base),
+        reason="steer drops the last chunk",
+        upstream_pr=PATCH_PR,
+        origin=str(origin),
+        dry_run=False,
+    )
+    return f"patch-{name}"
+
+
+def commit_on_branch(origin: Path, branch: str, tmp_path: Path, files: dict[str, str]) -> str:
+    """Commit `files` on top of `branch` and push it, as a maintainer carrying a fix does."""
+    work = tmp_path / f"work-{branch}"
+    proc.run(["git", "clone", "-q", "-b", branch, str(origin), str(work)])
+    for rel, text in files.items():
+        (work / rel).write_text(text)
+    proc.run(["git", "commit", "-q", "-am", f"fix on {branch}"], cwd=work)
+    proc.run(["git", "push", "-q", "origin", branch], cwd=work)
+    return proc.run(["git", "rev-parse", "HEAD"], cwd=work).stdout.strip()
+
+
+INDEX = f"{sample.SDK_DIR}/src/index.ts"
+
+
+def patched_index(origin: Path) -> str:
+    text = proc.run(["git", "show", f"refs/tags/{TAG.format('0.14.2')}:{INDEX}"], cwd=origin)
+    return text.stdout + "\nexport const PATCHED = true;\n"
+
+
+def patch_req(origin: Path, ref: str, **kw) -> publish.Request:
+    return publish.Request(source_ref=ref, origin=str(origin), **kw)
+
+
+@pytest.mark.slow
+def test_publish_from_a_patch_branch_records_the_patch(
+    cfg, patch_origin, registry, toolchain, tmp_path
+) -> None:
+    branch = register_patch(cfg, patch_origin, "fix-steer")
+    head = commit_on_branch(patch_origin, branch, tmp_path, {INDEX: patched_index(patch_origin)})
+
+    out = publish.run(
+        patch_req(
+            patch_origin,
+            branch,
+            registry=registry.url,
+            dry_run=False,
+            version_override="0.9.3-patch.1",
+        ),
+        cfg,
+    )
+    assert out.published and out.recorded
+    assert "PATCHED" in out.exports  # the branch head was built, not the tag
+    assert (out.plan.source_tag, out.plan.commit) == (TAG.format("0.14.2"), head)
+
+    rec = ReleaseLedger(cfg.release_ledger).get("0.9.3-patch.1")
+    assert (rec.source_ref, rec.upstream_tag, rec.commit, rec.sdk_version) == (
+        branch,
+        TAG.format("0.14.2"),
+        head,
+        "0.9.3",
+    )
+    assert "steer drops the last chunk" in rec.override_reason
+    assert 'source_ref = "patch-fix-steer"' in cfg.release_ledger.read_text()
+
+    # What the registry serves carries the patch in its NOTICE.md and package.json.
+    consumer = tmp_path / "consumer"
+    publish.consumer_import(
+        toolchain,
+        consumer,
+        NPM_NAME,
+        [f"--@botiverse:registry={registry.url}", f"{NPM_NAME}@0.9.3-patch.1"],
+    )
+    installed = consumer / "node_modules" / NPM_NAME
+    notice = (installed / "NOTICE.md").read_text()
+    assert f"carries the local patch `fix-steer` (branch `{branch}`, commit `{head}`)" in notice
+    assert f"on top of the upstream release tag `{TAG.format('0.14.2')}`" in notice
+    assert "Reason: steer drops the last chunk." in notice and PATCH_PR in notice
+    meta = json.loads((installed / "package.json").read_text())["sdkmirror"]
+    assert (meta["sourceRef"], meta["releaseTag"], meta["commit"]) == (
+        branch,
+        TAG.format("0.14.2"),
+        head,
+    )
+
+
+def test_patch_publish_needs_a_prerelease_override(cfg, patch_origin) -> None:
+    branch = register_patch(cfg, patch_origin, "fix-steer")
+    for override in (None, "0.9.3"):
+        with pytest.raises(UsageError, match=r"X\.Y\.Z-patch\.N \(for example 0\.9\.3-patch\.1\)"):
+            publish.run(patch_req(patch_origin, branch, version_override=override), cfg)
+    # an explicit --source-tag must be the patch's base
+    with pytest.raises(UsageError, match="is based on"):
+        publish.run(
+            patch_req(
+                patch_origin,
+                branch,
+                source_tag=TAG.format("0.14.3"),
+                version_override="0.9.3-patch.1",
+            ),
+            cfg,
+        )
+    assert not cfg.release_ledger.exists()
+    assert not (cfg.work_dir / "publish").exists()
+
+
+def test_patch_publish_refuses_unregistered_and_retired_patches(cfg, patch_origin) -> None:
+    from sdkmirror import patches
+
+    commit = MirrorLedger(cfg.mirror_ledger).tags[TAG.format("0.14.2")].commit
+    proc.run(["git", "update-ref", "refs/heads/patch-ghost", commit], cwd=patch_origin)
+    with pytest.raises(UsageError, match="patch-ghost: that patch is not registered"):
+        publish.run(patch_req(patch_origin, "patch-ghost", version_override="0.9.3-patch.1"), cfg)
+
+    branch = register_patch(cfg, patch_origin, "landed")
+    patches.retire(cfg, "landed", origin=str(patch_origin), dry_run=False)
+    with pytest.raises(UsageError, match="patch-landed: that patch is retired"):
+        publish.run(patch_req(patch_origin, branch, version_override="0.9.3-patch.1"), cfg)
+    assert not cfg.release_ledger.exists()
+
+
+def test_patch_branch_must_contain_its_base_tag(cfg, patch_origin) -> None:
+    branch = register_patch(cfg, patch_origin, "rewound", base="0.17.0")
+    older = MirrorLedger(cfg.mirror_ledger).tags[TAG.format("0.14.3")].commit
+    proc.run(["git", "update-ref", f"refs/heads/{branch}", older], cwd=patch_origin)
+    with pytest.raises(VerificationFailed, match=r"does not contain .*0\.17\.0's commit.*rebase"):
+        publish.run(patch_req(patch_origin, branch, version_override="0.9.4-patch.1"), cfg)
+    assert not cfg.release_ledger.exists()
+
+
+@pytest.mark.slow
+def test_a_failing_build_stops_the_publish(
+    project, cfg, patch_origin, registry, toolchain, tmp_path
+) -> None:
+    branch = register_patch(cfg, patch_origin, "breaks")
+    broken = sample.tree(sample.DEFAULT_RELEASES[0], "upstream-build")[INDEX]
+    commit_on_branch(patch_origin, branch, tmp_path, {INDEX: broken})
+
+    cp = project.invoke(
+        "publish", "--source-ref", branch, "--version-override", "0.9.3-patch.1",
+        "--origin", str(patch_origin), "--registry", registry.url, "--no-dry-run",
+        env={"NPM_CONFIG_USERCONFIG": str(registry.npmrc)},
+    )  # fmt: skip
+    assert cp.returncode == VerificationFailed.exit_code, cp.stderr
+    last = cp.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: the SDK at {branch} on {TAG.format('0.14.2')} does not build")
+    assert "smoke category upstream-build" in last and "nothing was packed or published" in last
+    assert "consumers stay pinned" in last  # the runbook's next step
+    assert "Traceback" not in cp.stderr
+    assert on_registry(toolchain, registry, "0.9.3-patch.1") is None
+    assert not list((cfg.work_dir / "publish").glob("*/package"))
+    assert not cfg.release_ledger.exists()

@@ -1,0 +1,180 @@
+"""The published package.json plan and the package directory, from an SDK laid out here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sdkmirror import repackage
+from sdkmirror.repackage import Provenance, RepackageError
+
+PROV = Provenance(
+    upstream="@moonshot-ai/kimi-code-sdk",
+    upstream_version="0.9.3",
+    release_tag="@moonshot-ai/kimi-code@0.14.2",
+    commit="a" * 40,
+)
+
+SDK = {
+    "name": "@moonshot-ai/kimi-code-sdk",
+    "version": "0.9.3",
+    "private": True,
+    "type": "module",
+    "license": "MIT",
+    "exports": {".": "./src/index.ts"},
+    "publishConfig": {
+        "exports": {
+            ".": {
+                "types": "./dist/index.d.mts",
+                "import": "./dist/index.mjs",
+                "default": "./dist/index.mjs",
+            }
+        },
+    },
+    "files": ["dist", "README.md"],
+    "scripts": {"build": "tsdown && pnpm run build:dts"},
+    "dependencies": {"smol-toml": "^1.3.0", "zod": "catalog:"},
+    "devDependencies": {"@moonshot-ai/agent-core": "workspace:^", "tsdown": "^0.12.0"},
+}
+
+
+def plan(sdk=SDK, **kw):
+    args = {
+        "npm_name": "@botiverse/kimi-code-sdk",
+        "version": "0.9.3",
+        "provenance": PROV,
+        "catalog": {"zod": "4.3.6"},
+    }
+    return repackage.plan_package_json(sdk, **{**args, **kw})
+
+
+def test_plan_renames_and_publishes_dist_only() -> None:
+    pkg = plan()
+    assert pkg["name"] == "@botiverse/kimi-code-sdk"
+    assert pkg["version"] == "0.9.3"
+    assert pkg["exports"] == SDK["publishConfig"]["exports"]
+    assert (pkg["main"], pkg["module"], pkg["types"]) == (
+        "./dist/index.mjs",
+        "./dist/index.mjs",
+        "./dist/index.d.mts",
+    )
+    for dropped in ("private", "devDependencies", "scripts"):
+        assert dropped not in pkg
+    assert pkg["publishConfig"] == {"access": "public"}
+    assert pkg["files"] == ["dist", "LICENSE", "NOTICE.md", "README.md"]
+    assert pkg["dependencies"] == {"smol-toml": "^1.3.0", "zod": "4.3.6"}
+    assert pkg["sdkmirror"] == {
+        "upstream": "@moonshot-ai/kimi-code-sdk",
+        "upstreamVersion": "0.9.3",
+        "releaseTag": "@moonshot-ai/kimi-code@0.14.2",
+        "commit": "a" * 40,
+    }
+    assert pkg["type"] == "module" and pkg["license"] == "MIT"
+
+
+def test_version_override_wins() -> None:
+    assert plan(version="0.9.5")["version"] == "0.9.5"
+    with pytest.raises(RepackageError, match="not a valid npm version"):
+        plan(version="latest")
+
+
+@pytest.mark.parametrize(
+    ("deps", "kw", "expected"),
+    [
+        ({"kaos": "workspace:^"}, {"workspace_versions": {"kaos": "1.2.3"}}, "^1.2.3"),
+        ({"kaos": "workspace:*"}, {"workspace_versions": {"kaos": "1.2.3"}}, "1.2.3"),
+        ({"kaos": "workspace:~1.0.0"}, {}, "~1.0.0"),
+    ],
+    ids=["caret", "star", "range"],
+)
+def test_workspace_dependencies_are_resolved(deps, kw, expected) -> None:
+    pkg = plan({**SDK, "dependencies": deps}, **kw)
+    assert pkg["dependencies"] == {"kaos": expected}
+
+
+@pytest.mark.parametrize(
+    ("deps", "needle"),
+    [
+        ({"kaos": "workspace:^"}, "workspace package the source tree does not have"),
+        ({"zod": "catalog:"}, "no entry in pnpm-workspace.yaml"),
+        ({"zod": "catalog:next"}, "named catalog"),
+    ],
+    ids=["unknown-workspace", "no-catalog-entry", "named-catalog"],
+)
+def test_unresolvable_protocols_are_refused(deps, needle) -> None:
+    with pytest.raises(RepackageError, match=needle):
+        plan({**SDK, "dependencies": deps}, catalog={})
+
+
+def test_exports_outside_dist_or_missing_are_refused() -> None:
+    with pytest.raises(RepackageError, match=r"outside \./dist/"):
+        plan({**SDK, "publishConfig": {}})  # falls back to ./src/index.ts
+    with pytest.raises(RepackageError, match=r"no publishConfig\.exports"):
+        plan({k: v for k, v in SDK.items() if k not in ("exports", "publishConfig")})
+
+
+def make_source(root: Path) -> Path:
+    sdk = root / "packages" / "node-sdk"
+    (sdk / "dist").mkdir(parents=True)
+    (sdk / "dist" / "index.mjs").write_text("export const VERSION = '0.9.3';\n")
+    (sdk / "dist" / "index.d.mts").write_text("export declare const VERSION: string;\n")
+    (sdk / "package.json").write_text(json.dumps(SDK))
+    (root / "LICENSE").write_text("MIT License\n\nCopyright (c) Moonshot AI\n")
+    (root / "pnpm-workspace.yaml").write_text(
+        "packages:\n  - packages/*\ncatalog:\n  zod: 4.3.6\n  'smol-toml': ^1.3.0 # comment\n"
+    )
+    return sdk
+
+
+def test_repackage_writes_the_package_dir(tmp_path: Path) -> None:
+    sdk = make_source(tmp_path / "src")
+    out = repackage.repackage(
+        sdk,
+        sdk / "dist",
+        tmp_path / "pkg",
+        sdk_pkg=SDK,
+        source_root=tmp_path / "src",
+        npm_name="@botiverse/kimi-code-sdk",
+        version="0.9.3",
+        provenance=PROV,
+    )
+    assert sorted(p.name for p in out.dir.iterdir()) == [
+        "LICENSE",
+        "NOTICE.md",
+        "README.md",
+        "dist",
+        "package.json",
+    ]
+    assert (out.dir / "LICENSE").read_bytes() == (tmp_path / "src" / "LICENSE").read_bytes()
+    assert json.loads((out.dir / "package.json").read_text())["dependencies"]["zod"] == "4.3.6"
+    for generated in ("NOTICE.md", "README.md"):
+        text = (out.dir / generated).read_text()
+        assert "@moonshot-ai/kimi-code-sdk" in text
+        assert "@moonshot-ai/kimi-code@0.14.2" in text
+        assert "a" * 40 in text
+    assert (out.dir / "dist" / "index.mjs").is_file()
+
+
+def test_repackage_refuses_missing_license_and_used_dest(tmp_path: Path) -> None:
+    sdk = make_source(tmp_path / "src")
+    (tmp_path / "src" / "LICENSE").unlink()
+    kw = {
+        "sdk_pkg": SDK,
+        "source_root": tmp_path / "src",
+        "npm_name": "@botiverse/x",
+        "version": "0.9.3",
+        "provenance": PROV,
+    }
+    with pytest.raises(RepackageError, match="no LICENSE"):
+        repackage.repackage(sdk, sdk / "dist", tmp_path / "pkg", **kw)
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "x").write_text("x")
+    with pytest.raises(RepackageError, match="not empty"):
+        repackage.repackage(sdk, sdk / "dist", tmp_path / "used", **kw)
+
+
+def test_default_catalog_reader(tmp_path: Path) -> None:
+    make_source(tmp_path)
+    assert repackage.default_catalog(tmp_path) == {"zod": "4.3.6", "smol-toml": "^1.3.0"}
