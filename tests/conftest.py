@@ -121,3 +121,12 @@ def project(tmp_path: Path, repos: GitRepos, monkeypatch: pytest.MonkeyPatch) ->
 def shared_cache() -> None:
     """Toolchains, Verdaccio and the pnpm store are downloaded once for the whole suite."""
     os.environ.setdefault("SDKMIRROR_CACHE", str(REPO_ROOT / ".sdkmirror" / "cache"))
+
+
+@pytest.fixture(scope="session")
+def toolchain_primary(shared_cache: None):
+    """Node 24.19.0 with pnpm 10.33.0 from the registries, provisioned once into the cache."""
+    from sdkmirror import config, toolchain
+
+    spec = config.ToolchainSpec("24.19.0", "10.33.0")
+    return toolchain.provision(spec, Path(os.environ["SDKMIRROR_CACHE"]))

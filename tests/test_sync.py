@@ -44,7 +44,7 @@ def test_initial_sync_into_empty_origin(project, repos):
     assert "refs/heads/main" not in refs
     ledger = MirrorLedger(project.config().mirror_ledger)
     assert set(ledger.tags) == {TAG.format("0.14.2"), TAG.format("0.14.3")}
-    assert ledger.branch_heads == [upstream_refs["refs/heads/main"]]
+    assert ledger.heads("upstream-main") == [upstream_refs["refs/heads/main"]]
 
 
 def test_incremental_sync_creates_release_branches_for_new_tags(project, repos):

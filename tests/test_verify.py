@@ -56,7 +56,7 @@ def test_rewritten_mirror_branch_is_caught(project, repos):
     repos.commit("more")
     repos.push()
     do_sync(project, repos)
-    assert len(MirrorLedger(project.config().mirror_ledger).branch_heads) == 2
+    assert len(MirrorLedger(project.config().mirror_ledger).heads("upstream-main")) == 2
     # someone force-pushes the mirror branch back and onto a fresh commit
     git("reset", "--hard", "HEAD~2", cwd=repos.work)
     repos.commit("forced")
@@ -77,3 +77,34 @@ def test_verify_works_without_a_work_repository(project, repos):
 
     shutil.rmtree(project.config().work_repo)
     assert audit(project, repos) == []
+
+
+def test_following_a_permanent_rewrite_on_a_new_mirror_branch(project, repos):
+    from sdkmirror import sync
+
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    held = repos.origin_refs()["refs/heads/upstream-main"]
+    git("reset", "--hard", "HEAD~1", cwd=repos.work)
+    repos.commit("rewritten history")
+    repos.push(force=True)
+    assert do_sync(project, repos).status == "diverged"
+
+    # the runbook: leave the old branch frozen, follow upstream on a new one
+    cfg = project.config(mirror_branch="upstream-main-2")
+    report = sync.run(cfg, upstream=str(repos.upstream), origin=str(repos.origin))
+
+    refs = repos.origin_refs()
+    assert report.status == "updated"
+    assert refs["refs/heads/upstream-main"] == held
+    assert refs["refs/heads/upstream-main-2"] == repos.refs(repos.upstream)["refs/heads/main"]
+    assert verify.run(cfg, origin=str(repos.origin)) == []
+    git(
+        "update-ref",
+        "refs/heads/upstream-main",
+        refs["refs/heads/upstream-main-2"],
+        cwd=repos.origin,
+    )
+    assert [v.rule for v in verify.run(cfg, origin=str(repos.origin))] == [
+        "mirror-branch-rewritten"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from . import console, proc
-from .errors import CommandError, PushRefused, RemoteError
+from .errors import CommandError, MirrorError, PushRefused, RemoteError
 
 ZERO = "0" * 40
 
@@ -130,7 +131,13 @@ class WorkRepo:
                 repo.git.rev_parse("--git-dir")
                 repo.git.count_objects()
                 return repo
-            except (InvalidGitRepositoryError, NoSuchPathError, GitCommandError, ValueError):
+            except (
+                InvalidGitRepositoryError,
+                NoSuchPathError,
+                GitCommandError,
+                ValueError,
+                configparser.Error,  # garbage in its config file
+            ):
                 console.warn(f"work repository {self.path} is unusable; rebuilding it from scratch")
                 shutil.rmtree(self.path, ignore_errors=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,22 +187,32 @@ class WorkRepo:
         except GitCommandError as exc:
             if exc.status == 1:
                 return False
+            damaged(exc)
             raise wrap(exc, f"checking whether {ancestor[:12]} precedes {descendant[:12]}") from exc
 
     def object_type(self, sha: str) -> str:
-        return self.git("cat-file", "-t", sha).strip()
+        try:
+            return self.git("cat-file", "-t", sha).strip()
+        except GitCommandError as exc:
+            damaged(exc)
+            raise wrap(exc, f"reading object {sha[:12]}") from exc
 
     def update_refs(self, updates: Mapping[str, str]) -> None:
         """Point local refs at objects in one transaction."""
         if not updates:
             return
         script = "".join(f"update {ref} {sha}\n" for ref, sha in updates.items())
-        proc.run(
-            ["git", "update-ref", "--stdin"],
-            cwd=self.path,
-            input=script,
-            what="updating refs in the work repository",
-        )
+        try:
+            proc.run(
+                ["git", "update-ref", "--stdin"],
+                cwd=self.path,
+                input=script,
+                what="updating refs in the work repository",
+            )
+        except CommandError as exc:
+            if _looks_corrupt(exc.stderr):
+                raise WorkRepoDamaged(f"work repository damaged: {exc}") from exc
+            raise
 
     def push_atomic(self, url: str, updates: Mapping[str, str], *, name: str = "origin") -> None:
         """Push `ref -> object` in one atomic transaction without force: ours never move."""
@@ -205,12 +222,28 @@ class WorkRepo:
         try:
             self.git("push", "--atomic", "--porcelain", "--", url, *specs, url=url)
         except GitCommandError as exc:
+            # Our side failing to pack rotten objects is not origin refusing anything.
+            if "[remote rejected]" not in str(exc.stdout) and "remote:" not in str(exc.stderr):
+                damaged(exc)
             raise push_refusal(exc, name, url) from exc
+
+
+class WorkRepoDamaged(MirrorError):
+    """Objects in the work repository are unreadable; it is a cache, so rebuild it."""
+
+
+def damaged(exc: GitCommandError) -> None:
+    """Raise `WorkRepoDamaged` when git's complaint is about our own objects."""
+    reason = _reason(exc)
+    if _looks_corrupt(" ".join(_lines(exc.stderr))):
+        raise WorkRepoDamaged(f"work repository damaged: {reason}") from exc
 
 
 _CORRUPT = re.compile(
     r"corrupt|bad object|not a git repository|unable to read|missing (?:blob|tree|commit)"
-    r"|loose object .* is corrupt|index-pack failed|packfile .* cannot be accessed",
+    r"|loose object .* is corrupt|index-pack failed|packfile .* cannot be accessed"
+    # A damaged pack still advertises its objects, so the remote sends too little.
+    r"|did not send all necessary objects",
     re.I,
 )
 

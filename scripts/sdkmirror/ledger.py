@@ -39,8 +39,13 @@ class MirrorLedger:
         }
 
     @property
-    def branch_heads(self) -> list[str]:
-        return [str(h) for h in self.doc.get("mirror_branch", {}).get("heads", [])]
+    def mirror_branches(self) -> dict[str, list[str]]:
+        """Each mirror branch the ledger knows, with every head it has had, oldest first."""
+        table = self.doc.get("mirror_branches", {})
+        return {str(name): [str(h) for h in t.get("heads", [])] for name, t in table.items()}
+
+    def heads(self, branch: str) -> list[str]:
+        return self.mirror_branches.get(branch, [])
 
     def add_tag(self, name: str, obj: str, commit: str, when: datetime | None = None) -> bool:
         """Record a mirrored tag; an existing record is never rewritten."""
@@ -57,11 +62,16 @@ class MirrorLedger:
         tags[name] = entry
         return True
 
-    def add_branch_head(self, sha: str) -> bool:
-        if "mirror_branch" not in self.doc:
-            self.doc["mirror_branch"] = tomlkit.table()
-            self.doc["mirror_branch"]["heads"] = tomlkit.array().multiline(True)
-        heads = self.doc["mirror_branch"]["heads"]
+    def add_branch_head(self, branch: str, sha: str) -> bool:
+        if "mirror_branches" not in self.doc:
+            self.doc.add(tomlkit.nl())
+            self.doc["mirror_branches"] = tomlkit.table(is_super_table=True)
+        branches = self.doc["mirror_branches"]
+        if branch not in branches:
+            entry = tomlkit.table()
+            entry["heads"] = tomlkit.array().multiline(True)
+            branches[branch] = entry
+        heads = branches[branch]["heads"]
         if sha in heads:
             return False
         heads.append(sha)

@@ -18,7 +18,7 @@ from typing import Any
 from . import console, failpoints, taskutil
 from .config import Config
 from .errors import MirrorError, PushRefused
-from .gitio import RemoteRefs, WorkRepo, ls_remote
+from .gitio import RemoteRefs, WorkRepo, WorkRepoDamaged, ls_remote
 from .ledger import MirrorLedger
 from .lock import exclusive
 from .mirror_tag import describe_invalid
@@ -304,23 +304,14 @@ def _run_locked(
 
     if plan.changes_origin or plan.ancestry_unknown:
         repo = WorkRepo(cfg.work_repo)
-        with console.step("fetch from upstream and origin"):
-            _fetch(repo, cfg, plan, upstream=upstream, origin=origin, origin_refs=org_refs)
-        failpoints.reach("after-fetch")
-        if plan.ancestry_unknown:
-            ff = repo.is_ancestor(plan.mirror_before or "", plan.upstream_head)
-            plan = settle_ancestry(plan, ff)
-        plan = _drop_non_commits(repo, plan)
-        report.fill(plan)
-        if dry_run:
-            _print_plan(plan, dry_run=True, origin=origin)
-        elif plan.changes_origin:
-            updates = plan.updates()
-            repo.update_refs(updates)
-            failpoints.reach("after-local-refs")
-            with console.step(f"push {len(updates)} ref(s) to origin in one atomic push"):
-                repo.push_atomic(origin, updates)
-            failpoints.reach("after-push")
+        try:
+            plan = _fetch_and_push(repo, cfg, plan, report, upstream, origin, org_refs, dry_run)
+        except WorkRepoDamaged as exc:
+            # Objects a killed run fetched can rot on disk; `has()` still finds them, so only
+            # reading them tells. The work repository is a cache: rebuild it and go again.
+            console.warn(f"{exc}; rebuilding it and fetching again")
+            repo.rebuild()
+            plan = _fetch_and_push(repo, cfg, plan, report, upstream, origin, org_refs, dry_run)
     else:
         report.fill(plan)
         if dry_run:
@@ -330,6 +321,36 @@ def _run_locked(
     if not dry_run:
         report.ledger_changed = _record(ledger, plan)
     report.status = "diverged" if plan.diverged else ("updated" if plan.changes_origin else "noop")
+
+
+def _fetch_and_push(
+    repo: WorkRepo,
+    cfg: Config,
+    plan: SyncPlan,
+    report: SyncReport,
+    upstream: str,
+    origin: str,
+    org_refs: RemoteRefs,
+    dry_run: bool,
+) -> SyncPlan:
+    with console.step("fetch from upstream and origin"):
+        _fetch(repo, cfg, plan, upstream=upstream, origin=origin, origin_refs=org_refs)
+    failpoints.reach("after-fetch")
+    if plan.ancestry_unknown:
+        ff = repo.is_ancestor(plan.mirror_before or "", plan.upstream_head)
+        plan = settle_ancestry(plan, ff)
+    plan = _drop_non_commits(repo, plan)
+    report.fill(plan)
+    if dry_run:
+        _print_plan(plan, dry_run=True, origin=origin)
+    elif plan.changes_origin:
+        updates = plan.updates()
+        repo.update_refs(updates)
+        failpoints.reach("after-local-refs")
+        with console.step(f"push {len(updates)} ref(s) to origin in one atomic push"):
+            repo.push_atomic(origin, updates)
+        failpoints.reach("after-push")
+    return plan
 
 
 def _fetch(
@@ -393,7 +414,7 @@ def _record(ledger: MirrorLedger, plan: SyncPlan) -> bool:
         changed |= ledger.add_tag(t.name, t.object, t.commit)
     head = plan.branch_update or plan.mirror_before
     if head:
-        changed |= ledger.add_branch_head(head)
+        changed |= ledger.add_branch_head(plan.mirror_branch, head)
     if changed:
         ledger.save()
     return changed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 
 from . import console, taskutil
@@ -11,6 +11,8 @@ from .errors import VerificationFailed
 from .gitio import RemoteRefs, WorkRepo, ls_remote
 from .ledger import MirrorLedger
 from .lock import exclusive
+from .patches import PREFIX as PATCH_PREFIX
+from .patches import PatchRegistry
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,13 @@ def audit(
     origin: RemoteRefs,
     ledger: MirrorLedger,
     is_ancestor: Callable[[str, str], bool],
+    *,
+    active_patches: Collection[str] = (),
 ) -> list[Violation]:
-    """Every rule the mirror promises its consumers, checked against what origin holds now."""
+    """Every rule the mirror promises its consumers, checked against what origin holds now.
+
+    `active_patches` are the branch names (`patch-NAME`) the patch registry holds as active.
+    """
     found: list[Violation] = []
     tags = origin.tags()
     heads = origin.branches()
@@ -51,37 +58,62 @@ def audit(
             found.append(
                 Violation("release-branch-moved", branch, f"at {at[:12]}, {name} is {expected}")
             )
-    current = origin.head(cfg.mirror_branch)
-    recorded = ledger.branch_heads
-    if recorded and current is None:
-        found.append(Violation("mirror-branch-missing", cfg.mirror_branch, "absent on origin"))
-    elif current is not None:
+    # Every mirror branch the ledger knows, the configured one and any retired by a rewrite.
+    for branch, recorded in sorted(ledger.mirror_branches.items()):
+        current = origin.head(branch)
+        if current is None:
+            found.append(Violation("mirror-branch-missing", branch, "absent on origin"))
+            continue
         for sha in recorded:
             if sha != current and not is_ancestor(sha, current):
                 found.append(
                     Violation(
                         "mirror-branch-rewritten",
-                        cfg.mirror_branch,
+                        branch,
                         f"{sha[:12]} (a past head) is not in the history of {current[:12]}",
                     )
                 )
+    found += patch_violations(heads, active_patches)
+    return found
+
+
+def patch_violations(heads: Mapping[str, str], active: Collection[str]) -> list[Violation]:
+    """A `patch-*` branch must be registered as active; an active one must exist."""
+    found = [
+        Violation(
+            "unregistered-patch-branch",
+            b,
+            "not an active patch in the registry: register it with `invoke patch.new` or "
+            "delete it on origin",
+        )
+        for b in sorted(heads)
+        if b.startswith(PATCH_PREFIX) and b not in active
+    ]
+    found += [
+        Violation("patch-branch-missing", b, "registered as active but absent on origin")
+        for b in sorted(active)
+        if b not in heads
+    ]
     return found
 
 
 def run(cfg: Config, *, origin: str) -> list[Violation]:
     refs = ls_remote(origin, name="origin")
     ledger = MirrorLedger(cfg.mirror_ledger)
-    current = refs.head(cfg.mirror_branch)
     with exclusive(cfg.work_dir, cfg.lock_timeout, "`invoke verify`"):
         repo = WorkRepo(cfg.work_repo)
-        if current and ledger.branch_heads and not repo.has(current):
-            m = cfg.mirror_branch
-            repo.fetch(origin, [f"+refs/heads/{m}:refs/origin/heads/{m}"], name="origin")
+        specs = [
+            f"+refs/heads/{b}:refs/origin/heads/{b}"
+            for b in ledger.mirror_branches
+            if (head := refs.head(b)) and not repo.has(head)
+        ]
+        repo.fetch(origin, specs, name="origin")
 
         def is_ancestor(a: str, b: str) -> bool:
             return repo.has(a) and repo.is_ancestor(a, b)
 
-        return audit(cfg, refs, ledger, is_ancestor)
+        active = [p.branch for p in PatchRegistry(cfg.patch_registry).active().values()]
+        return audit(cfg, refs, ledger, is_ancestor, active_patches=active)
 
 
 def main(*, origin: str | None, json_out: bool = False) -> list[Violation]:
@@ -104,7 +136,7 @@ def main(*, origin: str | None, json_out: bool = False) -> list[Violation]:
             "hand without reading the moved-tag runbook in the README"
         )
     console.info(
-        f"verify: ok ({len(ledger.tags)} mirror tag(s), {len(ledger.branch_heads)} recorded "
-        "mirror-branch head(s))"
+        f"verify: ok ({len(ledger.tags)} mirror tag(s), "
+        f"{sum(map(len, ledger.mirror_branches.values()))} recorded mirror-branch head(s))"
     )
     return found
