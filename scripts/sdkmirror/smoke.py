@@ -22,7 +22,7 @@ from .toolchain import Toolchain, provision, read_declarations, support
 
 PASS, FAIL, UNSUPPORTED = "pass", "fail", "unsupported"
 UPSTREAM, OUR_ENV = "upstream-breaking", "our-env"
-_SEEDS_RULE = "Never edit the mirror to make smoke pass."
+_NEVER_EDIT = "Never edit the mirror to make smoke pass."
 
 # category -> (classification, next step), after the triage runbook.
 RUNBOOK: dict[str, tuple[str, str]] = {
@@ -36,12 +36,12 @@ RUNBOOK: dict[str, tuple[str, str]] = {
         OUR_ENV,
         "The frozen install rejects the lockfile: check that the pnpm major matches "
         "packageManager and the install flags match the upstream's; the mirror tag is "
-        f"unaffected. {_SEEDS_RULE}",
+        f"unaffected. {_NEVER_EDIT}",
     ),
     "layout": (
         OUR_ENV,
         "The upstream moved or renamed the SDK: update sdk_dir/sdk_package in "
-        f"[tool.sdkmirror] to follow it; the mirror tag is unaffected. {_SEEDS_RULE}",
+        f"[tool.sdkmirror] to follow it; the mirror tag is unaffected. {_NEVER_EDIT}",
     ),
     "network": (
         OUR_ENV,
@@ -56,12 +56,12 @@ RUNBOOK: dict[str, tuple[str, str]] = {
     "upstream-build": (
         UPSTREAM,
         "Upstream breaking change: consumers stay pinned to the last green mirror tag; track it "
-        f"upstream and bump consumer pins only after a green release tag lands. {_SEEDS_RULE}",
+        f"upstream and bump consumer pins only after a green release tag lands. {_NEVER_EDIT}",
     ),
     "artifacts": (
         UPSTREAM,
         "The build no longer produces what publishConfig.exports names: treat as an upstream "
-        f"break; do not publish this ref. {_SEEDS_RULE}",
+        f"break; do not publish this ref. {_NEVER_EDIT}",
     ),
 }
 
