@@ -486,3 +486,54 @@ def test_a_failing_build_stops_the_publish(
     assert on_registry(toolchain, registry, "0.9.3-patch.1") is None
     assert not list((cfg.work_dir / "publish").glob("*/package"))
     assert not cfg.release_ledger.exists()
+
+
+def test_ledger_records_the_patch_and_reads_old_entries(tmp_path: Path) -> None:
+    from sdkmirror import releases
+
+    path = tmp_path / "releases.toml"
+    path.write_text(  # an entry written before patch branches could publish
+        '[releases."0.9.3"]\nnpm_name = "x"\nupstream_tag = "t"\ncommit = "c"\n'
+        'sdk_version = "0.9.3"\nintegrity = "sha512-A"\n'
+        'published_at = 2026-01-01T00:00:00Z\nregistry = "http://r/"\n'
+    )
+    ledger = ReleaseLedger(path)
+    assert ledger.get("0.9.3").source_ref is None
+    old = ledger.get("0.9.3")
+    ledger.add(
+        releases.Release(
+            npm_version="0.9.3-patch.1",
+            npm_name="x",
+            upstream_tag="t",
+            commit="d",
+            sdk_version="0.9.3",
+            integrity="sha512-B",
+            published_at=old.published_at,
+            registry="http://r/",
+            override_reason="local patch patch-fix: r",
+            source_ref="patch-fix",
+        )
+    )
+    ledger.save()
+    again = ReleaseLedger(path).releases
+    assert again["0.9.3-patch.1"].source_ref == "patch-fix"
+    assert again["0.9.3"].source_ref is None
+    text = releases.render(again, {}, ledger_name="l", notes_name="n")
+    assert "From `t` with the local patch `patch-fix` (SDK 0.9.3)." in text
+    assert "From `t` (SDK 0.9.3)." in text
+
+
+def test_notice_names_the_patch_only_for_a_patch_build() -> None:
+    from sdkmirror import repackage
+
+    pkg = {"name": NPM_NAME, "version": "0.9.3-patch.1"}
+    plain = repackage.Provenance("@moonshot-ai/kimi-code-sdk", "0.9.3", TAG.format("0.14.2"), "c")
+    assert "patch" not in repackage.notice_md(pkg, plain).replace("0.9.3-patch.1", "")
+    patched = repackage.Provenance(
+        "@moonshot-ai/kimi-code-sdk", "0.9.3", TAG.format("0.14.2"), "d", "patch-fix",
+        "steer drops the last chunk.", PATCH_PR,
+    )  # fmt: skip
+    notice = repackage.notice_md(pkg, patched)
+    assert "carries the local patch `fix` (branch `patch-fix`, commit `d`)" in notice
+    assert "- Reason: steer drops the last chunk.\n" in notice
+    assert f"- Upstream pull request: {PATCH_PR}\n" in notice

@@ -54,9 +54,10 @@ def test_release_tag_needs_notes_then_pushes_once(project, mirrored) -> None:
         "release.tag", "--source-tag", tag, "--origin", str(origin), "--push", check=True
     )
     assert tags_of(origin) == {"publish-sdk/v0.9.3": up.tags[tag]}
-    # The tag sits on an upstream commit without the workflow: the publish starts by hand.
+    # The tag sits on an upstream commit without the workflow: the publish starts by hand,
+    # naming the publish tag so the workflow checks the version.
     dispatch = shlex.join(
-        ["gh", "workflow", "run", "publish-sdk.yml", "-f", f"source_tag={tag}", "-f",
+        ["gh", "workflow", "run", "publish-sdk.yml", "-f", "source_tag=publish-sdk/v0.9.3", "-f",
          "dry_run=false"]
     )  # fmt: skip
     assert f"    {dispatch}\n" in cp.stderr

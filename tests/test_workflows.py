@@ -211,6 +211,7 @@ def test_publish_args_from_a_publish_tag_and_a_dispatch(project: Project, tmp_pa
     git("commit", "-q", "-m", "source", cwd=root)
     commit = git("rev-parse", "HEAD", cwd=root)
     git("tag", "publish-sdk/v0.9.3", cwd=root)
+    git("remote", "add", "origin", str(root), cwd=root)  # read with ls-remote, as in CI
     cfg = config.load(root / "pyproject.toml")
     ledger = MirrorLedger(cfg.mirror_ledger)
     ledger.add_tag("@moonshot-ai/kimi-code@0.14.2", "a" * 40, commit)
@@ -224,6 +225,12 @@ def test_publish_args_from_a_publish_tag_and_a_dispatch(project: Project, tmp_pa
         "expected_version": "0.9.3",
         "dry_run": "false",
     }
+    # the dispatch `invoke release.tag` prints names the publish tag: the version is checked
+    assert ci.publish_args(
+        cfg, {"GITHUB_EVENT_NAME": "workflow_dispatch", "INPUT_SOURCE_TAG": "publish-sdk/v0.9.3"}
+    ) == {**pushed, "dry_run": "true"}
+    with pytest.raises(UsageError, match="not on origin"):
+        ci.publish_args(cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_NAME": "publish-sdk/v9.9.9"})
     dispatched = ci.publish_args(
         cfg,
         {

@@ -12,13 +12,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import git
-from git.exc import GitError
-
-from . import console, proc
+from . import console, proc, taskutil
 from .alerts import load_sync_report
 from .config import Config
 from .errors import ConfigError, UsageError, VerificationFailed
+from .gitio import ls_remote
 from .ledger import MirrorLedger
 
 OUTPUT_ENV = "GITHUB_OUTPUT"
@@ -124,18 +122,18 @@ def sync_outputs(cfg: Config, report_path: str) -> dict[str, str]:
     }
 
 
-def mirror_tag_for_publish_tag(cfg: Config, publish_tag: str) -> str:
-    """The mirror tag on the publish tag's commit (the newest, should several share it)."""
-    try:
-        commit = (
-            git.Repo(cfg.root, search_parent_directories=True)
-            .commit(f"refs/tags/{publish_tag}")
-            .hexsha
-        )
-    except (GitError, ValueError) as exc:
+def mirror_tag_for_publish_tag(cfg: Config, publish_tag: str, origin: str | None = None) -> str:
+    """The mirror tag on the publish tag's commit (the newest, should several share it).
+
+    Read from origin with `ls-remote`, so the workflow's checkout of main needs no tags.
+    """
+    url = taskutil.origin_url(cfg, origin)
+    commit = ls_remote(url, [f"refs/tags/{publish_tag}"], name="origin").commit_of_tag(publish_tag)
+    if commit is None:
         raise UsageError(
-            f"publish tag {publish_tag!r} is not in this checkout; fetch tags (fetch-depth: 0)"
-        ) from exc
+            f"publish tag {publish_tag!r} is not on origin; make it with "
+            "`invoke release.tag --source-tag TAG --push`"
+        )
     tags = [
         (v, name)
         for name, rec in MirrorLedger(cfg.mirror_ledger).tags.items()
@@ -149,7 +147,7 @@ def mirror_tag_for_publish_tag(cfg: Config, publish_tag: str) -> str:
     return max(tags)[1]
 
 
-def publish_args(cfg: Config, env: Mapping[str, str]) -> dict[str, str]:
+def publish_args(cfg: Config, env: Mapping[str, str], origin: str | None = None) -> dict[str, str]:
     """`invoke publish` arguments from the event: a publish tag push, or a manual dispatch.
 
     Tag push `publish-sdk/vX.Y.Z`: a real publish of the mirror tag on the same commit, the
@@ -166,7 +164,7 @@ def publish_args(cfg: Config, env: Mapping[str, str]) -> dict[str, str]:
         raise UsageError(f"publishing runs on a publish tag push or a dispatch, not on {event!r}")
     version = cfg.publish_tags.version_of(tag)
     if version is not None:
-        source = mirror_tag_for_publish_tag(cfg, tag)
+        source = mirror_tag_for_publish_tag(cfg, tag, origin)
     elif cfg.tags.version_of(tag) is not None and event == "workflow_dispatch":
         source = tag
     else:

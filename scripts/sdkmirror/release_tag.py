@@ -40,14 +40,14 @@ class TagPlan:
     def dispatch_argv(self) -> list[str]:
         """Start the publish by hand: GitHub runs a tag-triggered workflow from the tagged
         commit, and this one is an upstream commit without publish-sdk.yml, so the tag push
-        alone starts nothing."""
+        alone starts nothing. Naming the publish tag makes the workflow check the version."""
         return [
             "gh",
             "workflow",
             "run",
             "publish-sdk.yml",
             "-f",
-            f"source_tag={self.source_tag}",
+            f"source_tag={self.name}",
             "-f",
             "dry_run=false",
         ]

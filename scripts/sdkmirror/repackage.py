@@ -290,13 +290,13 @@ def notice_md(pkg: Mapping[str, Any], provenance: Provenance) -> str:
             "only `package.json`, this notice and the README are generated.\n"
         )
     name = p.source_ref.removeprefix("patch-")
-    pr = f"Upstream pull request: {p.patch_upstream_pr}.\n" if p.patch_upstream_pr else ""
+    pr = f"- Upstream pull request: {p.patch_upstream_pr}\n" if p.patch_upstream_pr else ""
     return (
         head + f"release tag `{p.release_tag}` with a local change.\n\n"
         f"This package carries the local patch `{name}` (branch `{p.source_ref}`, commit "
         f"`{p.commit}`) on top of the upstream release tag `{p.release_tag}`; it is not an "
-        "upstream release.\n"
-        f"Reason: {p.patch_reason or '(not recorded)'}.\n{pr}\n"
+        "upstream release.\n\n"
+        f"- Reason: {p.patch_reason.rstrip('.') or '(not recorded)'}.\n{pr}\n"
         "The code belongs to the upstream project and this mirror's patch, and is distributed "
         "under the upstream license, included unchanged in `LICENSE`. Only `package.json`, "
         "this notice and the README are generated.\n"
