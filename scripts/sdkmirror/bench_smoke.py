@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from . import config, console, sample, smoke, toolchain
+from .bench_sync import median_time
 from .config import ToolchainSpec
 
 TRIALS = 5
-
-
-def _median(fn: Callable[[], object], trials: int) -> float:
-    times = []
-    for _ in range(trials):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _raw(tc: toolchain.Toolchain, tree: Path, cfg: config.Config, store: Path) -> float:
@@ -90,11 +80,11 @@ def run(upstream: str | None = None, ref: str | None = None, trials: int = TRIAL
 
         with console.step("warming the store"):
             smoke.run_smoke(cfg, specs[0], upstream_url=upstream, ref=ref, keep=False)
-        ours = _median(
+        ours = median_time(
             lambda: smoke.run_smoke(cfg, specs[0], upstream_url=upstream, ref=ref, keep=False),
             trials,
         )
-        raw = _median(lambda: _raw(first, tree, cfg, cfg.pnpm_store), trials)
+        raw = median_time(lambda: _raw(first, tree, cfg, cfg.pnpm_store), trials)
         ratio = ours / raw
         lines.append(
             f"smoke run: median {ours:.2f}s vs raw pnpm install+build {raw:.2f}s "

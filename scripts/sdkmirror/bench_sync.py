@@ -33,7 +33,8 @@ def _git(*args: str | Path, cwd: Path | None = None) -> str:
     return proc.run(["git", *map(str, args)], cwd=cwd, env={**os.environ, **IDENTITY}).stdout
 
 
-def _median(fn: Callable[[], object], trials: int = TRIALS) -> float:
+def median_time(fn: Callable[[], object], trials: int = TRIALS) -> float:
+    """Median wall time of `trials` calls of `fn`, in seconds."""
     times = []
     for _ in range(trials):
         start = time.perf_counter()
@@ -78,8 +79,8 @@ def run(releases: int = RELEASES) -> list[str]:
         lines.append(f"initial sync of {releases} releases: {time.perf_counter() - start:.2f}s")
 
         # No-op: what the daily run costs on a quiet day.
-        noop = _median(lambda: sync.run(cfg, upstream=str(upstream), origin=str(origin)))
-        raw = _median(lambda: (_git("ls-remote", upstream), _git("ls-remote", origin)))
+        noop = median_time(lambda: sync.run(cfg, upstream=str(upstream), origin=str(origin)))
+        raw = median_time(lambda: (_git("ls-remote", upstream), _git("ls-remote", origin)))
         lines.append(
             f"no-op sync: median {noop * 1000:.0f} ms vs two ls-remote {raw * 1000:.0f} ms "
             f"(ratio {noop / raw:.2f}, overhead {(noop - raw) * 1000:+.0f} ms; target < +500 ms)"
@@ -100,7 +101,7 @@ def run(releases: int = RELEASES) -> list[str]:
                 "--origin",
                 str(origin),
             ]
-            cli = _median(lambda: proc.run(argv, env=env))
+            cli = median_time(lambda: proc.run(argv, env=env))
             lines.append(
                 f"no-op `invoke sync` as a process: median {cli * 1000:.0f} ms "
                 f"(overhead over two ls-remote {(cli - raw) * 1000:+.0f} ms, Python start included)"
@@ -159,9 +160,9 @@ def run(releases: int = RELEASES) -> list[str]:
                 cwd=raw_repo,
             )
 
-        reset_only = _median(reset)
-        inc = _median(ours) - reset_only
-        raw_inc = _median(raw_git) - reset_only
+        reset_only = median_time(reset)
+        inc = median_time(ours) - reset_only
+        raw_inc = median_time(raw_git) - reset_only
         lines.append(
             f"incremental sync (3 commits, 1 release): median {inc * 1000:.0f} ms vs raw "
             f"fetch+push {raw_inc * 1000:.0f} ms (ratio {inc / raw_inc:.2f})"

@@ -49,10 +49,7 @@ class MirrorLedger:
 
     def add_tag(self, name: str, obj: str, commit: str, when: datetime | None = None) -> bool:
         """Record a mirrored tag; an existing record is never rewritten."""
-        if "tags" not in self.doc:
-            self.doc.add(tomlkit.nl())
-            self.doc["tags"] = tomlkit.table(is_super_table=True)
-        tags = self.doc["tags"]
+        tags = tomlstore.section(self.doc, "tags")
         if name in tags:
             return False
         entry = tomlkit.table()
@@ -63,10 +60,7 @@ class MirrorLedger:
         return True
 
     def add_branch_head(self, branch: str, sha: str) -> bool:
-        if "mirror_branches" not in self.doc:
-            self.doc.add(tomlkit.nl())
-            self.doc["mirror_branches"] = tomlkit.table(is_super_table=True)
-        branches = self.doc["mirror_branches"]
+        branches = tomlstore.section(self.doc, "mirror_branches")
         if branch not in branches:
             entry = tomlkit.table()
             entry["heads"] = tomlkit.array().multiline(True)

@@ -132,9 +132,7 @@ class PatchRegistry:
         return {n: p for n, p in self.patches.items() if p.active}
 
     def add(self, patch: Patch) -> None:
-        if "patches" not in self.doc:
-            self.doc.add(tomlkit.nl())
-            self.doc["patches"] = tomlkit.table(is_super_table=True)
+        tomlstore.section(self.doc, "patches")
         entry = tomlkit.table()
         entry["branch"] = patch.branch
         entry["base"] = patch.base

@@ -88,9 +88,7 @@ class ReleaseLedger:
                 f"{existing.upstream_tag} ({existing.integrity[:20]}...); an npm version is "
                 "immutable: publish under a new --version-override"
             )
-        if "releases" not in self.doc:
-            self.doc.add(tomlkit.nl())
-            self.doc["releases"] = tomlkit.table(is_super_table=True)
+        tomlstore.section(self.doc, "releases")
         entry = tomlkit.table()
         entry["npm_name"] = release.npm_name
         entry["upstream_tag"] = release.upstream_tag

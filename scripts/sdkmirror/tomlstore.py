@@ -8,6 +8,7 @@ from pathlib import Path
 
 import tomlkit
 from tomlkit import TOMLDocument
+from tomlkit.items import Table
 
 from .errors import MirrorError
 
@@ -38,3 +39,11 @@ def write(path: Path, doc: TOMLDocument) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def section(doc: TOMLDocument, key: str) -> Table:
+    """The `[key.*]` super-table of `doc`, created after a blank line when missing."""
+    if key not in doc:
+        doc.add(tomlkit.nl())
+        doc[key] = tomlkit.table(is_super_table=True)
+    return doc[key]  # type: ignore[return-value]
