@@ -13,6 +13,7 @@ from gitrepos import TAG, GitRepos, git
 
 from sdkmirror import sync
 from sdkmirror.errors import LockHeld, PushRefused, RemoteError
+from sdkmirror.gitio import PUSH_TOKEN_ENV, WorkRepo, git_env
 from sdkmirror.ledger import MirrorLedger
 from sdkmirror.lock import exclusive
 
@@ -65,19 +66,35 @@ def test_incremental_sync_creates_release_branches_for_new_tags(project, repos):
     assert refs["refs/heads/upstream-main"] == repos.refs(repos.upstream)["refs/heads/main"]
 
 
-def test_noop_fetches_nothing(project, repos):
+def test_noop_fetches_nothing(project, repos, monkeypatch):
     seed(repos, "0.14.2")
     do_sync(project, repos)
     work = project.config().work_repo
-    packs_before = sorted(p.name for p in (work / "objects").rglob("*") if p.is_file())
+    objects_before = sorted(p.name for p in (work / "objects").rglob("*") if p.is_file())
     ledger_before = project.config().mirror_ledger.read_text()
 
+    def no_fetch(*args, **kwargs):
+        raise AssertionError("a no-op run must not open the work repository or fetch")
+
+    monkeypatch.setattr(sync, "WorkRepo", no_fetch)
+    monkeypatch.setattr(WorkRepo, "fetch", no_fetch)
     report = do_sync(project, repos)
 
     assert report.status == "noop"
     assert not report.changed and not report.ledger_changed
-    assert sorted(p.name for p in (work / "objects").rglob("*") if p.is_file()) == packs_before
+    assert sorted(p.name for p in (work / "objects").rglob("*") if p.is_file()) == objects_before
     assert project.config().mirror_ledger.read_text() == ledger_before
+
+
+def test_push_token_goes_to_origin_only(monkeypatch):
+    monkeypatch.setenv(PUSH_TOKEN_ENV, "s3cret")
+    url = "https://git.example.invalid/mirror.git"
+    assert not any(k.startswith("GIT_CONFIG") for k in git_env(url))
+    with_auth = git_env(url, auth=True)
+    header = with_auth[f"GIT_CONFIG_VALUE_{int(with_auth['GIT_CONFIG_COUNT']) - 1}"]
+    assert header.startswith("AUTHORIZATION: basic ")
+    assert not any("s3cret" in v for v in with_auth.values())  # encoded, never plain
+    assert not any(k.startswith("GIT_CONFIG") for k in git_env("/local/path", auth=True))
 
 
 def test_upstream_rewrite_holds_branch_and_exits_3(project, repos):

@@ -23,11 +23,15 @@ _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "t
 PUSH_TOKEN_ENV = "SDKMIRROR_PUSH_TOKEN"  # noqa: S105 - the name of a variable
 
 
-def git_env(url: str | None = None) -> dict[str, str]:
-    """Environment for git children; carries a push token as an HTTP header, never in argv."""
+def git_env(url: str | None = None, *, auth: bool = False) -> dict[str, str]:
+    """Environment for git children.
+
+    With `auth` (origin operations only) an https URL gets the push token as an HTTP header,
+    never on a command line; upstream, or any URL a flag names, never sees it.
+    """
     env = dict(_GIT_ENV)
     token = os.environ.get(PUSH_TOKEN_ENV)
-    if token and url and url.startswith("https://"):
+    if auth and token and url and url.startswith("https://"):
         import base64
 
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
@@ -81,7 +85,9 @@ def ls_remote(url: str, patterns: Sequence[str] = (), *, name: str = "remote") -
     """List a remote's refs without fetching any object."""
     try:
         out = git.Git().execute(
-            ["git", "ls-remote", "--", url, *patterns], env=git_env(url), with_extended_output=False
+            ["git", "ls-remote", "--", url, *patterns],
+            env=git_env(url, auth=name == "origin"),
+            with_extended_output=False,
         )
     except GitCommandError as exc:
         raise RemoteError(f"cannot read {name} {url}: {_reason(exc)}") from exc
@@ -151,23 +157,24 @@ class WorkRepo:
         shutil.rmtree(self.path, ignore_errors=True)
         self.repo = self._open_or_rebuild()
 
-    def git(self, *args: str, url: str | None = None) -> str:
-        return str(self.repo.git.execute(["git", *args], env=git_env(url)))
+    def git(self, *args: str, url: str | None = None, auth: bool = False) -> str:
+        return str(self.repo.git.execute(["git", *args], env=git_env(url, auth=auth)))
 
     def fetch(self, url: str, refspecs: Iterable[str], *, name: str) -> None:
         specs = list(refspecs)
         if not specs:
             return
         argv = ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", url, *specs]
+        auth = name == "origin"
         try:
-            self.git(*argv, url=url)
+            self.git(*argv, url=url, auth=auth)
         except GitCommandError as exc:
             reason = _reason(exc)
             if _looks_corrupt(reason):
                 console.warn(f"work repository damaged ({reason}); rebuilding and fetching again")
                 self.rebuild()
                 try:
-                    self.git(*argv, url=url)
+                    self.git(*argv, url=url, auth=auth)
                     return
                 except GitCommandError as exc2:
                     reason = _reason(exc2)
@@ -220,7 +227,7 @@ class WorkRepo:
             return
         specs = [f"{sha}:{ref}" for ref, sha in updates.items()]
         try:
-            self.git("push", "--atomic", "--porcelain", "--", url, *specs, url=url)
+            self.git("push", "--atomic", "--porcelain", "--", url, *specs, url=url, auth=True)
         except GitCommandError as exc:
             # Our side failing to pack rotten objects is not origin refusing anything.
             if "[remote rejected]" not in str(exc.stdout) and "remote:" not in str(exc.stderr):

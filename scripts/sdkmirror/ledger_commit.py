@@ -87,7 +87,7 @@ def apply(cfg: Config, p: LedgerCommitPlan, *, remote: str = "origin") -> str | 
     if p.push_to:
         argv = ["git", "push", "--porcelain", remote, f"HEAD:refs/heads/{p.branch}"]
         try:
-            g.execute(argv, env=git_env(p.push_to))
+            g.execute(argv, env=git_env(p.push_to, auth=True))
         except GitCommandError as exc:
             err = push_refusal(exc, remote, p.push_to)
             console.manual(
