@@ -7,13 +7,14 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from sdkmirror import config as config_mod
-from sdkmirror import proc, publish, registry_server, sample
+from sdkmirror import proc, publish, registry_server, releases, sample
 from sdkmirror.errors import MirrorError, RemoteError, UsageError, VerificationFailed
 from sdkmirror.ledger import MirrorLedger, TagRecord
 from sdkmirror.releases import ReleaseLedger
@@ -46,8 +47,10 @@ def test_version_rules() -> None:
     assert publish.choose_version("0.9.3", expected=None, override="0.9.5") == "0.9.5"
     with pytest.raises(UsageError, match="nothing was packed"):
         publish.choose_version("0.9.3", expected="0.9.4", override=None)
-    with pytest.raises(UsageError, match="--override-reason"):
-        publish.check_version_flags("0.9.5", None, None)
+    # An override needs no reason (the ledger keeps one only when given) ...
+    publish.check_version_flags("0.9.5", None, None)
+    publish.check_version_flags("0.9.5", "re-bundled", None)
+    # ... but a reason without an override is a mistake.
     with pytest.raises(UsageError, match="only goes with"):
         publish.check_version_flags(None, "because", None)
     with pytest.raises(UsageError, match="not an npm version"):
@@ -68,7 +71,9 @@ def test_provenance_only_with_an_oidc_token_in_actions() -> None:
     assert publish.oidc_requested(
         {"GITHUB_ACTIONS": "true", "ACTIONS_ID_TOKEN_REQUEST_URL": "http://127.0.0.1/t"}
     )
-    argv = publish.publish_argv(Path("x.tgz"), "http://r/", provenance=True, dry_run=False)
+    argv = publish.publish_argv(
+        Path("x.tgz"), "http://r/", provenance=True, dry_run=False, tag="previous"
+    )
     assert argv == [
         "npm",
         "publish",
@@ -76,9 +81,26 @@ def test_provenance_only_with_an_oidc_token_in_actions() -> None:
         "--registry",
         "http://r/",
         "--tag",
-        "latest",
+        "previous",
         "--provenance",
     ]
+
+
+def test_dist_tag_keeps_latest_on_the_newest_release() -> None:
+    tag = publish.choose_dist_tag
+    assert tag("0.9.3", None) == "latest"  # first publish
+    assert tag("0.9.4", "0.9.3") == "latest"
+    assert tag("0.10.0", "0.9.3") == "latest"  # by semver, not as strings
+    assert tag("0.9.2", "0.9.3") == "previous"
+    assert tag("0.9.3-patch.1", "0.9.3") == "patch"
+    assert tag("1.0.0-rc.2", "0.9.3") == "rc"
+    assert tag("0.9.4-patch.1", None) == "patch"  # a prerelease never becomes latest
+    # npm refuses dist-tags that read as ranges, and `latest` must stay a release
+    assert tag("0.9.3-1", "0.9.3") == "prerelease"
+    assert tag("0.9.3-v2", "0.9.3") == "prerelease"
+    assert tag("0.9.3-latest.1", "0.9.3") == "prerelease"
+    with pytest.raises(UsageError, match="not an npm version"):
+        tag("v1", None)
 
 
 def test_plan_is_pure_and_printable() -> None:
@@ -96,6 +118,90 @@ def test_plan_is_pure_and_printable() -> None:
     )
     assert (plan.npm_version, plan.registry, plan.dry_run) == ("0.9.5", "http://r/", True)
     assert ("override reason", "re-bundled") in plan.rows()
+    bare = publish.make_plan(
+        publish.Request(source_tag=record().name, version_override="0.9.5"),
+        record=record(),
+        origin="o",
+        registry="http://r",
+        npm_name=NPM_NAME,
+        sdk_version="0.9.3",
+        env={},
+    )
+    assert (bare.npm_version, bare.override_reason) == ("0.9.5", None)
+    assert ("dist-tag", "previous") in replace(bare, dist_tag="previous").rows()
+
+
+def test_report_names_the_published_version(tmp_path: Path) -> None:
+    from sdkmirror import github_release
+
+    plan = publish.make_plan(
+        publish.Request(source_tag=record().name, dry_run=False),
+        record=record(),
+        origin="o",
+        registry="http://r",
+        npm_name=NPM_NAME,
+        sdk_version="0.9.3",
+        env={},
+    )
+    path = tmp_path / "reports" / "publish.json"
+    publish.write_report(publish.Outcome(plan, published=True, recorded=True), path)
+    assert github_release.from_report(path) == (record().name, "0.9.3")
+    # a dry run, or no report at all (a dry run uploads none): no Release
+    publish.write_report(publish.Outcome(replace(plan, dry_run=True)), path)
+    assert github_release.from_report(path) is None
+    assert github_release.from_report(tmp_path / "missing.json") is None
+    path.write_text('{"kind": "sync"}')
+    with pytest.raises(UsageError, match="not a publish report"):
+        github_release.from_report(path)
+
+
+def test_github_release_from_the_report_names_that_version(project, httpserver, tmp_path) -> None:
+    """What record-release.yml runs: the Release is for the version the publish report names
+    (not merely the newest built from that tag), and no report means no request at all."""
+    cfg = project.config()
+    ledger = ReleaseLedger(cfg.release_ledger)
+    for version, reason in (("0.9.3", None), ("0.9.4", "re-bundled")):
+        ledger.add(
+            releases.Release(
+                version, NPM_NAME, record().name, "c" * 40, "0.9.3", f"sha512-{version}",
+                datetime(2026, 1, 2, tzinfo=UTC), "http://r/", reason,
+            )
+        )  # fmt: skip
+    ledger.save()
+    env = {
+        "GITHUB_TOKEN": "t0ken",
+        "GITHUB_REPOSITORY": "owner/mirror",
+        "GITHUB_API_URL": httpserver.url_for("/api"),
+    }
+    missing = project.invoke(
+        "github.release", "--from-report", str(tmp_path / "none.json"), env=env
+    )
+    assert missing.returncode == 0, missing.stderr
+    assert "no GitHub Release to make" in missing.stderr and not httpserver.log
+
+    plan = publish.make_plan(
+        publish.Request(source_tag=record().name, dry_run=False),
+        record=record(),
+        origin="o",
+        registry="http://r",
+        npm_name=NPM_NAME,
+        sdk_version="0.9.3",
+        env={},
+    )
+    report = tmp_path / "publish.json"
+    publish.write_report(publish.Outcome(plan, published=True, recorded=True), report)
+    api = "/api/repos/owner/mirror"
+    httpserver.expect_ordered_request(
+        f"{api}/releases/tags/{record().name}", method="GET"
+    ).respond_with_json({"message": "Not Found"}, status=404)
+    httpserver.expect_ordered_request(f"{api}/releases", method="POST").respond_with_json(
+        {"id": 1, "tag_name": record().name}, status=201
+    )
+    cp = project.invoke("github.release", "--from-report", str(report), env=env)
+    assert cp.returncode == 0, cp.stderr
+    httpserver.check_assertions()
+    body = httpserver.log[-1][0].get_json()["body"]
+    assert f"`{NPM_NAME}@0.9.3`" in body and "0.9.4" not in body
 
 
 # --- against a real registry ------------------------------------------------------------------
@@ -226,6 +332,65 @@ def test_registry_down_mid_publish_leaves_the_ledger_alone(
     with pytest.raises(RemoteError, match="ledger is unchanged"):
         publish.run(req("0.14.2", mirror, registry, dry_run=False), cfg, hooks=hooks)
     assert not cfg.release_ledger.exists()
+    assert not cfg.release_notes.exists()
+
+
+def dist_tags(tc, reg) -> dict[str, str]:
+    return publish.registry_dist_tags(tc, NPM_NAME, reg.url)
+
+
+def releases_md_in_sync(cfg) -> bool:
+    text = releases.render_file(cfg.release_ledger, cfg.notes_dir, cfg.root)
+    return not releases.sync_file(cfg.release_notes, text, check=True)
+
+
+@pytest.mark.slow
+def test_dist_tags_and_releases_md_follow_each_publish(
+    project, cfg, mirror, registry, toolchain, tmp_path
+) -> None:
+    assert dist_tags(toolchain, registry) == {}  # no package yet: nothing, not an error
+    report = tmp_path / "publish.json"
+    first = publish.run(req("0.14.2", mirror, registry, dry_run=False, report=str(report)), cfg)
+    assert first.plan.dist_tag == "latest"
+    assert dist_tags(toolchain, registry) == {"latest": "0.9.3"}
+    # RELEASES.md is regenerated with the ledger, so `release.render --check` passes at once
+    assert "| 0.9.3 | `@moonshot-ai/kimi-code@0.14.2` |" in cfg.release_notes.read_text()
+    assert releases_md_in_sync(cfg)
+    assert json.loads(report.read_text())["npm_version"] == "0.9.3"
+
+    # An older version (override without a reason) must not take `latest` away.
+    older = publish.run(
+        req("0.14.3", mirror, registry, dry_run=False, version_override="0.9.2"), cfg
+    )
+    assert older.published and older.plan.dist_tag == "previous"
+    assert dist_tags(toolchain, registry) == {"latest": "0.9.3", "previous": "0.9.2"}
+    rec = ReleaseLedger(cfg.release_ledger).get("0.9.2")
+    assert (rec.sdk_version, rec.override_reason) == ("0.9.3", None)
+    assert "override_reason" not in cfg.release_ledger.read_text()
+    assert "| 0.9.2 |" in cfg.release_notes.read_text() and releases_md_in_sync(cfg)
+
+    # A prerelease through the task, with the empty flags the workflow passes: its own tag.
+    cp = project.invoke(
+        "publish", "--source-tag", TAG.format("0.14.3"), "--origin", str(mirror),
+        "--registry", registry.url, "--expected-version", "", "--version-override",
+        "0.9.3-patch.1", "--override-reason", "", "--no-dry-run",
+        env={"NPM_CONFIG_USERCONFIG": str(registry.npmrc)},
+    )  # fmt: skip
+    assert cp.returncode == 0, cp.stderr
+    assert "--tag patch" in cp.stderr and "RELEASES.md written" in cp.stderr
+    assert dist_tags(toolchain, registry) == {
+        "latest": "0.9.3",
+        "previous": "0.9.2",
+        "patch": "0.9.3-patch.1",
+    }
+    assert releases_md_in_sync(cfg)
+    # a consumer asking for the package by name still gets the newest release
+    consumer = tmp_path / "by-name"
+    publish.consumer_import(
+        toolchain, consumer, NPM_NAME, [f"--@botiverse:registry={registry.url}", NPM_NAME]
+    )
+    installed = json.loads((consumer / "node_modules" / NPM_NAME / "package.json").read_text())
+    assert installed["version"] == "0.9.3"
 
 
 @pytest.mark.slow

@@ -80,3 +80,41 @@ def test_render_check_fails_on_drift(project, mirrored) -> None:
     (project.root / "notes" / "0.9.4.md").write_text("Adds `steer`.\n")
     cp = project.invoke("release.render", "--check")
     assert cp.returncode == 7 and "out of date" in cp.stderr
+
+
+def test_override_tag_publishes_as_an_override_from_the_workflow(project, mirrored) -> None:
+    """`release.tag --version-override` puts publish-sdk/v0.9.5 on a commit whose SDK says
+    0.9.3: the workflow's arguments publish 0.9.5 as an override instead of failing closed."""
+    from sdkmirror import ci
+
+    up, origin = mirrored
+    tag = up.tag("0.14.2")
+    notes = project.root / "notes"
+    notes.mkdir()
+    (notes / "0.9.5.md").write_text("Re-bundled `createClient`.\n")
+    project.invoke("release.render", check=True)
+    project.invoke(
+        "release.tag", "--source-tag", tag, "--origin", str(origin), "--version-override",
+        "0.9.5", "--push", check=True,
+    )  # fmt: skip
+    assert tags_of(origin) == {"publish-sdk/v0.9.5": up.tags[tag]}
+
+    # the workflow reads X.Y.Z back from a publish tag: a prerelease tag is refused up front
+    cp = project.invoke(
+        "release.tag", "--source-tag", tag, "--origin", str(origin), "--version-override",
+        "0.9.5-rc.1", "--push",
+    )  # fmt: skip
+    assert cp.returncode == 2 and "X.Y.Z versions only, not 0.9.5-rc.1" in cp.stderr
+    assert tags_of(origin) == {"publish-sdk/v0.9.5": up.tags[tag]}
+
+    cfg = project.config()
+    args = ci.publish_args(
+        cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_NAME": "publish-sdk/v0.9.5"}, str(origin)
+    )
+    assert args == {
+        "source_tag": tag,
+        "expected_version": "",
+        "version_override": "0.9.5",
+        "override_reason": "publish tag publish-sdk/v0.9.5 on SDK 0.9.3",
+        "dry_run": "false",
+    }

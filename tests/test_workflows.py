@@ -40,7 +40,13 @@ def steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_four_workflows_exist() -> None:
     names = {p.name for p in FILES}
-    assert {"sync-upstream.yml", "smoke.yml", "publish-sdk.yml", "ci.yml"} <= names
+    assert {
+        "sync-upstream.yml",
+        "smoke.yml",
+        "publish-sdk.yml",
+        "record-release.yml",
+        "ci.yml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -79,14 +85,66 @@ def test_publish_workflow_is_least_privilege() -> None:
     inputs = doc["on"]["workflow_dispatch"]["inputs"]
     assert inputs["source_tag"]["required"] is True
     assert inputs["dry_run"]["default"] is True
+    # Every job, not just the publishing one: nothing here may write to the repository.
+    assert doc["jobs"] and all(
+        j["permissions"] == {"contents": "read", "id-token": "write"} for j in doc["jobs"].values()
+    )
     publish = doc["jobs"]["publish"]
-    assert publish["permissions"] == {"contents": "read", "id-token": "write"}
     assert publish["environment"] == "npm-publish"
-    assert any(s.get("run", "").startswith("invoke publish ") for s in publish["steps"])
-    # The job that may write to the repository can never mint an OIDC token.
-    others = [j for n, j in doc["jobs"].items() if n != "publish"]
-    assert all("id-token" not in j["permissions"] for j in others)
-    assert [j["permissions"] for j in others] == [{"contents": "write"}]
+    runs = [s for s in publish["steps"] if s.get("run", "").startswith("invoke publish ")]
+    assert runs
+    for step in runs:
+        assert '--version-override "$VERSION_OVERRIDE"' in step["run"]
+        assert '--override-reason "$OVERRIDE_REASON"' in step["run"]
+        assert step["env"]["VERSION_OVERRIDE"] == "${{ steps.args.outputs.version_override }}"
+        assert step["env"]["OVERRIDE_REASON"] == "${{ steps.args.outputs.override_reason }}"
+
+
+def test_record_release_runs_after_a_successful_publish_without_id_token() -> None:
+    publish = load(WORKFLOWS / "publish-sdk.yml")
+    doc = load(WORKFLOWS / "record-release.yml")
+    assert doc["on"] == {"workflow_run": {"workflows": ["publish-sdk"], "types": ["completed"]}}
+    assert publish["name"] == "publish-sdk"
+    assert "id-token" not in (WORKFLOWS / "record-release.yml").read_text()
+    [job] = doc["jobs"].values()
+    assert job["if"] == "${{ github.event.workflow_run.conclusion == 'success' }}"
+    assert job["permissions"] == {"contents": "write", "actions": "read"}
+    by_use = {s["uses"].split("@")[0]: s for s in job["steps"] if "uses" in s}
+    assert by_use["actions/checkout"]["with"] == {"ref": "main", "persist-credentials": False}
+    download = by_use["actions/download-artifact"]
+    upload = next(s for s in publish["jobs"]["publish"]["steps"] if "upload-artifact" in str(s))
+    assert download["with"]["pattern"] == upload["with"]["name"] == "release-ledger"
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    assert download["with"]["github-token"] == "${{ github.token }}"
+    assert upload["if"] == "${{ steps.args.outputs.dry_run == 'false' }}"  # dry run: no artifact
+    # the report the publish writes is in the artifact and is what the Release reads
+    report = ".sdkmirror/reports/publish.json"
+    real = next(
+        s for s in publish["jobs"]["publish"]["steps"] if "--no-dry-run" in s.get("run", "")
+    )
+    assert real["run"].endswith(f"--report {report}") and report in upload["with"]["path"]
+    runs = {s["run"]: s.get("env", {}) for s in job["steps"] if "run" in s}
+    assert runs["invoke ledger.commit --push"] == {"SDKMIRROR_PUSH_TOKEN": "${{ github.token }}"}
+    assert runs[f"invoke github.release --from-report {report}"] == {
+        "GITHUB_TOKEN": "${{ github.token }}"
+    }
+    # pinned like everywhere else
+    shas = {s["uses"] for s in steps(load(WORKFLOWS / "sync-upstream.yml")) if "uses" in s}
+    assert download["uses"] in shas
+
+
+TOKENS = re.compile(r"secrets\.|github\.token|_TOKEN|_PAT\b")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_a_secret_is_only_on_the_step_that_needs_it(path: Path) -> None:
+    doc = load(path)
+    assert not TOKENS.search(json.dumps(doc.get("env", {})))
+    for name, job in doc["jobs"].items():
+        assert not TOKENS.search(json.dumps(job.get("env", {}))), f"{path.name}: job {name}"
+        for step in job.get("steps", []):
+            if TOKENS.search(json.dumps(step.get("env", {}))):
+                assert "run" in step, f"{path.name}: an action gets a token through env: {step}"
 
 
 def test_sync_workflow_schedule_concurrency_and_token() -> None:
@@ -95,10 +153,18 @@ def test_sync_workflow_schedule_concurrency_and_token() -> None:
     assert "workflow_dispatch" in doc["on"]
     assert doc["concurrency"]["cancel-in-progress"] is False
     sync = doc["jobs"]["sync"]
-    assert sync["env"]["SDKMIRROR_PUSH_TOKEN"] == "${{ secrets.SYNC_PAT || github.token }}"
-    runs = [s["run"] for s in sync["steps"] if "run" in s]
-    assert "invoke sync --report .sdkmirror/reports/sync.json" in runs
-    assert "invoke ledger.commit --push" in runs
+    assert "SDKMIRROR_PUSH_TOKEN" not in sync["env"]
+    with_token = {
+        s["run"]: s["env"]["SDKMIRROR_PUSH_TOKEN"]
+        for s in sync["steps"]
+        if "SDKMIRROR_PUSH_TOKEN" in s.get("env", {})
+    }
+    assert with_token == {
+        "invoke sync --report .sdkmirror/reports/sync.json": (
+            "${{ secrets.SYNC_PAT || github.token }}"
+        ),
+        "invoke ledger.commit --push": "${{ secrets.SYNC_PAT || github.token }}",
+    }
     assert (
         doc["jobs"]["smoke"]["if"] == "${{ !cancelled() && needs.sync.outputs.changed == 'true' }}"
     )
@@ -207,11 +273,16 @@ def test_publish_args_from_a_publish_tag_and_a_dispatch(project: Project, tmp_pa
     root = tmp_path / "checkout"
     git("init", "-q", "-b", "main", str(root))
     (root / "pyproject.toml").write_text(project.pyproject.read_text())
+    sdk = root / "packages" / "node-sdk"
+    sdk.mkdir(parents=True)
+    (sdk / "package.json").write_text(json.dumps({"name": "sdk", "version": "0.9.3"}))
     git("add", ".", cwd=root)
     git("commit", "-q", "-m", "source", cwd=root)
     commit = git("rev-parse", "HEAD", cwd=root)
     git("tag", "publish-sdk/v0.9.3", cwd=root)
-    git("remote", "add", "origin", str(root), cwd=root)  # read with ls-remote, as in CI
+    # what `release.tag --version-override 0.9.5` leaves on the same commit
+    git("tag", "publish-sdk/v0.9.5", cwd=root)
+    git("remote", "add", "origin", str(root), cwd=root)  # read from origin, as in CI
     cfg = config.load(root / "pyproject.toml")
     ledger = MirrorLedger(cfg.mirror_ledger)
     ledger.add_tag("@moonshot-ai/kimi-code@0.14.2", "a" * 40, commit)
@@ -223,12 +294,25 @@ def test_publish_args_from_a_publish_tag_and_a_dispatch(project: Project, tmp_pa
     assert pushed == {
         "source_tag": "@moonshot-ai/kimi-code@0.14.2",
         "expected_version": "0.9.3",
+        "version_override": "",
+        "override_reason": "",
         "dry_run": "false",
     }
     # the dispatch `invoke release.tag` prints names the publish tag: the version is checked
     assert ci.publish_args(
         cfg, {"GITHUB_EVENT_NAME": "workflow_dispatch", "INPUT_SOURCE_TAG": "publish-sdk/v0.9.3"}
     ) == {**pushed, "dry_run": "true"}
+    # the SDK there says 0.9.3: publish-sdk/v0.9.5 is an override, not a failed expectation
+    overridden = ci.publish_args(
+        cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_NAME": "publish-sdk/v0.9.5"}
+    )
+    assert overridden == {
+        "source_tag": "@moonshot-ai/kimi-code@0.14.2",
+        "expected_version": "",
+        "version_override": "0.9.5",
+        "override_reason": "publish tag publish-sdk/v0.9.5 on SDK 0.9.3",
+        "dry_run": "false",
+    }
     with pytest.raises(UsageError, match="not on origin"):
         ci.publish_args(cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_NAME": "publish-sdk/v9.9.9"})
     dispatched = ci.publish_args(
@@ -241,6 +325,8 @@ def test_publish_args_from_a_publish_tag_and_a_dispatch(project: Project, tmp_pa
     assert dispatched == {
         "source_tag": "@moonshot-ai/kimi-code@0.14.2",
         "expected_version": "",
+        "version_override": "",
+        "override_reason": "",
         "dry_run": "true",
     }
     with pytest.raises(UsageError, match="neither a publish tag"):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from . import console, proc, taskutil
@@ -147,12 +149,31 @@ def mirror_tag_for_publish_tag(cfg: Config, publish_tag: str, origin: str | None
     return max(tags)[1]
 
 
+def sdk_version_on_origin(cfg: Config, url: str, tag: str) -> str:
+    """The SDK's package.json version at `tag`, fetched shallowly from origin into a scratch
+    repository: nobody's checkout is touched."""
+    from . import source
+
+    with tempfile.TemporaryDirectory(prefix="sdkmirror-version-") as tmp:
+        scratch = source.Scratch(Path(tmp) / "src.git")
+        commit = scratch.fetch(url, f"refs/tags/{tag}")
+        text = scratch.show(commit, f"{cfg.sdk_dir}/package.json")
+    try:
+        version = json.loads(text).get("version") if text else None
+    except (ValueError, AttributeError):
+        version = None
+    if not isinstance(version, str):
+        raise UsageError(f"{tag} has no {cfg.sdk_dir}/package.json with a version; check sdk_dir")
+    return version
+
+
 def publish_args(cfg: Config, env: Mapping[str, str], origin: str | None = None) -> dict[str, str]:
     """`invoke publish` arguments from the event: a publish tag push, or a manual dispatch.
 
-    Tag push `publish-sdk/vX.Y.Z`: a real publish of the mirror tag on the same commit, the
-    expected version X.Y.Z. Dispatch: `source_tag` names a mirror tag (or a publish tag);
-    `dry_run` defaults to true.
+    Tag push `publish-sdk/vX.Y.Z`: a real publish of the mirror tag on the same commit. When
+    the SDK there says X.Y.Z, that is the expected version; otherwise the tag was made with
+    `release.tag --version-override`, and X.Y.Z is published as an override. Dispatch:
+    `source_tag` names a mirror tag (or a publish tag); `dry_run` defaults to true.
     """
     event = env.get("GITHUB_EVENT_NAME", "")
     if event == "push":
@@ -163,8 +184,15 @@ def publish_args(cfg: Config, env: Mapping[str, str], origin: str | None = None)
     else:
         raise UsageError(f"publishing runs on a publish tag push or a dispatch, not on {event!r}")
     version = cfg.publish_tags.version_of(tag)
+    expected = override = reason = ""
     if version is not None:
         source = mirror_tag_for_publish_tag(cfg, tag, origin)
+        # The publish tag sits on the mirror tag's commit (just checked): read the SDK there.
+        sdk_version = sdk_version_on_origin(cfg, taskutil.origin_url(cfg, origin), tag)
+        if sdk_version == str(version):
+            expected = sdk_version
+        else:
+            override, reason = str(version), f"publish tag {tag} on SDK {sdk_version}"
     elif cfg.tags.version_of(tag) is not None and event == "workflow_dispatch":
         source = tag
     else:
@@ -174,7 +202,9 @@ def publish_args(cfg: Config, env: Mapping[str, str], origin: str | None = None)
         )
     return {
         "source_tag": source,
-        "expected_version": str(version) if version else "",
+        "expected_version": expected,
+        "version_override": override,
+        "override_reason": reason,
         "dry_run": str(dry).lower(),
     }
 

@@ -7,6 +7,7 @@ RELEASES.md is the bridge between the two version lines; the Release carries the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import console, taskutil
@@ -109,7 +110,30 @@ def publish_github_release(
     return p
 
 
-def main(*, upstream_tag: str | None, npm_version: str | None, dry_run: bool) -> None:
+def from_report(path: Path) -> tuple[str, str] | None:
+    """(upstream tag, npm version) of the publish a report describes; None when it uploaded
+    nothing (no report at all: a dry run keeps none)."""
+    from .publish import read_report
+
+    data = read_report(path)
+    if data is None or data["dry_run"] or not (data["published"] or data["already_published"]):
+        console.info(f"no published version in {path}: no GitHub Release to make")
+        return None
+    return str(data["upstream_tag"]), str(data["npm_version"])
+
+
+def main(
+    *,
+    upstream_tag: str | None,
+    npm_version: str | None,
+    dry_run: bool,
+    report: Path | None = None,
+) -> None:
+    if report is not None:
+        picked = from_report(report)
+        if picked is None:
+            return
+        upstream_tag, npm_version = picked
     cfg = taskutil.load_config()
     client, why_not = Client.from_env()
     if client is None:

@@ -19,7 +19,7 @@ from typing import Any
 import nodesemver
 
 from . import config as config_mod
-from . import console, failpoints, npmtool, patches, proc, repackage, tarball
+from . import console, failpoints, npmtool, patches, proc, releases, repackage, tarball
 from .errors import CommandError, MirrorError, RemoteError, UsageError, VerificationFailed
 from .ledger import MirrorLedger, TagRecord
 from .lock import exclusive
@@ -30,6 +30,7 @@ from .taskutil import origin_url
 PUBLINT = "publint"
 PUBLINT_VERSION = "0.3.25"
 PROVENANCE_NPM = "11.5.1"  # the first npm that publishes with an OIDC token (trusted publishing)
+PRERELEASE_TAG = "prerelease"  # for prereleases whose first identifier cannot name a dist-tag
 
 
 class RegistryConflict(MirrorError):
@@ -54,6 +55,7 @@ class Request:
     origin: str | None = None
     upstream: str | None = None
     source_ref: str | None = None  # a registered `patch-NAME` branch instead of the tag's commit
+    report: str | None = None  # where to write the run's outcome as JSON
 
     def __post_init__(self) -> None:
         # A workflow passes every flag, empty when unset (`--expected-version ""` on a manual
@@ -67,6 +69,7 @@ class Request:
             "origin",
             "upstream",
             "source_ref",
+            "report",
         ):
             value = getattr(self, name)
             if isinstance(value, str) and not value.strip():
@@ -151,10 +154,6 @@ def check_version_flags(
     ):
         if value is not None and nodesemver.valid(value, loose=False) is None:
             raise UsageError(f"{flag} {value!r} is not an npm version; pass X.Y.Z")
-    if version_override and not (override_reason or "").strip():
-        raise UsageError(
-            "--version-override needs --override-reason TEXT: the release ledger records why"
-        )
     if override_reason and not version_override:
         raise UsageError("--override-reason only goes with --version-override V")
 
@@ -179,7 +178,7 @@ def decide(
     raise RegistryConflict(
         f"{name}@{version} is already on the registry with other content "
         f"({remote_integrity[:24]}... != {local_integrity[:24]}...); npm versions are "
-        "immutable: publish a new version with --version-override V --override-reason TEXT"
+        "immutable: publish a new version with --version-override V [--override-reason TEXT]"
     )
 
 
@@ -188,8 +187,27 @@ def oidc_requested(env: Mapping[str, str]) -> bool:
     return env.get("GITHUB_ACTIONS") == "true" and bool(env.get("ACTIONS_ID_TOKEN_REQUEST_URL"))
 
 
-def publish_argv(tgz: Path, registry: str, *, provenance: bool, dry_run: bool) -> list[str]:
-    argv = ["npm", "publish", str(tgz), "--registry", registry, "--tag", "latest"]
+def choose_dist_tag(version: str, latest: str | None) -> str:
+    """The dist-tag a version is published under, so `npm install NAME` keeps resolving to the
+    newest release: a prerelease is tagged after its first identifier (`0.9.3-patch.1` ->
+    `patch`), a release older than the registry's `latest` gets `previous`, else `latest`."""
+    parsed = nodesemver.parse(version, loose=False)
+    if parsed is None:
+        raise UsageError(f"{version!r} is not an npm version; pass X.Y.Z")
+    if parsed.prerelease:
+        first = str(parsed.prerelease[0])
+        # npm refuses a dist-tag that reads as a version range (`1`, `v2`, `x`).
+        usable = nodesemver.valid_range(first, loose=False) is None
+        return first if usable and first not in ("latest", "previous") else PRERELEASE_TAG
+    if latest is not None and nodesemver.lt(version, latest, loose=False):
+        return "previous"
+    return "latest"
+
+
+def publish_argv(
+    tgz: Path, registry: str, *, provenance: bool, dry_run: bool, tag: str = "latest"
+) -> list[str]:
+    argv = ["npm", "publish", str(tgz), "--registry", registry, "--tag", tag]
     if provenance:
         argv.append("--provenance")
     if dry_run:
@@ -213,6 +231,7 @@ class PublishPlan:
     provenance: bool = False
     action: Action | None = None
     source_ref: str | None = None
+    dist_tag: str | None = None  # decided with the registry's dist-tags, next to `action`
 
     def rows(self) -> list[tuple[str, str]]:
         return [
@@ -222,6 +241,7 @@ class PublishPlan:
             ("origin", self.origin),
             ("registry", self.registry),
             ("package", f"{self.npm_name}@{self.npm_version}"),
+            ("dist-tag", self.dist_tag or ""),
             ("SDK version", self.sdk_version),
             ("override reason", self.override_reason or ""),
             ("provenance", "yes (OIDC)" if self.provenance else "no (user's npm credentials)"),
@@ -487,6 +507,27 @@ def registry_integrity(tc: NodeToolchain, name: str, version: str, registry: str
     )
 
 
+def registry_dist_tags(tc: NodeToolchain, name: str, registry: str) -> dict[str, str]:
+    """The package's dist-tags on the registry (`{}` when the package is not there yet)."""
+    res = proc.run(
+        npmtool.npm(
+            tc, "view", name, "dist-tags", "--json", "--registry", registry, "--prefer-online"
+        ),
+        env=npmtool.env(tc),
+        check=False,
+    )
+    text = res.stdout.strip()
+    if res.returncode == 0:
+        tags = json.loads(text) if text else {}
+        return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
+    if "E404" in res.output:
+        return {}
+    raise RemoteError(
+        f"cannot read the dist-tags of {name} from {registry}: "
+        f"{CommandError(res.argv, res.returncode, res.stdout, res.stderr).message}"
+    )
+
+
 def provenance_problem(npm_version: str) -> str | None:
     """Why this npm cannot publish with provenance, or None when it can."""
     if nodesemver.gte(npm_version, PROVENANCE_NPM, loose=False):
@@ -553,7 +594,51 @@ def run(
         )
         verify_and_publish(cfg, built, outcome.plan, outcome, workdir, hooks, patch)
     summary(outcome, workdir)
+    if req.report:
+        write_report(outcome, Path(req.report))
     return outcome
+
+
+def outcome_report(outcome: Outcome) -> dict[str, Any]:
+    """What a run did, for the steps after it (the GitHub Release names this version)."""
+    p = outcome.plan
+    return {
+        "kind": "publish",
+        "npm_name": p.npm_name,
+        "npm_version": p.npm_version,
+        "dist_tag": p.dist_tag,
+        "upstream_tag": p.source_tag,
+        "commit": p.commit,
+        "source_ref": p.source_ref,
+        "dry_run": p.dry_run,
+        "published": outcome.published,
+        "already_published": p.action is Action.ALREADY_PUBLISHED,
+        "recorded": outcome.recorded,
+        "integrity": outcome.report.integrity if outcome.report else None,
+    }
+
+
+def write_report(outcome: Outcome, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(outcome_report(outcome), indent=2) + "\n", encoding="utf-8")
+    console.info(f"publish report written to {path}")
+
+
+def read_report(path: Path) -> dict[str, Any] | None:
+    """A publish report, or None when there is none (a dry run uploads no report)."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UsageError(
+            f"{path} is not a publish report ({exc}); pass the file `invoke publish --report` wrote"
+        ) from exc
+    if not isinstance(data, dict) or data.get("kind") != "publish":
+        raise UsageError(
+            f"{path} is not a publish report; pass the file `invoke publish --report` wrote"
+        )
+    return data
 
 
 def verify_and_publish(
@@ -592,19 +677,23 @@ def verify_and_publish(
 
     remote = registry_integrity(tc, plan.npm_name, plan.npm_version, plan.registry)
     action = decide(local.integrity, remote, name=plan.npm_name, version=plan.npm_version)
-    plan = outcome.plan = replace(plan, action=action)
+    latest = registry_dist_tags(tc, plan.npm_name, plan.registry).get("latest")
+    dist_tag = choose_dist_tag(plan.npm_version, latest)
+    plan = outcome.plan = replace(plan, action=action, dist_tag=dist_tag)
     plan.show()
 
-    real = publish_argv(local.path, plan.registry, provenance=plan.provenance, dry_run=False)
+    real = publish_argv(
+        local.path, plan.registry, provenance=plan.provenance, dry_run=False, tag=dist_tag
+    )
     if action is Action.PUBLISH:
         if plan.dry_run:
             with console.step("npm publish --dry-run"):
                 proc.run(
                     npmtool.npm(
                         tc,
-                        *publish_argv(local.path, plan.registry, provenance=False, dry_run=True)[
-                            1:
-                        ],
+                        *publish_argv(
+                            local.path, plan.registry, provenance=False, dry_run=True, tag=dist_tag
+                        )[1:],
                     ),
                     env=npmtool.env(tc),
                     what="npm publish --dry-run",
@@ -661,7 +750,23 @@ def verify_and_publish(
     )
     if outcome.recorded:
         ledger.save()
-        console.manual(["invoke", "release.render"], "regenerate RELEASES.md from the ledger")
+        render_release_notes(cfg)
+
+
+def render_release_notes(cfg: config_mod.Config) -> None:
+    """Regenerate RELEASES.md right after the ledger changed, so the two never drift.
+
+    The upload already happened: a problem here (a badly named notes file) is a warning with
+    the command that finishes the job, never a failed publish."""
+    try:
+        text = releases.render_file(cfg.release_ledger, cfg.notes_dir, cfg.root)
+        changed = releases.sync_file(cfg.release_notes, text, check=False)
+    except MirrorError as exc:
+        console.warn(f"{cfg.release_notes.name} not regenerated: {exc.message}")
+        console.manual(["invoke", "release.render"], "regenerate it once that is fixed")
+        return
+    state = "written" if changed else "already up to date"
+    console.info(f"{cfg.release_notes.name} {state} from {cfg.release_ledger.name}")
 
 
 def verify(

@@ -69,6 +69,12 @@ def plan_tag(
     if nodesemver.valid(version, loose=False) is None:
         raise UsageError(f"{version!r} is not an npm version; pass --version-override X.Y.Z")
     name = cfg.publish_tags.name_for(version)
+    if cfg.publish_tags.version_of(name) is None:
+        # The publish workflow reads X.Y.Z back from the tag; anything else it would refuse.
+        raise UsageError(
+            f"publish tags carry X.Y.Z versions only, not {version}; publish a prerelease "
+            "with `invoke publish --version-override V --no-dry-run` from a maintainer's machine"
+        )
     if not notes_have_entry:
         raise UsageError(
             f"{cfg.release_notes.name} has no entry for {version}; write "
