@@ -40,13 +40,18 @@ def sync(c, upstream=None, origin=None, dry_run=False, report=None):
     sync_mod.main(upstream=upstream, origin=origin, dry_run=dry_run, report=report)
 
 
-@task(help={"origin": REMOTE_HELP["origin"]})
+@task(
+    help={
+        **REMOTE_HELP,
+        "upstream": "upstream git URL: also list its release tags not mirrored yet (information)",
+    }
+)
 @guarded
-def verify(c, origin=None):
+def verify(c, origin=None, upstream=None):
     """Audit the mirror against the ledger: tags unmoved, release branches on their tags."""
     from sdkmirror import verify as verify_mod
 
-    verify_mod.main(origin=origin)
+    verify_mod.main(origin=origin, upstream=upstream)
 
 
 ns.add_task(sync)
@@ -86,6 +91,7 @@ ns.add_collection(Collection("toolchains", update=toolchains_update))
         "version_override": "publish as this npm version instead of the SDK's own",
         "override_reason": "why the override (recorded in the release ledger)",
         "expected_version": "fail before packing unless the SDK's version is this",
+        "report": "write what the run did as JSON to this path (for `github.release`)",
     }
 )
 @guarded
@@ -100,6 +106,7 @@ def publish(
     expected_version=None,
     upstream=None,
     origin=None,
+    report=None,
 ):
     """Build a mirror tag's (or patch branch's) SDK, repackage, verify, publish, record it."""
     from sdkmirror import publish as publish_mod
@@ -115,6 +122,7 @@ def publish(
             expected_version=expected_version,
             upstream=upstream,
             origin=origin,
+            report=report,
         )
     )
 
@@ -207,15 +215,21 @@ def ledger_commit(c, push=False, dry_run=False):
     help={
         "upstream_tag": "the upstream tag the version was built from",
         "npm_version": "the npm version (default: the newest built from the tag)",
+        "from_report": "take both from the JSON `invoke publish --report` wrote (none: no-op)",
         "dry_run": "print the plan only",
     },
 )
 @guarded
-def github_release(c, upstream_tag="", npm_version="", dry_run=False):
+def github_release(c, upstream_tag="", npm_version="", from_report="", dry_run=False):
     """Create or update the GitHub Release of a published version, from the release ledger."""
     from sdkmirror import github_release as mod
 
-    mod.main(upstream_tag=upstream_tag or None, npm_version=npm_version or None, dry_run=dry_run)
+    mod.main(
+        upstream_tag=upstream_tag or None,
+        npm_version=npm_version or None,
+        dry_run=dry_run,
+        report=Path(from_report) if from_report else None,
+    )
 
 
 @task(name="matrix")
@@ -291,7 +305,7 @@ def status(c, upstream=None, origin=None, json=False):
 
 PATCH_HELP = {
     "name": "patch name: the branch becomes patch-NAME ([a-z0-9][a-z0-9-]{0,62})",
-    "origin": REMOTE_HELP["origin"],
+    **REMOTE_HELP,
     "dry_run": "print the plan; change nothing",
 }
 
@@ -305,8 +319,11 @@ PATCH_HELP = {
     }
 )
 @guarded
-def patch_new(c, name, base, reason, upstream_pr=None, origin=None, dry_run=False):
-    """Create patch-NAME on a mirror tag's commit on origin and register it."""
+def patch_new(c, name, base, reason, upstream_pr=None, origin=None, upstream=None, dry_run=False):
+    """Create patch-NAME on a mirror tag's commit on origin and register it.
+
+    Warns when upstream moved or deleted the base tag since it was mirrored.
+    """
     from sdkmirror import patches
 
     patches.main_new(
@@ -315,6 +332,7 @@ def patch_new(c, name, base, reason, upstream_pr=None, origin=None, dry_run=Fals
         reason=reason,
         upstream_pr=upstream_pr,
         origin=origin,
+        upstream=upstream,
         dry_run=dry_run,
     )
 
@@ -330,11 +348,14 @@ def patch_list(c, json=False):
 
 @task(help=PATCH_HELP)
 @guarded
-def patch_retire(c, name, origin=None, dry_run=False):
-    """Delete patch-NAME on origin (upstream landed it); keep its record as retired."""
+def patch_retire(c, name, origin=None, upstream=None, dry_run=False):
+    """Delete patch-NAME on origin (upstream landed it); keep its record as retired.
+
+    Prints upstream's newest release tag, to confirm the fix shipped.
+    """
     from sdkmirror import patches
 
-    patches.main_retire(name=name, origin=origin, dry_run=dry_run)
+    patches.main_retire(name=name, origin=origin, upstream=upstream, dry_run=dry_run)
 
 
 @task(help={"check": "fail when README.md's patch table differs from the registry"})

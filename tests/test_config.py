@@ -20,7 +20,7 @@ def test_the_projects_own_configuration_loads():
     assert cfg.tags.name_for("0.14.2") == "@moonshot-ai/kimi-code@0.14.2"
     assert cfg.release_branches.name_for("0.14.2") == "release/v0.14.2"
     assert cfg.npm_name == "@botiverse/kimi-code-sdk"
-    assert cfg.toolchains[0].node == "24.19.0"
+    assert cfg.toolchains[0].node == "24.15.0"  # the upstream's .nvmrc: the primary
 
 
 @pytest.mark.parametrize(

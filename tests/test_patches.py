@@ -284,3 +284,76 @@ def test_publish_source_checks_patch_base_and_version(mirrored, repos):
         patches.publish_source(cfg, "patch-nope", source_tag=BASE, version_override="1.0.0-p.1")
     with pytest.raises(UsageError, match="not a patch branch"):
         patches.publish_source(cfg, "main", source_tag=BASE, version_override="1.0.0-p.1")
+
+
+# --- the upstream's side: --upstream on patch.new and patch.retire ---------------------------
+
+
+def warnings(cp) -> list[str]:
+    return [ln for ln in cp.stderr.splitlines() if ln.startswith("warning:")]
+
+
+def test_new_warns_once_when_upstream_moved_the_base_tag(mirrored, repos):
+    up = ("--upstream", str(repos.upstream))
+    calm = new(mirrored, repos, "before", BASE, "--dry-run", *up)
+    assert calm.returncode == 0, calm.stderr
+    assert warnings(calm) == []
+    mirror_commit = tag_commit(repos, "0.14.2")
+    # upstream re-cuts 0.14.2 on a later commit
+    repos.commit("re-cut")
+    moved = repos.tag(BASE, force=True)
+    repos.push(f"refs/tags/{BASE}", force=True)
+
+    cp = new(mirrored, repos, "after", BASE, *up)
+
+    assert cp.returncode == 0, cp.stderr
+    assert warnings(cp) == [
+        f"warning: upstream's {BASE} points at {moved[:12]}; the mirror tag keeps "
+        f"{ls_remote(str(repos.origin)).tags()[BASE][:12]} and the patch starts there "
+        "(see the moved-tag runbook)"
+    ]
+    assert repos.origin_refs()["refs/heads/patch-after"] == mirror_commit  # never upstream's
+
+
+def test_new_with_an_unreachable_upstream_still_works_and_says_so(mirrored, repos, tmp_path):
+    cp = new(mirrored, repos, "fix", BASE, "--upstream", str(tmp_path / "gone.git"))
+    assert cp.returncode == 0, cp.stderr
+    [line] = warnings(cp)
+    assert "cannot read upstream" in line and "skipped the upstream check" in line
+    assert "refs/heads/patch-fix" in repos.origin_refs()
+
+
+def test_retire_prints_upstreams_newest_release(mirrored, repos):
+    up = ("--upstream", str(repos.upstream))
+    assert new(mirrored, repos, "old", BASE).returncode == 0
+    assert new(mirrored, repos, "new", TAG.format("0.14.3")).returncode == 0
+
+    on_newest = mirrored.invoke("patch.retire", "new", "--origin", str(repos.origin), *up)
+    assert on_newest.returncode == 0, on_newest.stderr
+    assert (
+        f"upstream's newest release is {TAG.format('0.14.3')}, not newer than the patch's base "
+        f"{TAG.format('0.14.3')}: the fix has not shipped in a release yet"
+    ) in on_newest.stderr
+
+    repos.release("0.15.0")
+    repos.push_all()
+    cp = mirrored.invoke("patch.retire", "old", "--origin", str(repos.origin), "--dry-run", *up)
+    assert cp.returncode == 0, cp.stderr
+    assert (
+        f"upstream's newest release is {TAG.format('0.15.0')}: confirm it carries the fix"
+        in cp.stderr
+    )
+
+
+def test_release_hint_names_the_pr_and_handles_no_release(mirrored):
+    cfg = mirrored.config()
+    p = patches.Patch("x", BASE, "c" * 40, "why", "https://example.invalid/pull/7")
+    assert patches.release_hint(cfg, p, None).startswith("upstream has no release tag yet")
+    assert patches.release_hint(cfg, p, TAG.format("0.14.10")).endswith(
+        "confirm it carries the fix (upstream PR: https://example.invalid/pull/7)"
+    )
+    listing = patches.RemoteRefs(
+        {f"refs/tags/{TAG.format(v)}": "o" * 40 for v in ("0.9.0", "0.14.10", "0.14.9")}
+        | {"refs/tags/@moonshot-ai/kimi-code@1.0.0-rc.1": "o" * 40}
+    )
+    assert patches.newest_release(cfg, listing) == TAG.format("0.14.10")

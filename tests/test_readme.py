@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import re
@@ -12,8 +14,9 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from gitrepos import GitRepos
 
-from sdkmirror import alerts, config
+from sdkmirror import alerts, config, registry_server, sample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
@@ -125,3 +128,223 @@ def test_the_demo_quick_start_runs(tmp_path):
         for p in (tmp_path / "reports").glob("smoke-*.json")
     )
     assert statuses == ["pass", "pass", "unsupported"]
+
+
+# --- the README's commands, run ---------------------------------------------------------------
+
+# An upper-case word (TAG, URL, NAME, V, PATH, TEXT, REF, NNN, X.Y.Z) or `...` stands for
+# something the reader fills in.
+PLACEHOLDER = re.compile(r"\.\.\.|\b[A-Z][A-Z0-9_]*\b")
+
+# Tasks whose commands cannot run against a throwaway mirror, and where they are tested instead.
+NOT_HERE = {
+    "report": "files GitHub issues; test_github_alerts.py runs it against a loopback GitHub API",
+    "github.release": "writes GitHub Releases; test_github_alerts.py runs it against a fake API",
+    "ledger.commit": "commits and pushes the checkout itself; test_ledger_commit.py covers it",
+    "ci.": "workflow glue (job outputs, workflow linters); test_workflows.py runs the ci.* tasks",
+    "release.tag": "needs a RELEASES.md entry from a real release; test_release_tag.py covers it",
+}
+# A task named in running text, not an example: its examples carry the flags.
+MENTIONS = {("invoke", "publish")}
+SLOW = {
+    "publish": "builds the SDK with real Node and pnpm, and needs a registry (Verdaccio)",
+    "toolchains.update": "provisions a toolchain and asks PyPI and the npm registry",
+}
+
+
+def runnable(argv: list[str]) -> list[str] | None:
+    """The command a synopsis or example stands for, or None when it holds a placeholder.
+
+    Optional groups (`[--check]`) are taken when they hold no placeholder and dropped when
+    they do (`[--report PATH]`).
+    """
+    out: list[str] = []
+    group: list[str] | None = None
+    for arg in argv:
+        if group is None and arg.startswith("["):
+            group = []
+        if group is not None:
+            group.append(arg.strip("[]"))
+            if arg.endswith("]"):
+                if not any(PLACEHOLDER.search(a) for a in group):
+                    out += group
+                group = None
+            continue
+        out.append(arg)
+    if group is not None or any(PLACEHOLDER.search(a) for a in out) or tuple(out) in MENTIONS:
+        return None
+    return out
+
+
+def runnable_commands() -> list[list[str]]:
+    found: list[list[str]] = []
+    for argv in commands("invoke"):
+        cmd = runnable(argv)
+        if cmd is not None and cmd not in found:
+            found.append(cmd)
+    return found
+
+
+def _task(argv: list[str]) -> str | None:
+    return argv[1] if not argv[1].startswith("-") else None
+
+
+def _params() -> list:
+    params = []
+    for argv in runnable_commands():
+        task = _task(argv) or ""
+        marks = [pytest.mark.slow] if task in SLOW else []
+        params.append(pytest.param(argv, marks=marks, id=shlex.join(argv[1:])))
+    return params
+
+
+def test_the_runner_takes_what_the_readme_shows():
+    cmds = [shlex.join(c) for c in runnable_commands()]
+    # placeholder-free examples and synopses run; the ones with placeholders do not
+    assert "invoke verify" in cmds and "invoke status --json" in cmds
+    assert "invoke release.render --check" in cmds and "invoke patch.table --check" in cmds
+    assert not any(PLACEHOLDER.search(c.replace("invoke ", "")) for c in cmds)
+    assert runnable(["invoke", "sync", "[--dry-run]", "[--report", "PATH]"]) == [
+        "invoke",
+        "sync",
+        "--dry-run",
+    ]
+    assert runnable(["invoke", "patch.retire", "NAME", "[--dry-run]"]) is None
+
+
+def _patch_name(argv: list[str]) -> str | None:
+    """The patch a command works on, when it expects one to exist already."""
+    if _task(argv) == "patch.retire":
+        return argv[2]
+    for a, b in itertools.pairwise(argv):
+        if a == "--source-ref" and b.startswith("patch-"):
+            return b[len("patch-") :]
+    return None
+
+
+def _readme_patch_new(name: str) -> list[str]:
+    """The README's own `invoke patch.new NAME ...` example, minus flags with placeholders."""
+    for argv in commands("invoke"):
+        if argv[1:3] == ["patch.new", name]:
+            out = argv[:3]
+            rest = argv[3:]
+            for flag, value in zip(rest[::2], rest[1::2], strict=False):
+                if not PLACEHOLDER.search(value):
+                    out += [flag, value]
+            return out
+    raise AssertionError(
+        f"the README uses patch {name!r} but never shows `invoke patch.new {name}`"
+    )
+
+
+@pytest.fixture
+def mirror_checkout(project, repos, tmp_path):
+    """A maintainer's checkout (README.md, RELEASES.md) of a mirror the sample was synced into."""
+    from sdkmirror import sync
+
+    up = sample.create_upstream(tmp_path / "sample-upstream.git")
+    for name in ("README.md", "RELEASES.md"):
+        (project.root / name).write_text((REPO_ROOT / name).read_text(encoding="utf-8"))
+    report = sync.run(project.config(), upstream=up.url, origin=str(repos.origin))
+    assert report.status == "updated" and len(report.new_tags) == len(up.tags)
+    return project, up.url, str(repos.origin)
+
+
+def _with_remotes(argv: list[str], upstream: str, origin: str) -> list[str]:
+    task = _task(argv)
+    flags = (task_flags(task) or set()) if task else set()
+    out = argv[1:]
+    for flag, url in (("--upstream", upstream), ("--origin", origin)):
+        if flag in flags and flag not in out:
+            out += [flag, url]
+    return out
+
+
+@pytest.mark.parametrize("argv", _params())
+def test_readme_command_runs(argv: list[str], mirror_checkout, request, tmp_path):
+    task = _task(argv) or ""
+    skip = next(
+        (w for t, w in NOT_HERE.items() if task == t or (t.endswith(".") and task.startswith(t))),
+        None,
+    )
+    if skip:
+        pytest.skip(f"{shlex.join(argv)}: {skip}")
+    project, upstream, origin = mirror_checkout
+    env: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        if task == "publish":
+            tc = request.getfixturevalue("toolchain_primary")
+            reg = stack.enter_context(
+                registry_server.verdaccio(
+                    tmp_path / "verdaccio", tc, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
+                )
+            )
+            # `npm config get registry` names the loopback registry, as a user's npmrc would.
+            env = {"NPM_CONFIG_USERCONFIG": str(reg.npmrc), "npm_config_registry": reg.url}
+        if name := _patch_name(argv):
+            setup = _with_remotes(_readme_patch_new(name), upstream, origin)
+            project.invoke(*setup, check=True)
+        before = GitRepos.refs(Path(origin))
+        files = {n: (project.root / n).read_text() for n in ("README.md", "RELEASES.md")}
+        cp = project.invoke(*_with_remotes(argv, upstream, origin), env=env, timeout=900)
+
+    # The sample was just mirrored, so nothing needs the maintainer: `invoke status` exits 0
+    # here, not 8, and every other example succeeds.
+    assert cp.returncode == 0, f"{shlex.join(argv)} exited {cp.returncode}:\n{cp.stderr[-3000:]}"
+    assert "Traceback" not in cp.stderr
+    outcome(argv, cp, project.root, files, before, GitRepos.refs(Path(origin)))
+
+
+def outcome(argv, cp, root: Path, files, before: dict[str, str], after: dict[str, str]) -> None:
+    """What each command must have done beyond exiting 0, judged from files and refs."""
+    task, args, text = _task(argv), argv[2:], cp.stdout + cp.stderr
+    mutating = task in {"patch.retire", "patch.new"} or (
+        task == "publish" and "--no-dry-run" in args
+    )
+    if not mutating:
+        assert after == before, f"{shlex.join(argv)} changed refs on origin"
+    if task is None:
+        assert "patch.retire" in cp.stdout and "toolchains.update" in cp.stdout
+    elif task == "sync":
+        assert "sync: noop" in text  # the sample is mirrored already
+        if "--report" in args:
+            report = json.loads((root / args[args.index("--report") + 1]).read_text())
+            assert report["status"] == "noop"
+    elif task == "verify":
+        assert "verify: ok (4 mirror tag(s)" in text
+        assert "every upstream release tag is mirrored" in text
+    elif task == "status":
+        assert "mirror status: ok" in cp.stderr
+        if "--json" in args:
+            data = json.loads(cp.stdout)
+            assert data["ok"] and data["branch"]["state"] == "in-sync"
+            assert (data["tags"]["upstream"], data["tags"]["mirrored"]) == (4, 4)
+    elif task == "patch.list":
+        assert "patches: 0 active, 0 registered" in text
+    elif task == "patch.table":
+        assert (root / "README.md").read_text() == files["README.md"]  # no patches, like ours
+    elif task == "release.render":
+        assert (root / "RELEASES.md").read_text() == files["RELEASES.md"]  # no releases either
+    elif task == "patch.retire":
+        assert f"refs/heads/patch-{args[0]}" in before
+        assert f"refs/heads/patch-{args[0]}" not in after
+        assert "upstream's newest release is @moonshot-ai/kimi-code@0.19.0" in text
+    elif task == "toolchains.update":
+        assert "proposed smoke matrix" in text
+        written = config.load(root / "pyproject.toml").toolchains
+        if "--write" in args and "nothing to write" not in text:
+            assert "wrote " in text
+            assert [(t.node, t.pnpm) for t in written] != [("24.19.0", "10.33.0")]
+        elif "--write" not in args:
+            assert [(t.node, t.pnpm) for t in written] == [("24.19.0", "10.33.0")]
+    elif task == "publish":
+        ledger = root / "ledger" / "releases.toml"
+        if "--no-dry-run" in args:
+            from sdkmirror.releases import ReleaseLedger
+
+            flags = ("--version-override", "--expected-version")
+            want = next(args[i + 1] for i, a in enumerate(args) if a in flags)
+            assert want in ReleaseLedger(ledger).releases
+            assert f"refs/tags/publish-sdk/v{want}" not in after  # release.tag's job, not this
+        else:
+            assert "dry run: nothing uploaded" in text and not ledger.exists()

@@ -283,3 +283,25 @@ def test_cli_exit_codes(tmp_path: Path, upstreams) -> None:
     assert no_node.returncode == 1 and "toolchain (our-env)" in no_node.stderr
     bad_ref = cli("--ref", "no-such-branch")
     assert bad_ref.returncode == 2 and "has no branch or tag 'no-such-branch'" in bad_ref.stderr
+
+
+def test_default_ref_falls_back_to_the_upstream_branch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    up = sample.create_upstream(tmp_path / "upstream.git")  # the upstream: `main` only
+    cfg = _cfg(tmp_path, up.url)
+    # An unsupported toolchain provisions nothing, so this runs the whole path without a build.
+    result = smoke.run_smoke(cfg, ToolchainSpec("22.20.0", "10.33.0"), report_dir=tmp_path / "r")
+    assert (result.report["ref"], result.entry["commit"]) == ("main", up.head)
+    assert result.entry["status"] == "unsupported"
+    err = capsys.readouterr().err
+    assert f"{up.url} has no branch upstream-main; building main, which upstream-main mirrors" in (
+        " ".join(err.split())
+    )
+    # A mirror that has the branch builds it, whatever its `main` holds.
+    mirror = tmp_path / "mirror.git"
+    subprocess.run(["git", "clone", "-q", "--bare", up.url, str(mirror)], check=True)
+    first = up.tags[up.tag("0.14.2")]
+    subprocess.run(["git", "update-ref", "refs/heads/upstream-main", first], cwd=mirror, check=True)
+    assert smoke.default_ref(cfg, str(mirror)) == "upstream-main"
+    assert "has no branch" not in capsys.readouterr().err

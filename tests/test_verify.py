@@ -108,3 +108,41 @@ def test_following_a_permanent_rewrite_on_a_new_mirror_branch(project, repos):
     assert [v.rule for v in verify.run(cfg, origin=str(repos.origin))] == [
         "mirror-branch-rewritten"
     ]
+
+
+def test_upstream_flag_lists_release_tags_not_mirrored_yet(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    args = ("verify", "--origin", str(repos.origin), "--upstream", str(repos.upstream))
+    calm = project.invoke(*args)
+    assert calm.returncode == 0, calm.stderr
+    assert "every upstream release tag is mirrored" in calm.stderr
+    repos.release("0.14.10")
+    repos.release("0.14.3")
+    repos.tag("@moonshot-ai/kimi-code@0.15.0-rc.1")  # not a release: never listed
+    repos.push_all()
+
+    cp = project.invoke(*args)
+
+    assert cp.returncode == 0, cp.stderr  # information, not a violation
+    assert (
+        "verify: 2 upstream release tag(s) not mirrored yet, the next `invoke sync` takes them "
+        f"(not a violation): {TAG.format('0.14.3')}, {TAG.format('0.14.10')}"
+    ) in cp.stderr
+    assert "violation(s)" not in cp.stderr
+    # without the flag, verify does not ask upstream at all
+    assert (
+        "upstream release tag" not in project.invoke("verify", "--origin", str(repos.origin)).stderr
+    )
+
+
+def test_upstream_flag_does_not_hide_violations(project, repos, tmp_path):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    git("update-ref", "-d", "refs/heads/release/v0.14.2", cwd=repos.origin)
+    cp = project.invoke(
+        "verify", "--origin", str(repos.origin), "--upstream", str(tmp_path / "gone.git")
+    )
+    assert cp.returncode == VerificationFailed.exit_code
+    assert "release-branch-missing" in cp.stderr
+    assert "upstream release tags not compared" in cp.stderr

