@@ -103,11 +103,9 @@ def test_dist_tag_keeps_latest_on_the_newest_release() -> None:
         tag("v1", None)
 
 
-def test_plan_is_pure_and_printable() -> None:
-    req = publish.Request(
-        source_tag=record().name, version_override="0.9.5", override_reason="re-bundled"
-    )
-    plan = publish.make_plan(
+def offline_plan(req: publish.Request) -> publish.PublishPlan:
+    """The plan for `req` against a fixed record and registry: no I/O at all."""
+    return publish.make_plan(
         req,
         record=record(),
         origin="o",
@@ -116,17 +114,16 @@ def test_plan_is_pure_and_printable() -> None:
         sdk_version="0.9.3",
         env={},
     )
+
+
+def test_plan_is_pure_and_printable() -> None:
+    req = publish.Request(
+        source_tag=record().name, version_override="0.9.5", override_reason="re-bundled"
+    )
+    plan = offline_plan(req)
     assert (plan.npm_version, plan.registry, plan.dry_run) == ("0.9.5", "http://r/", True)
     assert ("override reason", "re-bundled") in plan.rows()
-    bare = publish.make_plan(
-        publish.Request(source_tag=record().name, version_override="0.9.5"),
-        record=record(),
-        origin="o",
-        registry="http://r",
-        npm_name=NPM_NAME,
-        sdk_version="0.9.3",
-        env={},
-    )
+    bare = offline_plan(publish.Request(source_tag=record().name, version_override="0.9.5"))
     assert (bare.npm_version, bare.override_reason) == ("0.9.5", None)
     assert ("dist-tag", "previous") in replace(bare, dist_tag="previous").rows()
 
@@ -134,15 +131,7 @@ def test_plan_is_pure_and_printable() -> None:
 def test_report_names_the_published_version(tmp_path: Path) -> None:
     from sdkmirror import github_release
 
-    plan = publish.make_plan(
-        publish.Request(source_tag=record().name, dry_run=False),
-        record=record(),
-        origin="o",
-        registry="http://r",
-        npm_name=NPM_NAME,
-        sdk_version="0.9.3",
-        env={},
-    )
+    plan = offline_plan(publish.Request(source_tag=record().name, dry_run=False))
     path = tmp_path / "reports" / "publish.json"
     publish.write_report(publish.Outcome(plan, published=True, recorded=True), path)
     assert github_release.from_report(path) == (record().name, "0.9.3")
@@ -179,15 +168,7 @@ def test_github_release_from_the_report_names_that_version(project, httpserver, 
     assert missing.returncode == 0, missing.stderr
     assert "no GitHub Release to make" in missing.stderr and not httpserver.log
 
-    plan = publish.make_plan(
-        publish.Request(source_tag=record().name, dry_run=False),
-        record=record(),
-        origin="o",
-        registry="http://r",
-        npm_name=NPM_NAME,
-        sdk_version="0.9.3",
-        env={},
-    )
+    plan = offline_plan(publish.Request(source_tag=record().name, dry_run=False))
     report = tmp_path / "publish.json"
     publish.write_report(publish.Outcome(plan, published=True, recorded=True), report)
     api = "/api/repos/owner/mirror"
