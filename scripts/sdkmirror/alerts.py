@@ -7,7 +7,6 @@ repeat comments there, and a later green run for that fingerprint comments and c
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from . import reports
 from .errors import UsageError
 from .mirror_tag import TagPattern, describe_invalid
 
@@ -96,30 +96,8 @@ SYNC_KIND_RUNBOOK = {
 # --- reports ----------------------------------------------------------------------------------
 
 
-def _read_json(path: Path, kind: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read the {kind} report {path}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{path} is not JSON ({exc.msg}); pass the file `invoke {kind}` wrote"
-        ) from exc
-    if not isinstance(data, dict) or data.get("kind") != kind:
-        raise UsageError(f'{path} is not a {kind} report (its "kind" is not {kind!r})')
-    return data
-
-
-def _kind(path: Path) -> object:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return "smoke"  # let the strict read name the problem
-    return data.get("kind") if isinstance(data, dict) else None
-
-
 def load_sync_report(path: str | Path) -> dict[str, Any]:
-    data = _read_json(Path(path), "sync")
+    data = reports.read(Path(path), "sync")
     if data.get("status") not in SYNC_STATUSES:
         raise UsageError(f"{path}: sync status must be one of {', '.join(SYNC_STATUSES)}")
     return data
@@ -132,14 +110,10 @@ def load_smoke_reports(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     for p in map(Path, paths):
         if p.is_dir():
             # A directory of downloaded artifacts may hold other reports: take the smoke ones.
-            files += [f for f in sorted(p.rglob("*.json")) if _kind(f) == "smoke"]
+            files += [f for f in sorted(p.rglob("*.json")) if reports.kind_of(f) == "smoke"]
         elif p.exists():
             files.append(p)
-    reports = [_read_json(f, "smoke") for f in files]
-    for f, r in zip(files, reports, strict=True):
-        if not isinstance(r.get("results"), list):
-            raise UsageError(f'{f}: a smoke report needs a "results" list')
-    return reports
+    return [reports.read(f, "smoke") for f in files]
 
 
 # --- problems ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import console, proc, taskutil
+from . import console, proc, source, taskutil
 from .alerts import load_sync_report
 from .config import Config
 from .errors import ConfigError, UsageError, VerificationFailed
@@ -152,19 +152,11 @@ def mirror_tag_for_publish_tag(cfg: Config, publish_tag: str, origin: str | None
 def sdk_version_on_origin(cfg: Config, url: str, tag: str) -> str:
     """The SDK's package.json version at `tag`, fetched shallowly from origin into a scratch
     repository: nobody's checkout is touched."""
-    from . import source
-
     with tempfile.TemporaryDirectory(prefix="sdkmirror-version-") as tmp:
         scratch = source.Scratch(Path(tmp) / "src.git")
         commit = scratch.fetch(url, f"refs/tags/{tag}")
         text = scratch.show(commit, f"{cfg.sdk_dir}/package.json")
-    try:
-        version = json.loads(text).get("version") if text else None
-    except (ValueError, AttributeError):
-        version = None
-    if not isinstance(version, str):
-        raise UsageError(f"{tag} has no {cfg.sdk_dir}/package.json with a version; check sdk_dir")
-    return version
+    return source.sdk_version(text, where=tag, sdk_dir=cfg.sdk_dir)
 
 
 def publish_args(cfg: Config, env: Mapping[str, str], origin: str | None = None) -> dict[str, str]:

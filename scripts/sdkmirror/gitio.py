@@ -90,7 +90,7 @@ def ls_remote(url: str, patterns: Sequence[str] = (), *, name: str = "remote") -
             with_extended_output=False,
         )
     except GitCommandError as exc:
-        raise RemoteError(f"cannot read {name} {url}: {_reason(exc)}") from exc
+        raise RemoteError(f"cannot read {name} {url}: {git_reason(exc)}") from exc
     return parse_ls_remote(str(out))
 
 
@@ -109,7 +109,7 @@ def _lines(captured: object) -> list[str]:
     return out
 
 
-def _reason(exc: GitCommandError) -> str:
+def git_reason(exc: GitCommandError) -> str:
     lines = _lines(exc.stderr)
     fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:", "remote:"))]
     return (fatal or lines or [str(exc)])[-1][:300]
@@ -169,7 +169,7 @@ class WorkRepo:
         try:
             self.git(*argv, url=url, auth=auth)
         except GitCommandError as exc:
-            reason = _reason(exc)
+            reason = git_reason(exc)
             if _looks_corrupt(reason):
                 console.warn(f"work repository damaged ({reason}); rebuilding and fetching again")
                 self.rebuild()
@@ -177,7 +177,7 @@ class WorkRepo:
                     self.git(*argv, url=url, auth=auth)
                     return
                 except GitCommandError as exc2:
-                    reason = _reason(exc2)
+                    reason = git_reason(exc2)
             raise RemoteError(f"cannot fetch from {name} {url}: {reason}") from exc
 
     def has(self, sha: str) -> bool:
@@ -241,7 +241,7 @@ class WorkRepoDamaged(MirrorError):
 
 def damaged(exc: GitCommandError) -> None:
     """Raise `WorkRepoDamaged` when git's complaint is about our own objects."""
-    reason = _reason(exc)
+    reason = git_reason(exc)
     if _looks_corrupt(" ".join(_lines(exc.stderr))):
         raise WorkRepoDamaged(f"work repository damaged: {reason}") from exc
 
@@ -270,7 +270,7 @@ def push_refusal(exc: GitCommandError, name: str, url: str) -> PushRefused:
     remote = [ln for ln in remote if ln]
     rejected = re.findall(r"\[(?:remote )?rejected\][^\n]*?\(([^)]*)\)", text)
     rejected += re.findall(r"^!\t[^\t]*\t\[(?:remote )?rejected\] \(([^)]*)\)", text, re.M)
-    reason = " ".join(remote)[:400] or (rejected[0] if rejected else "") or _reason(exc)
+    reason = " ".join(remote)[:400] or (rejected[0] if rejected else "") or git_reason(exc)
     err = PushRefused(f"{name} refused the push ({url}): {reason}")
     err.reason = reason  # type: ignore[attr-defined]
     err.workflow_scope = bool(WORKFLOW_SCOPE.search(text))  # type: ignore[attr-defined]

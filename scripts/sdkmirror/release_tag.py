@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from enum import Enum
 
@@ -10,8 +9,8 @@ import nodesemver
 from git.exc import GitCommandError
 
 from . import config as config_mod
-from . import console, gitio, releases
-from .errors import MirrorError, UsageError
+from . import console, gitio, releases, source
+from .errors import UsageError
 from .ledger import MirrorLedger
 from .lock import exclusive
 from .publish import resolve_source
@@ -95,13 +94,10 @@ def sdk_version_at(repo: gitio.WorkRepo, origin: str, tag: str, commit: str, sdk
     ref = "refs/sdkmirror/publish-source"
     repo.fetch(origin, [f"+refs/tags/{tag}:{ref}"], name="origin")
     try:
-        text = repo.git("show", f"{commit}:{sdk_dir}/package.json")
-    except GitCommandError as exc:
-        raise MirrorError(f"{tag} has no {sdk_dir}/package.json; check sdk_dir") from exc
-    version = json.loads(text).get("version")
-    if not isinstance(version, str):
-        raise MirrorError(f"{sdk_dir}/package.json at {tag} has no version")
-    return version
+        text: str | None = repo.git("show", f"{commit}:{sdk_dir}/package.json")
+    except GitCommandError:
+        text = None
+    return source.sdk_version(text, where=tag, sdk_dir=sdk_dir)
 
 
 def main(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import console
+from . import console, reports
 from .config import Config, ToolchainSpec
 from .errors import MirrorError
 from .gitio import ls_remote
@@ -523,12 +523,7 @@ def load_reports(paths: Iterable[str | Path]) -> dict[str, Any]:
     }
     seen: dict[str, int] = {}
     for f in files:
-        try:
-            data = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise MirrorError(f"{f} is not a readable smoke report: {exc}") from None
-        if not isinstance(data, dict) or data.get("kind") != "smoke":
-            raise MirrorError(f"{f} is not a smoke report (kind != 'smoke')")
+        data = reports.read(f, "smoke")
         for key in ("upstream", "ref", "commit"):
             if merged[key] is None:
                 merged[key] = data.get(key)

@@ -4,6 +4,7 @@ exported with `git archive`, so a build never runs in anyone's checkout."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import tarfile
 import tempfile
@@ -12,8 +13,8 @@ from pathlib import Path
 import git
 from git.exc import GitCommandError
 
-from .errors import RemoteError, UsageError
-from .gitio import _reason, git_env, ls_remote
+from .errors import MirrorError, RemoteError, UsageError
+from .gitio import git_env, git_reason, ls_remote
 
 _SHA = re.compile(r"[0-9a-f]{40}")
 
@@ -56,7 +57,7 @@ class Scratch:
             )
             return self.repo.git.rev_parse("refs/smoke/source^{commit}").strip()
         except GitCommandError as exc:
-            raise RemoteError(f"cannot fetch {ref} from {url}: {_reason(exc)}") from exc
+            raise RemoteError(f"cannot fetch {ref} from {url}: {git_reason(exc)}") from exc
 
     def show(self, sha: str, path: str) -> str | None:
         try:
@@ -82,3 +83,14 @@ def materialize(repo_url_or_path: str, ref: str, dest: Path) -> str:
         sha = scratch.fetch(repo_url_or_path, ref)
         scratch.export(sha, dest)
     return sha
+
+
+def sdk_version(package_json: str | None, *, where: str, sdk_dir: str) -> str:
+    """The `version` of the SDK's package.json text as read from git at `where`."""
+    try:
+        version = json.loads(package_json).get("version") if package_json else None
+    except (ValueError, AttributeError):
+        version = None
+    if not isinstance(version, str):
+        raise MirrorError(f"{where} has no {sdk_dir}/package.json with a version; check sdk_dir")
+    return version

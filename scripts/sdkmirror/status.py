@@ -8,13 +8,12 @@ the work repository when it already holds both commits.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import console, proc, taskutil
+from . import console, proc, reports, taskutil
 from .config import Config
 from .errors import MirrorError
 from .gitio import RemoteRefs, ls_remote
@@ -415,16 +414,17 @@ def load_reports(reports_dir: Path) -> tuple[dict[str, Any] | None, list[dict[st
     if not reports_dir.is_dir():
         return None, []
     for path in reports_dir.rglob("*.json"):
+        kind = reports.kind_of(path)
+        if kind not in ("sync", "smoke") or (kind == "sync" and path.name != "last-sync.json"):
+            continue
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            console.warn(f"skipping unreadable report {path}: {exc}")
+            data = reports.read(path, str(kind))
+        except MirrorError as exc:
+            console.warn(f"skipping report: {exc}")
             continue
-        if not isinstance(data, dict):
-            continue
-        if data.get("kind") == "sync" and path.name == "last-sync.json":
+        if kind == "sync":
             last_sync = data
-        elif data.get("kind") == "smoke" and isinstance(data.get("results"), list):
+        else:
             smoke.append((path.stat().st_mtime, str(path), data))
     return last_sync, [d for _, _, d in sorted(smoke, key=lambda x: (x[0], x[1]))]
 
