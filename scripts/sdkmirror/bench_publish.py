@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import config as config_mod
-from . import console, npmtool, proc, publish, registry_server, repackage, sample, smoke, tarball
+from . import console, publish, registry_server, repackage, sample, smoke, tarball
 from .toolchain import provision
 
 TARGET_SECONDS = 15.0
@@ -81,9 +81,7 @@ def measure(workdir: Path, cfg: config_mod.Config) -> dict[str, Any]:
             _timed(
                 figures,
                 "npm publish",
-                lambda: proc.run(
-                    npmtool.npm(tc, *argv[1:]), env=npmtool.env(tc), what="npm publish"
-                ),
+                lambda: tc.run([tc.npm, *argv[1:]], what="npm publish"),
             )
             scope = pkg.name.split("/")[0]
             _timed(

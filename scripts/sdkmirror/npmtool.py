@@ -7,50 +7,31 @@ from the registry the user's npm config names; a marker file makes a finished in
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import nodesemver
 from filelock import FileLock
 
-from . import console, proc
+from . import console
 from .errors import MirrorError
+
+if TYPE_CHECKING:
+    from .toolchain import Toolchain
 
 MARKER = ".sdkmirror-installed"
 
 
-class NodeToolchain(Protocol):
-    """What the pipeline needs of a provisioned toolchain (`sdkmirror.toolchain.Toolchain`)."""
-
-    bin_dir: Path
-
-    def env(self) -> dict[str, str]: ...
+def node_version(tc: Toolchain) -> str:
+    return tc.run([tc.node, "--version"]).stdout.strip().lstrip("v")
 
 
-def env(tc: NodeToolchain, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The process environment with the toolchain's bin dir first."""
-    return {**os.environ, **tc.env(), **(extra or {})}
+def npm_version(tc: Toolchain) -> str:
+    return tc.run([tc.npm, "--version"]).stdout.strip()
 
 
-def npm(tc: NodeToolchain, *args: str | os.PathLike[str]) -> list[str]:
-    return [os.fspath(tc.bin_dir / "npm"), *(os.fspath(a) for a in args)]
-
-
-def node(tc: NodeToolchain, *args: str | os.PathLike[str]) -> list[str]:
-    return [os.fspath(tc.bin_dir / "node"), *(os.fspath(a) for a in args)]
-
-
-def node_version(tc: NodeToolchain) -> str:
-    return proc.run(node(tc, "--version"), env=env(tc)).stdout.strip().lstrip("v")
-
-
-def npm_version(tc: NodeToolchain) -> str:
-    return proc.run(npm(tc, "--version"), env=env(tc)).stdout.strip()
-
-
-def require_node(tc: NodeToolchain, wanted: str, what: str) -> None:
+def require_node(tc: Toolchain, wanted: str, what: str) -> None:
     have = node_version(tc)
     if not nodesemver.satisfies(have, wanted, loose=False):
         raise MirrorError(f"{what} needs Node {wanted}, the toolchain has {have}; use a newer one")
@@ -60,7 +41,7 @@ def install(
     cache_dir: Path,
     name: str,
     version: str,
-    tc: NodeToolchain,
+    tc: Toolchain,
     *,
     overrides: dict[str, str] | None = None,
 ) -> Path:
@@ -85,18 +66,17 @@ def install(
             manifest["overrides"] = overrides
         (home / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
         with console.step(f"installing {wanted} into {home}"):
-            proc.run(
-                npm(
-                    tc,
+            tc.run(
+                [
+                    tc.npm,
                     "install",
                     "--no-audit",
                     "--no-fund",
                     "--ignore-scripts",
                     "--no-update-notifier",
                     "--loglevel=error",
-                ),
+                ],
                 cwd=home,
-                env=env(tc),
                 what=f"installing {wanted}",
                 timeout=600,
             )

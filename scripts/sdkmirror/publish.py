@@ -19,13 +19,13 @@ from typing import Any
 import nodesemver
 
 from . import config as config_mod
-from . import console, failpoints, npmtool, patches, proc, releases, repackage, tarball
+from . import console, failpoints, npmtool, patches, releases, repackage, tarball
 from .errors import CommandError, MirrorError, RemoteError, UsageError, VerificationFailed
 from .ledger import MirrorLedger, TagRecord
 from .lock import exclusive
-from .npmtool import NodeToolchain
 from .releases import Release, ReleaseLedger
 from .taskutil import origin_url
+from .toolchain import Toolchain
 
 PUBLINT = "publint"
 PUBLINT_VERSION = "0.3.25"
@@ -293,9 +293,9 @@ def make_plan(
 # --- steps that touch the world ---------------------------------------------------------------
 
 
-def default_registry(tc: NodeToolchain) -> str:
+def default_registry(tc: Toolchain) -> str:
     """The registry the user's npm config names (no host written in this project)."""
-    url = proc.run(npmtool.npm(tc, "config", "get", "registry"), env=npmtool.env(tc)).stdout.strip()
+    url = tc.run([tc.npm, "config", "get", "registry"]).stdout.strip()
     return url if url.endswith("/") else url + "/"
 
 
@@ -406,12 +406,11 @@ def patch_head(cfg: config_mod.Config, record: TagRecord, patch: patches.Patch, 
     return head
 
 
-def pack(tc: NodeToolchain, package_dir: Path, dest: Path) -> Path:
+def pack(tc: Toolchain, package_dir: Path, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    res = proc.run(
-        npmtool.npm(tc, "pack", "--json", "--pack-destination", dest, "--ignore-scripts"),
+    res = tc.run(
+        [tc.npm, "pack", "--json", "--pack-destination", dest, "--ignore-scripts"],
         cwd=package_dir,
-        env=npmtool.env(tc),
         what="npm pack",
     )
     try:
@@ -422,9 +421,7 @@ def pack(tc: NodeToolchain, package_dir: Path, dest: Path) -> Path:
     return dest / Path(filename.replace("@", "").replace("/", "-")).name
 
 
-def consumer_import(
-    tc: NodeToolchain, workdir: Path, name: str, install_args: list[str]
-) -> list[str]:
+def consumer_import(tc: Toolchain, workdir: Path, name: str, install_args: list[str]) -> list[str]:
     """Install into an empty consumer project with plain npm, `import()` it, list its exports."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -433,28 +430,26 @@ def consumer_import(
             {"name": "sdkmirror-consumer", "version": "0.0.0", "private": True, "type": "module"}
         )
     )
-    proc.run(
-        npmtool.npm(
-            tc,
+    tc.run(
+        [
+            tc.npm,
             "install",
             "--no-audit",
             "--no-fund",
             "--no-package-lock",
             "--prefer-online",
             *install_args,
-        ),
+        ],
         cwd=workdir,
-        env=npmtool.env(tc),
         what=f"installing {name} into an empty consumer",
     )
     script = (
         f"const m = await import({json.dumps(name)});"
         "process.stdout.write(JSON.stringify(Object.keys(m).sort()));"
     )
-    res = proc.run(
-        npmtool.node(tc, "--input-type=module", "-e", script),
+    res = tc.run(
+        [tc.node, "--input-type=module", "-e", script],
         cwd=workdir,
-        env=npmtool.env(tc),
         what=f"importing {name} in a consumer",
     )
     exports = json.loads(res.stdout or "[]")
@@ -463,15 +458,14 @@ def consumer_import(
     return exports
 
 
-def publint(tc: NodeToolchain, cache_dir: Path, package_dir: Path) -> None:
+def publint(tc: Toolchain, cache_dir: Path, package_dir: Path) -> None:
     home = npmtool.install(cache_dir, PUBLINT, PUBLINT_VERSION, tc)
     script = npmtool.bin_script(home, PUBLINT)
     # `--pack false`: lint the directory just packed; publint's own packing looks for npm
     # beside the node binary, where a wheel-provided Node has only a wrapper.
-    res = proc.run(
-        npmtool.node(tc, script, package_dir, "--strict", "--pack", "false"),
+    res = tc.run(
+        [tc.node, script, package_dir, "--strict", "--pack", "false"],
         cwd=package_dir,
-        env=npmtool.env(tc),
         check=False,
     )
     if res.returncode != 0:
@@ -480,11 +474,11 @@ def publint(tc: NodeToolchain, cache_dir: Path, package_dir: Path) -> None:
         raise VerificationFailed(f"publint rejects the package: {detail}")
 
 
-def registry_integrity(tc: NodeToolchain, name: str, version: str, registry: str) -> str | None:
+def registry_integrity(tc: Toolchain, name: str, version: str, registry: str) -> str | None:
     """`dist.integrity` of name@version on the registry, or None when it is not there."""
-    res = proc.run(
-        npmtool.npm(
-            tc,
+    res = tc.run(
+        [
+            tc.npm,
             "view",
             f"{name}@{version}",
             "dist.integrity",
@@ -492,8 +486,7 @@ def registry_integrity(tc: NodeToolchain, name: str, version: str, registry: str
             "--registry",
             registry,
             "--prefer-online",
-        ),
-        env=npmtool.env(tc),
+        ],
         check=False,
     )
     text = res.stdout.strip()
@@ -507,13 +500,10 @@ def registry_integrity(tc: NodeToolchain, name: str, version: str, registry: str
     )
 
 
-def registry_dist_tags(tc: NodeToolchain, name: str, registry: str) -> dict[str, str]:
+def registry_dist_tags(tc: Toolchain, name: str, registry: str) -> dict[str, str]:
     """The package's dist-tags on the registry (`{}` when the package is not there yet)."""
-    res = proc.run(
-        npmtool.npm(
-            tc, "view", name, "dist-tags", "--json", "--registry", registry, "--prefer-online"
-        ),
-        env=npmtool.env(tc),
+    res = tc.run(
+        [tc.npm, "view", name, "dist-tags", "--json", "--registry", registry, "--prefer-online"],
         check=False,
     )
     text = res.stdout.strip()
@@ -538,7 +528,7 @@ def provenance_problem(npm_version: str) -> str | None:
     )
 
 
-def check_provenance_npm(tc: NodeToolchain) -> None:
+def check_provenance_npm(tc: Toolchain) -> None:
     problem = provenance_problem(npmtool.npm_version(tc))
     if problem:
         raise MirrorError(problem)
@@ -688,14 +678,13 @@ def verify_and_publish(
     if action is Action.PUBLISH:
         if plan.dry_run:
             with console.step("npm publish --dry-run"):
-                proc.run(
-                    npmtool.npm(
-                        tc,
+                tc.run(
+                    [
+                        tc.npm,
                         *publish_argv(
                             local.path, plan.registry, provenance=False, dry_run=True, tag=dist_tag
                         )[1:],
-                    ),
-                    env=npmtool.env(tc),
+                    ],
                     what="npm publish --dry-run",
                 )
             console.manual(real, "publish for real (or rerun with --no-dry-run)")
@@ -704,9 +693,7 @@ def verify_and_publish(
             hooks.before_upload()
         with console.step(f"publishing {plan.npm_name}@{plan.npm_version} to {plan.registry}"):
             try:
-                proc.run(
-                    npmtool.npm(tc, *real[1:]), env=npmtool.env(tc), echo=True, what="npm publish"
-                )
+                tc.run([tc.npm, *real[1:]], echo=True, what="npm publish")
             except CommandError as exc:
                 raise RemoteError(
                     f"upload to {plan.registry} failed ({exc.message}); the release ledger is "
@@ -771,7 +758,7 @@ def render_release_notes(cfg: config_mod.Config) -> None:
 
 def verify(
     cfg: config_mod.Config,
-    tc: NodeToolchain,
+    tc: Toolchain,
     pkg: repackage.Package,
     workdir: Path,
     outcome: Outcome,

@@ -19,7 +19,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixe
 
 from . import npmtool
 from .errors import MirrorError
-from .npmtool import NodeToolchain
+from .toolchain import Toolchain
 
 VERDACCIO = "verdaccio"
 VERDACCIO_VERSION = "6.10.4"
@@ -75,7 +75,7 @@ class Registry:
                 self.process.wait(timeout=10)
 
 
-def install(cache_dir: Path, tc: NodeToolchain) -> Path:
+def install(cache_dir: Path, tc: Toolchain) -> Path:
     """Verdaccio installed under `<cache_dir>/verdaccio` (once); returns its start script."""
     npmtool.require_node(tc, NODE_RANGE, f"Verdaccio {VERDACCIO_VERSION}")
     home = npmtool.install(
@@ -142,7 +142,7 @@ def _user_npmrc() -> str:
 
 @contextmanager
 def verdaccio(
-    workdir: Path, toolchain: NodeToolchain, *, cache_dir: Path | None = None, timeout: float = 60
+    workdir: Path, toolchain: Toolchain, *, cache_dir: Path | None = None, timeout: float = 60
 ) -> Iterator[Registry]:
     """Start Verdaccio on a free loopback port with storage in `workdir`; stop it on exit."""
     from . import config as config_mod
@@ -160,9 +160,9 @@ def verdaccio(
     log = workdir / "verdaccio.log"
     with log.open("wb") as fh:
         process = subprocess.Popen(
-            npmtool.node(toolchain, script, "--config", cfg, "--listen", f"127.0.0.1:{port}"),
+            [toolchain.node, script, "--config", cfg, "--listen", f"127.0.0.1:{port}"],
             cwd=workdir,
-            env=npmtool.env(toolchain),
+            env=toolchain.env(),
             stdin=subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,

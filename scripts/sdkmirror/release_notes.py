@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import npmtool, proc
 from .errors import MirrorError
-from .npmtool import NodeToolchain
 from .repackage import entry_points
+from .toolchain import Toolchain
 
 # Lists every runtime export of a module: name, typeof, and a function's declared arity.
 _LIST_EXPORTS = """
@@ -64,11 +63,10 @@ class Delta:
 # --- runtime exports --------------------------------------------------------------------------
 
 
-def runtime_exports(entry: Path, tc: NodeToolchain) -> dict[str, Export]:
+def runtime_exports(entry: Path, tc: Toolchain) -> dict[str, Export]:
     """`import()` the entry in Node and list what it exports."""
-    result = proc.run(
-        npmtool.node(tc, "--input-type=module", "-e", _LIST_EXPORTS, entry.resolve().as_uri()),
-        env=npmtool.env(tc),
+    result = tc.run(
+        [tc.node, "--input-type=module", "-e", _LIST_EXPORTS, entry.resolve().as_uri()],
         cwd=entry.parent,
         what=f"importing {entry.name} to list its exports",
     )
@@ -130,7 +128,7 @@ def type_exports(text: str) -> dict[str, Export]:
 # --- surface of a built package -------------------------------------------------------------
 
 
-def surface(sdk_dir: Path, sdk_pkg: Mapping[str, Any], tc: NodeToolchain) -> Surface:
+def surface(sdk_dir: Path, sdk_pkg: Mapping[str, Any], tc: Toolchain) -> Surface:
     """Runtime and type exports of a built SDK, through its published entry points."""
     exports = (sdk_pkg.get("publishConfig") or {}).get("exports", sdk_pkg.get("exports"))
     points = entry_points(exports)
