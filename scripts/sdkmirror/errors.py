@@ -65,6 +65,12 @@ class PushRefused(MirrorError):
 
     exit_code = 5
 
+    def __init__(self, message: str, *, reason: str = "", workflow_scope: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason or message  # the server's own words
+        # The token may not push `.github/workflows/` changes (it lacks the `workflow` scope).
+        self.workflow_scope = workflow_scope
+
 
 class LockHeld(MirrorError):
     """Another run holds the lock on the work repository."""

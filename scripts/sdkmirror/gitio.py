@@ -271,10 +271,11 @@ def push_refusal(exc: GitCommandError, name: str, url: str) -> PushRefused:
     rejected = re.findall(r"\[(?:remote )?rejected\][^\n]*?\(([^)]*)\)", text)
     rejected += re.findall(r"^!\t[^\t]*\t\[(?:remote )?rejected\] \(([^)]*)\)", text, re.M)
     reason = " ".join(remote)[:400] or (rejected[0] if rejected else "") or git_reason(exc)
-    err = PushRefused(f"{name} refused the push ({url}): {reason}")
-    err.reason = reason  # type: ignore[attr-defined]
-    err.workflow_scope = bool(WORKFLOW_SCOPE.search(text))  # type: ignore[attr-defined]
-    return err
+    return PushRefused(
+        f"{name} refused the push ({url}): {reason}",
+        reason=reason,
+        workflow_scope=bool(WORKFLOW_SCOPE.search(text)),
+    )
 
 
 def remote_url(checkout: Path, remote: str = "origin") -> str:

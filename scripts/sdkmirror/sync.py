@@ -269,14 +269,14 @@ def run(cfg: Config, *, upstream: str, origin: str, dry_run: bool = False) -> Sy
         with exclusive(cfg.work_dir, cfg.lock_timeout, "`invoke sync`"):
             _run_locked(cfg, report, upstream=upstream, origin=origin, dry_run=dry_run)
     except PushRefused as exc:
-        kind = "push-auth-workflows" if getattr(exc, "workflow_scope", False) else "push-refused"
-        detail = getattr(exc, "reason", str(exc))
-        if kind == "push-auth-workflows":
+        kind = "push-auth-workflows" if exc.workflow_scope else "push-refused"
+        detail = exc.reason
+        if exc.workflow_scope:
             detail += (
                 "; the push token lacks the `workflow` scope: set the SYNC_PAT secret to a token "
                 "with `repo` + `workflow` scope"
             )
-            exc = PushRefused(f"origin refused the push: {detail}")
+            exc = PushRefused(f"origin refused the push: {detail}", reason=detail)
         report.alerts.append({"kind": kind, "ref": origin, "detail": detail})
         report.error = str(exc)
         report.status = "failed"
