@@ -4,35 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import total_ordering
+
+from .versions import EXACT, Version
+
+__all__ = ["MAX_REF_LENGTH", "TagPattern", "Version", "check_template", "describe_invalid"]
 
 MAX_REF_LENGTH = 200
-# X.Y.Z with no leading zeros: the upstream's release tags carry nothing else.
-_SEMVER = r"(?:0|[1-9]\d{0,8})\.(?:0|[1-9]\d{0,8})\.(?:0|[1-9]\d{0,8})"
 _SAFE_LITERAL = re.compile(r"^[A-Za-z0-9@/._-]*$")
-
-
-@total_ordering
-@dataclass(frozen=True)
-class Version:
-    major: int
-    minor: int
-    patch: int
-
-    @classmethod
-    def parse(cls, text: str) -> Version:
-        if not re.fullmatch(_SEMVER, text):
-            raise ValueError(f"not an X.Y.Z version: {text!r}")
-        a, b, c = (int(p) for p in text.split("."))
-        return cls(a, b, c)
-
-    def __str__(self) -> str:
-        return f"{self.major}.{self.minor}.{self.patch}"
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Version):
-            return NotImplemented
-        return (self.major, self.minor, self.patch) < (other.major, other.minor, other.patch)
 
 
 def check_template(template: str) -> str | None:
@@ -59,7 +37,9 @@ class TagPattern:
             raise ValueError(problem)
         before, after = self.template.split("{version}")
         object.__setattr__(
-            self, "_regex", re.compile(re.escape(before) + f"({_SEMVER})" + re.escape(after))
+            self,
+            "_regex",
+            re.compile(re.escape(before) + f"({EXACT})" + re.escape(after), re.ASCII),
         )
 
     def version_of(self, name: str) -> Version | None:
