@@ -167,10 +167,63 @@ def release_render(c, check=False):
     releases.main(check=check)
 
 
+@task(
+    name="record",
+    help={
+        "npm_version": "the npm version that was published",
+        "upstream_tag": "the mirror tag it was built from",
+        "commit": "the 40-hex commit it was built from (the mirror tag's)",
+        "integrity": "the tarball's sha512 SRI integrity",
+        "npm_name": "the package name (must be [tool.sdkmirror] npm_name)",
+        "sdk_version": "the SDK's own version (default: the npm version)",
+        "dist_tag": "the dist-tag it was published under (default: latest)",
+        "registry": "the registry it was published to (default: `npm config get registry`)",
+        "override_reason": "why the npm version differs from the SDK's",
+        "origin": REMOTE_HELP["origin"],
+        "push": "apply the entry to origin's current main and push (default: this checkout)",
+        "dry_run": "check the facts and print the plan; change nothing",
+    },
+)
+@guarded
+def release_record(
+    c,
+    npm_version,
+    upstream_tag,
+    commit,
+    integrity,
+    npm_name=None,
+    sdk_version=None,
+    dist_tag=None,
+    registry=None,
+    override_reason=None,
+    origin=None,
+    push=False,
+    dry_run=False,
+):
+    """Add one published version to the release ledger and RELEASES.md, merged onto main."""
+    from sdkmirror import release_record as mod
+
+    mod.main(
+        npm_version=npm_version,
+        upstream_tag=upstream_tag,
+        commit=commit,
+        integrity=integrity,
+        npm_name=npm_name,
+        sdk_version=sdk_version,
+        dist_tag=dist_tag,
+        registry=registry,
+        override_reason=override_reason,
+        origin=origin,
+        push=push,
+        dry_run=dry_run,
+    )
+
+
 release = Collection("release")
 release.add_task(release_tag)
 release.add_task(release_notes)
 release.add_task(release_render)
+release.add_task(release_record)
 ns.add_task(publish)
 ns.add_collection(release)
 
