@@ -83,7 +83,11 @@ def test_a_refused_push_is_one_clear_error(checkout: Project, repos: GitRepos) -
     cp = checkout.invoke("ledger.commit", "--push")
     assert cp.returncode == 5
     assert "main is protected" in cp.stderr and "Traceback" not in cp.stderr
-    assert "git pull --rebase origin main" in cp.stderr
+    assert "run it again once origin accepts the push" in cp.stderr
+    assert git("rev-parse", "HEAD", cwd=checkout.root) == git(
+        "rev-parse", "refs/heads/main", cwd=repos.origin
+    )
+    assert "@moonshot-ai/kimi-code@0.14.2" in checkout.config().mirror_ledger.read_text()
 
 
 def test_detached_head_is_refused(checkout: Project) -> None:
@@ -94,3 +98,49 @@ def test_detached_head_is_refused(checkout: Project) -> None:
     assert cp.stderr.strip().splitlines()[-1] == (
         "error: HEAD is detached; check out the branch to record the ledger on (main)"
     )
+
+
+def second_checkout(checkout: Project, repos: GitRepos, where: Path) -> Project:
+    git("clone", "-q", str(repos.origin), str(where))
+    pyproject = where / "pyproject.toml"
+    return Project(where, pyproject, {**checkout.env, "SDKMIRROR_CONFIG": str(pyproject)})
+
+
+def test_two_checkouts_recording_one_after_the_other_keep_both(
+    checkout: Project, repos: GitRepos, tmp_path: Path
+) -> None:
+    """The second push used to replace the first one's ledger with its own whole file."""
+    other = second_checkout(checkout, repos, tmp_path / "other")
+    record_tag(checkout, "@moonshot-ai/kimi-code@0.14.2")
+    assert checkout.invoke("ledger.commit", "--push").returncode == 0
+    ledger = MirrorLedger(other.config().mirror_ledger)
+    ledger.add_tag("@moonshot-ai/kimi-code@0.15.0", "c" * 40, "d" * 40)
+    ledger.add_branch_head("upstream-main", "d" * 40)
+    ledger.save()
+
+    cp = other.invoke("ledger.commit", "--push")
+    assert cp.returncode == 0, cp.stderr
+    text = git("show", "refs/heads/main:ledger/mirror-tags.toml", cwd=repos.origin)
+    assert "@moonshot-ai/kimi-code@0.14.2" in text and "@moonshot-ai/kimi-code@0.15.0" in text
+    assert '"dddddddddddddddddddddddddddddddddddddddd"' in text
+    head = git("rev-parse", "refs/heads/main", cwd=repos.origin)
+    assert files_in(head, repos.origin) == ["ledger/mirror-tags.toml"]
+    assert len(git("rev-list", "refs/heads/main", cwd=repos.origin).split()) == 3
+    # This checkout was behind and its ledger is not what landed: it is told to catch up.
+    assert "git pull --ff-only origin main" in cp.stderr
+
+
+def test_a_tag_recorded_elsewhere_on_another_object_is_refused(
+    checkout: Project, repos: GitRepos, tmp_path: Path
+) -> None:
+    other = second_checkout(checkout, repos, tmp_path / "other")
+    record_tag(checkout, "@moonshot-ai/kimi-code@0.14.2")
+    assert checkout.invoke("ledger.commit", "--push").returncode == 0
+    before = git("rev-parse", "refs/heads/main", cwd=repos.origin)
+    ledger = MirrorLedger(other.config().mirror_ledger)
+    ledger.add_tag("@moonshot-ai/kimi-code@0.14.2", "f" * 40, "b" * 40)
+    ledger.save()
+    cp = other.invoke("ledger.commit", "--push")
+    assert cp.returncode == 1
+    assert "a mirror tag never moves" in cp.stderr.strip().splitlines()[-1]
+    assert git("rev-parse", "refs/heads/main", cwd=repos.origin) == before

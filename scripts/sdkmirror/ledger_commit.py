@@ -1,21 +1,28 @@
-"""`invoke ledger.commit`: commit only the ledger files to the checkout's branch, and push it.
+"""`invoke ledger.commit`: record the checkout's ledger changes on main, merged, never copied.
 
 The sync and publish steps write the ledgers in the checkout; this step records them on main.
-Nothing else the checkout holds (staged or not) is ever part of that commit.
+Nothing else the checkout holds (staged or not) is ever part of that commit. With `--push` the
+changes (the entries added since HEAD) are applied to origin's *current* main with the ledger
+APIs (`ledger_push.land`), so a record someone else pushed meanwhile is kept, not overwritten.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
-from . import console, taskutil
+from . import console, ledger_push, taskutil, tomlstore
 from .config import Config
-from .errors import UsageError
-from .gitio import git_env, push_refusal, wrap
+from .errors import MirrorError, PushRefused, UsageError
+from .gitio import wrap
+from .ledger import MirrorLedger
+from .patches import PatchRegistry
+from .releases import ReleaseLedger, render_file, sync_file
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,8 @@ def plan(cfg: Config, *, push: bool, remote: str = "origin") -> LedgerCommitPlan
     return LedgerCommitPlan(branch, tuple(changed), f"ledger: record {names}", url)
 
 
-def apply(cfg: Config, p: LedgerCommitPlan, *, remote: str = "origin") -> str | None:
-    """Commit the planned files and push; returns the new commit, or None for a no-op."""
+def apply(cfg: Config, p: LedgerCommitPlan) -> str | None:
+    """Commit the planned files on this checkout's branch; the new commit, or None for a no-op."""
     if p.noop:
         return None
     repo = _open(cfg.root)
@@ -83,36 +90,178 @@ def apply(cfg: Config, p: LedgerCommitPlan, *, remote: str = "origin") -> str | 
         g.commit("--only", "--no-verify", "-q", "-m", p.message, "--", *p.files)
     except GitCommandError as exc:
         raise wrap(exc, "committing the ledger files") from exc
-    sha = repo.head.commit.hexsha
-    if p.push_to:
-        argv = ["git", "push", "--porcelain", remote, f"HEAD:refs/heads/{p.branch}"]
-        try:
-            g.execute(argv, env=git_env(p.push_to, auth=True))
-        except GitCommandError as exc:
-            err = push_refusal(exc, remote, p.push_to)
-            console.manual(
-                ["git", "pull", "--rebase", remote, p.branch],
-                "the ledger commit is made locally; bring in the remote branch, then push again",
+    return repo.head.commit.hexsha
+
+
+# --- merging onto origin's main ----------------------------------------------------------
+
+
+def _at_head(repo: git.Repo, rel: str) -> str | None:
+    try:
+        return str(repo.git.execute(["git", "show", f"HEAD:{rel}"], strip_newline_in_stdout=False))
+    except GitCommandError:
+        return None
+
+
+def _loaded(kind: Callable[[Path], object], text: str | None) -> object:
+    """A ledger object over `text` (HEAD's version of the file; None: not there yet)."""
+    with tempfile.TemporaryDirectory(prefix="sdkmirror-base-") as tmp:
+        path = Path(tmp) / "base.toml"
+        if text is not None:
+            path.write_text(text, encoding="utf-8")
+        return kind(path)
+
+
+def _merge_mirror(base: MirrorLedger, ours: MirrorLedger, theirs: MirrorLedger) -> None:
+    for name, rec in ours.tags.items():
+        if name in base.tags:
+            continue
+        there = theirs.tags.get(name)
+        if there is not None and (there.object, there.commit) != (rec.object, rec.commit):
+            raise MirrorError(
+                f"origin's mirror ledger records {name} on {there.object[:12]}, this checkout on "
+                f"{rec.object[:12]}; a mirror tag never moves: run `invoke verify`"
             )
-            raise err from exc
-    return sha
+        theirs.add_tag(name, rec.object, rec.commit, rec.mirrored_at)
+    for branch, heads in ours.mirror_branches.items():
+        for sha in heads:
+            if sha not in base.heads(branch):
+                theirs.add_branch_head(branch, sha)
+
+
+def _merge_releases(base: ReleaseLedger, ours: ReleaseLedger, theirs: ReleaseLedger) -> None:
+    for version, release in ours.releases.items():
+        if version not in base.releases:
+            theirs.add(release)  # identical: a no-op; different: refused (versions are immutable)
+
+
+def _merge_patches(base: PatchRegistry, ours: PatchRegistry, theirs: PatchRegistry) -> None:
+    for name, patch in ours.patches.items():
+        before = base.patches.get(name)
+        if patch == before:
+            continue
+        there = theirs.patches.get(name)
+        if there not in (before, patch):
+            raise MirrorError(
+                f"patch {name!r} changed both here and on origin's main; bring main in "
+                "(`git pull`) and record it again"
+            )
+        tomlstore.section(theirs.doc, "patches")[name] = ours.doc["patches"][name]
+
+
+def merge_edit(cfg: Config, files: tuple[str, ...]) -> ledger_push.Edit:
+    """The edit that applies this checkout's ledger changes (relative to HEAD) to a main."""
+    repo = _open(cfg.root)
+    top = Path(str(repo.working_tree_dir)).resolve()
+
+    def rel(p: Path) -> str:
+        return str(p.resolve().relative_to(top))
+
+    kinds = {
+        rel(cfg.mirror_ledger): (MirrorLedger, _merge_mirror),
+        rel(cfg.release_ledger): (ReleaseLedger, _merge_releases),
+        rel(cfg.patch_registry): (PatchRegistry, _merge_patches),
+    }
+    heads = {f: _at_head(repo, f) for f in files}
+
+    def edit(main: Config) -> list[Path]:
+        written: list[Path] = []
+        merged_releases = notes_moved = False
+        for f in files:
+            ours, theirs = top / f, _moved(cfg, main, top, f)
+            now = theirs.read_text(encoding="utf-8") if theirs.exists() else None
+            if now == heads[f] or f not in kinds:
+                if f == rel(cfg.release_notes) and now != heads[f]:
+                    notes_moved = True
+                    continue  # generated: rendered below from the merged ledger
+                # Origin's file is still what this checkout started from: ours is the merge.
+                if ours.exists():
+                    theirs.parent.mkdir(parents=True, exist_ok=True)
+                    theirs.write_bytes(ours.read_bytes())
+                else:
+                    theirs.unlink(missing_ok=True)
+                written.append(theirs)
+                continue
+            kind, merge = kinds[f]
+            target = kind(theirs)
+            merge(_loaded(kind, heads[f]), kind(ours), target)
+            target.save()  # type: ignore[attr-defined]
+            written.append(theirs)
+            merged_releases |= kind is ReleaseLedger
+        if merged_releases or notes_moved:
+            text = render_file(main.release_ledger, main.notes_dir, main.root)
+            sync_file(main.release_notes, text, check=False)
+            written.append(main.release_notes)
+        return written
+
+    return edit
+
+
+def _moved(cfg: Config, main: Config, top: Path, rel: str) -> Path:
+    """The path in `main`'s worktree of the checkout's repository-relative `rel`."""
+    depth = len(cfg.root.resolve().relative_to(top).parts)
+    tree = main.root
+    for _ in range(depth):
+        tree = tree.parent
+    return tree / rel
 
 
 def main(*, push: bool = False, dry_run: bool = False) -> None:
     cfg = taskutil.load_config()
     p = plan(cfg, push=push)
     rows = [[line] for line in p.describe()]
-    if dry_run or p.noop:
+    if p.noop or (dry_run and not push):
         console.show(
             console.table("Ledger commit" + (" (dry run)" if dry_run else ""), ["plan"], rows)
         )
         return
-    with console.step(f"committing {len(p.files)} ledger file(s) on {p.branch}"):
-        sha = apply(cfg, p)
-    console.show(
-        console.table("Ledger commit", ["done", "commit"], [[r[0], (sha or "")[:12]] for r in rows])
-    )
-    if not p.push_to:
+    if not push:
+        with console.step(f"committing {len(p.files)} ledger file(s) on {p.branch}"):
+            sha = apply(cfg, p)
+        console.show(
+            console.table(
+                "Ledger commit", ["done", "commit"], [[r[0], (sha or "")[:12]] for r in rows]
+            )
+        )
         console.manual(
             ["git", "push", "origin", f"HEAD:refs/heads/{p.branch}"], "publish the ledger commit"
         )
+        return
+    try:
+        with console.step(f"recording {len(p.files)} ledger file(s) on origin's {p.branch}"):
+            landed = ledger_push.land(
+                cfg,
+                merge_edit(cfg, p.files),
+                p.message,
+                url=p.push_to or "",
+                branch=p.branch,
+                push=not dry_run,
+            )
+    except PushRefused:
+        console.manual(
+            ["invoke", "ledger.commit", "--push"],
+            "nothing was recorded and the ledger files here are unchanged; run it again once "
+            "origin accepts the push",
+        )
+        raise
+    title = "Ledger commit" + (" (dry run)" if dry_run else "")
+    if landed.commit is None:
+        console.show(console.table(title, ["plan"], [["origin's main has these records already"]]))
+    elif dry_run:
+        console.show(console.table(title, ["plan"], rows))
+        console.info(f"would commit on origin's {p.branch} ({landed.base[:12]}):\n{landed.diff}")
+    else:
+        console.show(
+            console.table(
+                title,
+                ["done", "commit"],
+                [[f"commit {f} on origin's {p.branch}", landed.commit[:12]] for f in landed.files],
+            )
+        )
+        top = Path(str(_open(cfg.root).working_tree_dir)).resolve()
+        if not ledger_push.follow(cfg, landed, p.branch, [top / f for f in p.files]):
+            console.manual(
+                ["git", "pull", "--ff-only", "origin", p.branch],
+                "origin's main holds the records now; discard the ledger edits here "
+                "(`git checkout -- ledger RELEASES.md`) and bring main in",
+            )
