@@ -317,10 +317,21 @@ def ci_publish_args(c):
     ci.write_outputs(ci.publish_args(taskutil.load_config(), os.environ))
 
 
+@task(name="build-outputs", help={"manifest": "the manifest.json `invoke publish.build` wrote"})
+@guarded
+def ci_build_outputs(c, manifest):
+    """Job outputs: the release facts of a build manifest, each checked (npm_version,
+    upstream_tag, commit, integrity, tarball, dist_tag, ...)."""
+    from sdkmirror import ci, taskutil
+
+    ci.write_outputs(ci.build_outputs(taskutil.load_config(), manifest))
+
+
 @task(name="lint-workflows")
 @guarded
 def ci_lint_workflows(c):
-    """actionlint and zizmor (offline) over .github/workflows; both must report nothing."""
+    """actionlint and zizmor (offline, auditor persona) over .github/workflows; actionlint must
+    report nothing, zizmor nothing above low."""
     from sdkmirror import ci, taskutil
 
     ci.lint_workflows(taskutil.load_config())
@@ -335,6 +346,7 @@ ns.add_collection(
         matrix=ci_matrix,
         sync_outputs=ci_sync_outputs,
         publish_args=ci_publish_args,
+        build_outputs=ci_build_outputs,
         lint_workflows=ci_lint_workflows,
     )
 )

@@ -17,7 +17,7 @@ from conftest import REPO_ROOT, Project
 from gitrepos import git
 
 from sdkmirror import ci, config
-from sdkmirror.errors import UsageError
+from sdkmirror.errors import UsageError, VerificationFailed
 from sdkmirror.ledger import MirrorLedger
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -40,13 +40,9 @@ def steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_four_workflows_exist() -> None:
     names = {p.name for p in FILES}
-    assert {
-        "sync-upstream.yml",
-        "smoke.yml",
-        "publish-sdk.yml",
-        "record-release.yml",
-        "ci.yml",
-    } <= names
+    assert {"sync-upstream.yml", "smoke.yml", "publish-sdk.yml", "ci.yml"} <= names
+    # Recording trusted another run's artifact; the publish workflow records by itself now.
+    assert "record-release.yml" not in names
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -79,58 +75,94 @@ def test_hardening(path: Path) -> None:
             assert s["with"]["persist-credentials"] is False
 
 
-def test_publish_workflow_is_least_privilege() -> None:
+def run_steps(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["run"]: s.get("env", {}) for s in job["steps"] if "run" in s}
+
+
+def test_publish_workflow_is_dispatch_only_and_staged() -> None:
     doc = load(WORKFLOWS / "publish-sdk.yml")
-    assert doc["on"]["push"] == {"tags": ["publish-sdk/v*"]}
+    # A tag trigger would run the workflow file of the tagged commit: upstream source.
+    assert list(doc["on"]) == ["workflow_dispatch"]
     inputs = doc["on"]["workflow_dispatch"]["inputs"]
     assert inputs["source_tag"]["required"] is True
     assert inputs["dry_run"]["default"] is True
-    # Every job, not just the publishing one: nothing here may write to the repository.
-    assert doc["jobs"] and all(
-        j["permissions"] == {"contents": "read", "id-token": "write"} for j in doc["jobs"].values()
-    )
-    publish = doc["jobs"]["publish"]
-    assert publish["environment"] == "npm-publish"
-    runs = [s for s in publish["steps"] if s.get("run", "").startswith("invoke publish ")]
-    assert runs
-    for step in runs:
-        assert '--version-override "$VERSION_OVERRIDE"' in step["run"]
-        assert '--override-reason "$OVERRIDE_REASON"' in step["run"]
-        assert step["env"]["VERSION_OVERRIDE"] == "${{ steps.args.outputs.version_override }}"
-        assert step["env"]["OVERRIDE_REASON"] == "${{ steps.args.outputs.override_reason }}"
-
-
-def test_record_release_runs_after_a_successful_publish_without_id_token() -> None:
-    publish = load(WORKFLOWS / "publish-sdk.yml")
-    doc = load(WORKFLOWS / "record-release.yml")
-    assert doc["on"] == {"workflow_run": {"workflows": ["publish-sdk"], "types": ["completed"]}}
-    assert publish["name"] == "publish-sdk"
-    assert "id-token" not in (WORKFLOWS / "record-release.yml").read_text()
-    [job] = doc["jobs"].values()
-    assert job["if"] == "${{ github.event.workflow_run.conclusion == 'success' }}"
-    assert job["permissions"] == {"contents": "write", "actions": "read"}
-    by_use = {s["uses"].split("@")[0]: s for s in job["steps"] if "uses" in s}
-    assert by_use["actions/checkout"]["with"] == {"ref": "main", "persist-credentials": False}
-    download = by_use["actions/download-artifact"]
-    upload = next(s for s in publish["jobs"]["publish"]["steps"] if "upload-artifact" in str(s))
-    assert download["with"]["pattern"] == upload["with"]["name"] == "release-ledger"
-    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
-    assert download["with"]["github-token"] == "${{ github.token }}"
-    assert upload["if"] == "${{ steps.args.outputs.dry_run == 'false' }}"  # dry run: no artifact
-    # the report the publish writes is in the artifact and is what the Release reads
-    report = ".sdkmirror/reports/publish.json"
-    real = next(
-        s for s in publish["jobs"]["publish"]["steps"] if "--no-dry-run" in s.get("run", "")
-    )
-    assert real["run"].endswith(f"--report {report}") and report in upload["with"]["path"]
-    runs = {s["run"]: s.get("env", {}) for s in job["steps"] if "run" in s}
-    assert runs["invoke ledger.commit --push"] == {"SDKMIRROR_PUSH_TOKEN": "${{ github.token }}"}
-    assert runs[f"invoke github.release --from-report {report}"] == {
-        "GITHUB_TOKEN": "${{ github.token }}"
+    jobs = doc["jobs"]
+    assert list(jobs) == ["build", "upload", "check", "record"]
+    assert jobs["upload"]["needs"] == "build"
+    assert jobs["check"]["needs"] == ["build", "upload"]
+    assert jobs["record"]["needs"] == ["build", "check"]
+    assert jobs["upload"]["if"] == "${{ needs.build.outputs.dry_run == 'false' }}"
+    # Rights grow along the chain and only where needed; the OIDC token in one job only.
+    assert jobs["build"]["permissions"] == {"contents": "read"}
+    assert jobs["upload"]["permissions"] == {"contents": "read", "id-token": "write"}
+    assert jobs["check"]["permissions"] == {"contents": "read"}
+    assert jobs["record"]["permissions"] == {"contents": "write"}
+    assert {n: j.get("environment") for n, j in jobs.items()} == {
+        "build": None,
+        "upload": "npm-publish",
+        "check": None,
+        "record": None,
     }
-    # pinned like everywhere else
-    shas = {s["uses"] for s in steps(load(WORKFLOWS / "sync-upstream.yml")) if "uses" in s}
-    assert download["uses"] in shas
+    text = (WORKFLOWS / "publish-sdk.yml").read_text()
+    assert "secrets." not in text
+    for job in jobs.values():
+        checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
+        assert checkout["with"] == {"ref": "main", "persist-credentials": False}
+
+
+def test_publish_build_job_hands_on_the_tarball_and_checked_facts_only() -> None:
+    build = load(WORKFLOWS / "publish-sdk.yml")["jobs"]["build"]
+    runs = run_steps(build)
+    build_run = next(r for r in runs if r.startswith("invoke publish.build "))
+    assert build_run.startswith('invoke publish.build --source-tag "$SOURCE_TAG" --out out/ ')
+    for flag, var in (
+        ("--expected-version", "EXPECTED_VERSION"),
+        ("--version-override", "VERSION_OVERRIDE"),
+        ("--override-reason", "OVERRIDE_REASON"),
+    ):
+        assert f'{flag} "${var}"' in build_run
+    assert runs["invoke ci.build-outputs --manifest out/manifest.json"] == {}
+    assert not any("TOKEN" in k for k in runs[build_run])
+    uploads = [s for s in build["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert [u["with"]["path"] for u in uploads] == ["out/${{ steps.facts.outputs.tarball }}"]
+    assert set(build["outputs"]) == {"dry_run"} | set(ci.BUILD_FIELDS) - {"shasum"}
+    for name, value in build["outputs"].items():
+        step = "args" if name == "dry_run" else "facts"
+        assert value == f"${{{{ steps.{step}.outputs.{name} }}}}"
+
+
+def test_publish_upload_check_and_record_take_job_outputs_through_env() -> None:
+    jobs = load(WORKFLOWS / "publish-sdk.yml")["jobs"]
+    upload = jobs["upload"]
+    download = next(s for s in upload["steps"] if "download-artifact" in s.get("uses", ""))
+    assert download["with"] == {"name": "sdk-tarball", "path": "tarball/"}
+    assert run_steps(upload)[
+        'invoke publish.upload --tarball "$TARBALL" --integrity "$INTEGRITY" --dist-tag "$DIST_TAG"'
+    ] == {
+        "TARBALL": "tarball/${{ needs.build.outputs.tarball }}",
+        "INTEGRITY": "${{ needs.build.outputs.integrity }}",
+        "DIST_TAG": "${{ needs.build.outputs.dist_tag }}",
+    }
+    assert run_steps(jobs["check"])['invoke publish.check --version "$NPM_VERSION"'] == {
+        "NPM_VERSION": "${{ needs.build.outputs.npm_version }}"
+    }
+    record = run_steps(jobs["record"])
+    [(cmd, env)] = [(r, e) for r, e in record.items() if r.startswith("invoke release.record ")]
+    assert cmd.endswith(" --push")
+    for flag in re.findall(r"--([a-z-]+) \"\$", cmd):
+        var = flag.replace("-", "_").upper()
+        assert f'--{flag} "${var}"' in cmd
+        assert env[var] == f"${{{{ needs.build.outputs.{flag.replace('-', '_')} }}}}"
+    assert env["SDKMIRROR_PUSH_TOKEN"] == "${{ github.token }}"
+    assert (
+        record['invoke github.release --upstream-tag "$UPSTREAM_TAG" --npm-version "$NPM_VERSION"'][
+            "GITHUB_TOKEN"
+        ]
+        == "${{ github.token }}"
+    )
+    # No job after build downloads anything but the tarball, and only the upload job does.
+    for name in ("check", "record"):
+        assert not any("artifact" in s.get("uses", "") for s in jobs[name]["steps"])
 
 
 TOKENS = re.compile(r"secrets\.|github\.token|_TOKEN|_PAT\b")
@@ -153,7 +185,16 @@ def test_sync_workflow_schedule_concurrency_and_token() -> None:
     assert "workflow_dispatch" in doc["on"]
     assert doc["concurrency"]["cancel-in-progress"] is False
     sync = doc["jobs"]["sync"]
+    assert sync["environment"] == "mirror-sync"
     assert "SDKMIRROR_PUSH_TOKEN" not in sync["env"]
+    # The work-repository cache: restored from keys that name main, saved only on main.
+    uses = {s["uses"].split("@")[0]: s for s in sync["steps"] if "uses" in s}
+    assert "actions/cache" not in uses
+    restore, save = uses["actions/cache/restore"], uses["actions/cache/save"]
+    assert restore["with"]["restore-keys"] == "sdkmirror-work-refs/heads/main-"
+    assert restore["with"]["key"] == save["with"]["key"]
+    assert save["with"]["key"].startswith("sdkmirror-work-refs/heads/main-")
+    assert save["if"] == "${{ !cancelled() && github.ref == 'refs/heads/main' }}"
     with_token = {
         s["run"]: s["env"]["SDKMIRROR_PUSH_TOKEN"]
         for s in sync["steps"]
@@ -220,6 +261,29 @@ def test_actionlint_and_zizmor_report_nothing() -> None:
         timeout=300,
     )
     assert cp.returncode == 0, cp.stdout + cp.stderr
+
+
+def test_secrets_live_in_environments_only() -> None:
+    for path in FILES:
+        for name, job in load(path)["jobs"].items():
+            if "secrets." in json.dumps(job):
+                assert job.get("environment"), f"{path.name}: job {name} uses a secret outside"
+
+
+def test_lint_fails_on_a_medium_auditor_finding(tmp_path: Path) -> None:
+    """A repository secret outside an environment (medium for the auditor) fails the lint."""
+    root = tmp_path / "proj"
+    bad = root / ".github" / "workflows"
+    bad.mkdir(parents=True)
+    git("init", "-q", str(root))
+    (root / "pyproject.toml").write_text("[tool.sdkmirror]\n")
+    (bad / "bad.yml").write_text(
+        "name: bad\non:\n  workflow_dispatch:\npermissions: {}\njobs:\n  j:\n    name: j\n"
+        "    runs-on: ubuntu-24.04\n    permissions: {}\n    steps:\n      - name: s\n"
+        "        env:\n          T: ${{ secrets.SYNC_PAT }}\n        run: invoke sync\n"
+    )
+    with pytest.raises(VerificationFailed, match="zizmor reported findings"):
+        ci.lint_workflows(config.load(root / "pyproject.toml"))
 
 
 def test_linters_do_catch_an_injection(tmp_path: Path) -> None:
@@ -333,3 +397,91 @@ def test_publish_args_from_a_publish_tag_and_a_dispatch(project: Project, tmp_pa
         ci.publish_args(
             cfg, {"GITHUB_EVENT_NAME": "workflow_dispatch", "INPUT_SOURCE_TAG": "main; rm -rf /"}
         )
+
+
+def manifest(**changes: Any) -> dict[str, Any]:
+    base = {
+        "kind": "publish-build",
+        "schema": 1,
+        "npm_name": "@botiverse/kimi-code-sdk",
+        "npm_version": "0.9.3",
+        "sdk_version": "0.9.3",
+        "upstream_tag": "@moonshot-ai/kimi-code@0.14.2",
+        "commit": "c" * 40,
+        "source_ref": None,
+        "override_reason": None,
+        "tarball": "botiverse-kimi-code-sdk-0.9.3.tgz",
+        "integrity": "sha512-" + "A" * 86 + "==",
+        "shasum": "d" * 40,
+        "dist_tag": "latest",
+        "toolchain": {"node": "24.15.0", "pnpm": "10.33.0"},
+    }
+    return {**base, **changes}
+
+
+def write_build(out: Path, data: dict[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "botiverse-kimi-code-sdk-0.9.3.tgz").write_bytes(b"tgz")
+    (out / "manifest.json").write_text(json.dumps(data))
+    return out / "manifest.json"
+
+
+def test_build_outputs_are_the_manifest_facts(project: Project, tmp_path: Path) -> None:
+    path = write_build(tmp_path / "out", manifest(override_reason="re-bundled"))
+    outputs = tmp_path / "github-output"
+    cp = project.invoke(
+        "ci.build-outputs", "--manifest", str(path), env={"GITHUB_OUTPUT": str(outputs)}
+    )
+    assert cp.returncode == 0, cp.stderr
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert values == {
+        "npm_name": "@botiverse/kimi-code-sdk",
+        "npm_version": "0.9.3",
+        "sdk_version": "0.9.3",
+        "upstream_tag": "@moonshot-ai/kimi-code@0.14.2",
+        "commit": "c" * 40,
+        "integrity": "sha512-" + "A" * 86 + "==",
+        "shasum": "d" * 40,
+        "tarball": "botiverse-kimi-code-sdk-0.9.3.tgz",
+        "dist_tag": "latest",
+        "override_reason": "re-bundled",
+    }
+    assert set(values) == set(ci.BUILD_FIELDS)
+
+
+CRAFTED = {
+    "a version with a newline": ({"npm_version": "0.9.3\nx=1"}, "is not an exact npm version"),
+    "a tag outside the pattern": ({"upstream_tag": "main"}, "is not a release tag"),
+    "a short commit": ({"commit": "c" * 39}, "is not a full commit id"),
+    "an integrity that is not SRI": ({"integrity": "sha1-abc"}, "is not a sha512 SRI"),
+    "a tarball path": ({"tarball": "../../etc/passwd.tgz"}, "is not a plain .tgz file name"),
+    "a missing tarball": ({"tarball": "other.tgz"}, "which is not a file next to it"),
+    "another package": ({"npm_name": "evil"}, "is not the package this mirror publishes"),
+    "a reason on two lines": ({"override_reason": "a\nnpm_version=6.6.6"}, "must be one line"),
+    "a number for a string": ({"npm_version": 93}, "npm_version must be a string"),
+    "another kind": ({"kind": "publish"}, "is not a publish-build manifest"),
+}
+
+
+@pytest.mark.parametrize("changes,message", list(CRAFTED.values()), ids=list(CRAFTED))
+def test_build_outputs_refuse_a_crafted_manifest(
+    project: Project, tmp_path: Path, changes: dict[str, Any], message: str
+) -> None:
+    path = write_build(tmp_path / "out", manifest(**changes))
+    outputs = tmp_path / "github-output"
+    cp = project.invoke(
+        "ci.build-outputs", "--manifest", str(path), env={"GITHUB_OUTPUT": str(outputs)}
+    )
+    assert cp.returncode == 2
+    last = cp.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, cp.stderr
+    assert not outputs.exists()  # nothing leaves the job
+
+
+def test_build_outputs_refuse_a_linked_tarball(project: Project, tmp_path: Path) -> None:
+    path = write_build(tmp_path / "out", manifest())
+    tgz = tmp_path / "out" / "botiverse-kimi-code-sdk-0.9.3.tgz"
+    tgz.unlink()
+    tgz.symlink_to("/etc/passwd")
+    cp = project.invoke("ci.build-outputs", "--manifest", str(path))
+    assert cp.returncode == 2 and "which is not a file next to it" in cp.stderr

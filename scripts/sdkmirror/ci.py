@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -201,12 +202,99 @@ def publish_args(cfg: Config, env: Mapping[str, str], origin: str | None = None)
     }
 
 
+_TARBALL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.tgz", re.ASCII)
+_SHASUM = re.compile(r"[0-9a-f]{40}", re.ASCII)
+BUILD_FIELDS = (
+    "npm_name",
+    "npm_version",
+    "sdk_version",
+    "upstream_tag",
+    "commit",
+    "integrity",
+    "shasum",
+    "tarball",
+    "dist_tag",
+    "override_reason",
+)
+
+
+def build_outputs(cfg: Config, manifest_path: str) -> dict[str, str]:
+    """The release facts of a `publish.build` manifest, each checked, as job outputs.
+
+    The build job runs upstream code, so its manifest is data to check: every value that
+    leaves the job must have the shape the later jobs expect, or nothing leaves at all.
+    """
+    from .release_record import check_facts
+
+    try:
+        data = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"no build manifest at {manifest_path}; run `invoke publish.build`"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{manifest_path} is not a JSON build manifest ({exc})") from None
+    if not isinstance(data, dict) or data.get("kind") != "publish-build" or data.get("schema") != 1:
+        raise UsageError(f"{manifest_path} is not a publish-build manifest of schema 1")
+
+    def text(key: str, *, optional: bool = False) -> str | None:
+        value = data.get(key)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            raise UsageError(f"{manifest_path}: {key} must be a string, got {type(value).__name__}")
+        return value
+
+    facts = check_facts(
+        cfg,
+        npm_version=text("npm_version") or "",
+        upstream_tag=text("upstream_tag") or "",
+        commit=text("commit") or "",
+        integrity=text("integrity") or "",
+        registry=None,
+        npm_name=text("npm_name"),
+        sdk_version=text("sdk_version"),
+        dist_tag=text("dist_tag"),
+        override_reason=text("override_reason", optional=True) or None,
+    )
+    tarball, shasum = text("tarball") or "", text("shasum") or ""
+    if not _TARBALL.fullmatch(tarball):
+        raise UsageError(f"{manifest_path}: tarball {tarball[:80]!r} is not a plain .tgz file name")
+    if not _SHASUM.fullmatch(shasum):
+        raise UsageError(f"{manifest_path}: shasum is not 40 lowercase hex digits")
+    tarball_path = Path(manifest_path).parent / tarball
+    if not tarball_path.is_file() or tarball_path.is_symlink():
+        raise UsageError(f"{manifest_path}: names {tarball}, which is not a file next to it")
+    return {
+        "npm_name": facts.npm_name,
+        "npm_version": facts.npm_version,
+        "sdk_version": facts.sdk_version,
+        "upstream_tag": facts.upstream_tag,
+        "commit": facts.commit,
+        "integrity": facts.integrity,
+        "shasum": shasum,
+        "tarball": tarball,
+        "dist_tag": facts.dist_tag,
+        "override_reason": facts.override_reason or "",
+    }
+
+
 def lint_workflows(cfg: Config) -> None:
-    """Run actionlint, then zizmor without network; raise with their findings on any."""
+    """Run actionlint, then zizmor without network as an auditor; fail on any actionlint
+    finding and on any zizmor finding above low."""
     workflows = cfg.root / ".github" / "workflows"
     for argv in (
         ["actionlint", "-no-color"],
-        ["zizmor", "--offline", "--no-progress", str(workflows)],
+        [
+            "zizmor",
+            "--offline",
+            "--no-progress",
+            "--persona",
+            "auditor",
+            "--min-severity",
+            "medium",
+            str(workflows),
+        ],
     ):
         with console.step(f"{argv[0]} over {workflows}"):
             result = proc.run(argv, cwd=cfg.root, check=False)

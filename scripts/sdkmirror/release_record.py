@@ -44,7 +44,7 @@ class Facts:
     upstream_tag: str
     commit: str
     integrity: str
-    registry: str
+    registry: str | None
     dist_tag: str
     override_reason: str | None
 
@@ -56,7 +56,7 @@ class Facts:
             ["commit", self.commit],
             ["integrity", self.integrity],
             ["dist-tag", self.dist_tag],
-            ["registry", self.registry],
+            ["registry", self.registry or ""],
             ["override reason", self.override_reason or ""],
         ]
 
@@ -127,7 +127,7 @@ def check_facts(
     upstream_tag: str,
     commit: str,
     integrity: str,
-    registry: str,
+    registry: str | None,
     npm_name: str | None = None,
     sdk_version: str | None = None,
     dist_tag: str | None = None,
@@ -153,7 +153,7 @@ def check_facts(
         None
         if dist_tag is None or _DIST_TAG.fullmatch(dist_tag)
         else f"--dist-tag {shown(dist_tag)} is not a dist-tag; pass a lowercase word like latest",
-        registry_problem(registry),
+        None if registry is None else registry_problem(registry),
         None if override_reason is None else reason_problem(override_reason),
     ]
     problem = next((p for p in problems if p), None)
@@ -166,7 +166,7 @@ def check_facts(
         upstream_tag=upstream_tag,
         commit=commit,
         integrity=integrity,
-        registry=registry if registry.endswith("/") else registry + "/",
+        registry=registry if registry is None or registry.endswith("/") else registry + "/",
         dist_tag=dist_tag or "latest",
         override_reason=override_reason or None,
     )
@@ -199,7 +199,7 @@ def apply(cfg: Config, facts: Facts, *, when: datetime | None = None) -> list[Pa
             sdk_version=facts.sdk_version,
             integrity=facts.integrity,
             published_at=when or datetime.now(UTC),
-            registry=facts.registry,
+            registry=facts.registry or "",
             override_reason=facts.override_reason,
         )
     )
@@ -237,6 +237,7 @@ def main(
     dry_run: bool = False,
 ) -> None:
     cfg = taskutil.load_config()
+    # An empty value (a job output that was not set) means the flag was not given.
     facts = check_facts(
         cfg,
         npm_version=npm_version,
@@ -244,10 +245,10 @@ def main(
         commit=commit,
         integrity=integrity,
         registry=registry or default_registry(),
-        npm_name=npm_name,
-        sdk_version=sdk_version,
-        dist_tag=dist_tag,
-        override_reason=override_reason,
+        npm_name=npm_name or None,
+        sdk_version=sdk_version or None,
+        dist_tag=dist_tag or None,
+        override_reason=override_reason or None,
     )
     title = f"Release record {facts.npm_version}" + (" (dry run)" if dry_run else "")
     console.show(console.table(title, ["fact", "value"], facts.rows()))
