@@ -432,7 +432,22 @@ def patch_table(c, check=False):
     patches.main_table(check=check)
 
 
+@task(
+    help={
+        "repo": "OWNER/NAME (default: $GITHUB_REPOSITORY, else the origin remote's)",
+        "json": "print the checks as JSON on stdout (the table still goes to stderr)",
+    }
+)
+@guarded
+def doctor(c, repo=None, json=False):
+    """Check the GitHub settings the mirror's safety rests on; exits 8 when one deviates."""
+    from sdkmirror import doctor as doctor_mod
+
+    doctor_mod.main(repo=repo, json_out=json)
+
+
 ns.add_task(status)
+ns.add_task(doctor)
 ns.add_collection(
     Collection("patch", new=patch_new, list=patch_list, retire=patch_retire, table=patch_table)
 )
