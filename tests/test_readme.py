@@ -141,6 +141,8 @@ NOT_HERE = {
     "report": "files GitHub issues; test_github_alerts.py runs it against a loopback GitHub API",
     "github.release": "writes GitHub Releases; test_github_alerts.py runs it against a fake API",
     "ledger.commit": "commits and pushes the checkout itself; test_ledger_commit.py covers it",
+    "release.record": "pushes to origin's main; test_release_record.py covers it",
+    "doctor": "reads GitHub's repository settings; test_doctor.py runs it against a fake API",
     "ci.": "workflow glue (job outputs, workflow linters); test_workflows.py runs the ci.* tasks",
     "release.tag": "needs a RELEASES.md entry from a real release; test_release_tag.py covers it",
 }

@@ -352,9 +352,13 @@ def test_publish_args_from_a_publish_tag_and_a_dispatch(project: Project, tmp_pa
     ledger.add_tag("@moonshot-ai/kimi-code@0.14.2", "a" * 40, commit)
     ledger.save()
 
-    pushed = ci.publish_args(
-        cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_NAME": "publish-sdk/v0.9.3"}
-    )
+    def dispatch(tag: str, dry_run: str | None = None) -> dict[str, str]:
+        env = {"GITHUB_EVENT_NAME": "workflow_dispatch", "INPUT_SOURCE_TAG": tag}
+        if dry_run is not None:
+            env["INPUT_DRY_RUN"] = dry_run
+        return ci.publish_args(cfg, env)
+
+    pushed = dispatch("publish-sdk/v0.9.3", "false")
     assert pushed == {
         "source_tag": "@moonshot-ai/kimi-code@0.14.2",
         "expected_version": "0.9.3",
@@ -363,13 +367,9 @@ def test_publish_args_from_a_publish_tag_and_a_dispatch(project: Project, tmp_pa
         "dry_run": "false",
     }
     # the dispatch `invoke release.tag` prints names the publish tag: the version is checked
-    assert ci.publish_args(
-        cfg, {"GITHUB_EVENT_NAME": "workflow_dispatch", "INPUT_SOURCE_TAG": "publish-sdk/v0.9.3"}
-    ) == {**pushed, "dry_run": "true"}
+    assert dispatch("publish-sdk/v0.9.3") == {**pushed, "dry_run": "true"}
     # the SDK there says 0.9.3: publish-sdk/v0.9.5 is an override, not a failed expectation
-    overridden = ci.publish_args(
-        cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_NAME": "publish-sdk/v0.9.5"}
-    )
+    overridden = dispatch("publish-sdk/v0.9.5", "false")
     assert overridden == {
         "source_tag": "@moonshot-ai/kimi-code@0.14.2",
         "expected_version": "",
@@ -378,7 +378,10 @@ def test_publish_args_from_a_publish_tag_and_a_dispatch(project: Project, tmp_pa
         "dry_run": "false",
     }
     with pytest.raises(UsageError, match="not on origin"):
-        ci.publish_args(cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_NAME": "publish-sdk/v9.9.9"})
+        dispatch("publish-sdk/v9.9.9")
+    # a tag push never publishes: its workflow file would come from the tagged commit
+    with pytest.raises(UsageError, match="manual dispatch only"):
+        ci.publish_args(cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_NAME": "publish-sdk/v0.9.3"})
     dispatched = ci.publish_args(
         cfg,
         {

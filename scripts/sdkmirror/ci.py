@@ -161,21 +161,19 @@ def sdk_version_on_origin(cfg: Config, url: str, tag: str) -> str:
 
 
 def publish_args(cfg: Config, env: Mapping[str, str], origin: str | None = None) -> dict[str, str]:
-    """`invoke publish` arguments from the event: a publish tag push, or a manual dispatch.
+    """`invoke publish` arguments from a manual dispatch of the publish workflow.
 
-    Tag push `publish-sdk/vX.Y.Z`: a real publish of the mirror tag on the same commit. When
-    the SDK there says X.Y.Z, that is the expected version; otherwise the tag was made with
-    `release.tag --version-override`, and X.Y.Z is published as an override. Dispatch:
-    `source_tag` names a mirror tag (or a publish tag); `dry_run` defaults to true.
+    `source_tag` names a mirror tag, or a publish tag `publish-sdk/vX.Y.Z`: the mirror tag on
+    the same commit, and when the SDK there says X.Y.Z that is the expected version;
+    otherwise the tag was made with `release.tag --version-override`, and X.Y.Z is published
+    as an override. `dry_run` defaults to true. Any other event is refused: a tag trigger
+    would run the workflow file of the tagged commit, which is upstream source.
     """
     event = env.get("GITHUB_EVENT_NAME", "")
-    if event == "push":
-        tag, dry = env.get("GITHUB_REF_NAME", ""), False
-    elif event == "workflow_dispatch":
-        tag = env.get("INPUT_SOURCE_TAG", "").strip()
-        dry = env.get("INPUT_DRY_RUN", "true").strip().lower() != "false"
-    else:
-        raise UsageError(f"publishing runs on a publish tag push or a dispatch, not on {event!r}")
+    if event != "workflow_dispatch":
+        raise UsageError(f"publishing runs on a manual dispatch only, not on {event!r}")
+    tag = env.get("INPUT_SOURCE_TAG", "").strip()
+    dry = env.get("INPUT_DRY_RUN", "true").strip().lower() != "false"
     version = cfg.publish_tags.version_of(tag)
     expected = override = reason = ""
     if version is not None:
@@ -186,7 +184,7 @@ def publish_args(cfg: Config, env: Mapping[str, str], origin: str | None = None)
             expected = sdk_version
         else:
             override, reason = str(version), f"publish tag {tag} on SDK {sdk_version}"
-    elif cfg.tags.version_of(tag) is not None and event == "workflow_dispatch":
+    elif cfg.tags.version_of(tag) is not None:
         source = tag
     else:
         raise UsageError(
