@@ -150,7 +150,7 @@ DEVIATIONS = {
     "any action allowed": (
         deviation("actions/permissions", {"enabled": True, "allowed_actions": "all"}),
         "allowed actions",
-        "patterns_allowed[]=actions/checkout@*",
+        "patterns_allowed[]=actions/cache/restore@*",
     ),
     "our actions not allowed": (
         deviation(

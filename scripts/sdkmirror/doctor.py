@@ -189,7 +189,8 @@ def our_actions(workflows_dir: Any) -> list[str]:
 def allowed_actions(r: Reader, ours: list[str]) -> Check:
     name = "allowed actions"
     data = r.get("actions/permissions")
-    patterns = sorted({"/".join(a.split("@")[0].split("/")[:2]) + "@*" for a in ours})
+    # One pattern per action (path included, any ref): our workflows pin each by SHA anyway.
+    patterns = sorted({a.split("@")[0] + "@*" for a in ours})
     fix = (
         f"gh api -X PUT repos/{r.repo}/actions/permissions -F enabled=true "
         f"-f allowed_actions=selected && gh api -X PUT "
