@@ -257,3 +257,18 @@ def test_a_refused_push_is_one_error_and_not_retried(
     assert cp.returncode == 5
     assert cp.stderr.strip().splitlines()[-1].startswith("error: origin refused the push")
     assert "main is protected" in cp.stderr and "moved while recording" not in cp.stderr
+
+
+def test_the_checkouts_hooks_never_run(
+    project: Project, repos: GitRepos, origin_main: Path, tmp_path: Path
+) -> None:
+    checkout = clone(repos, project, tmp_path / "c")
+    marker = tmp_path / "hook-ran"
+    hooks = checkout.root / ".git" / "hooks"
+    for name in ("pre-push", "post-checkout", "pre-commit", "reference-transaction"):
+        (hooks / name).write_text(f"#!/bin/sh\ntouch {marker}\nexit 1\n")
+        (hooks / name).chmod(0o755)
+    cp = checkout.invoke(*record_args("0.9.3", TAG_A, COMMIT_A), "--push")
+    assert cp.returncode == 0, cp.stderr
+    assert sorted(releases_on(origin_main)) == ["0.9.3"]
+    assert not marker.exists()

@@ -25,9 +25,12 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from . import console
 from .config import Config
 from .errors import PushRefused, RemoteError, UsageError
-from .gitio import git_env, git_reason, ls_remote, push_refusal
+from .gitio import git_env, git_reason, ls_remote, push_refusal, wrap
 
 ATTEMPTS = 6
+# Every git command on the checkout's repository: its hooks (shared with its worktrees) are
+# not ours to run, and a reference-transaction hook would even veto our scratch refs.
+GIT = ["git", "-c", "core.hooksPath=/dev/null"]
 # The scratch ref a landing fetches origin's branch into; unique per run, deleted afterwards.
 SCRATCH_REFS = "refs/sdkmirror/landing"
 
@@ -146,7 +149,7 @@ def _land_once(
     env = git_env(url, auth=True)
     try:
         g.execute(
-            ["git", "fetch", "--quiet", "--no-tags", "--", url, f"+refs/heads/{branch}:{ref}"],
+            [*GIT, "fetch", "--quiet", "--no-tags", "--", url, f"+refs/heads/{branch}:{ref}"],
             env=env,
         )
     except GitCommandError as exc:
@@ -154,52 +157,55 @@ def _land_once(
     with tempfile.TemporaryDirectory(prefix="sdkmirror-landing-") as tmp:
         tree = Path(tmp) / "main"
         try:
-            base = g.rev_parse(f"{ref}^{{commit}}").strip()
-            # No hooks: the worktree is ours, and nothing of it should run.
-            g.execute(
-                [
-                    "git",
-                    "-c",
-                    "core.hooksPath=/dev/null",
-                    "worktree",
-                    "add",
-                    "--quiet",
-                    "--detach",
-                    str(tree),
-                    base,
-                ]
-            )
-            wt = git.Repo(tree)
-            written = edit(rerooted(cfg, top, tree))
-            rels = sorted({str(Path(p).resolve().relative_to(tree.resolve())) for p in written})
-            if rels:
-                wt.git.add("--", *rels)
-            changed = wt.git.diff("--cached", "--name-only", base).split()
-            if not changed:
-                return Landed(base, None, (), attempt, pushed=False)
-            diff = wt.git.diff("--cached", "--stat", base)
-            tree_sha = wt.git.write_tree().strip()
-            commit = wt.git.commit_tree(tree_sha, "-p", base, "-m", message).strip()
-            if not push:
-                return Landed(base, commit, tuple(changed), attempt, pushed=False, diff=diff)
-            _push(wt, url, branch, commit, base, env)
-            return Landed(base, commit, tuple(changed), attempt, pushed=True, diff=diff)
+            try:
+                prepared = _prepare(g, ref, tree, top, cfg, edit, message)
+            except GitCommandError as exc:
+                raise wrap(exc, f"preparing the commit on origin's {branch}") from exc
+            base, commit, changed, diff = prepared
+            if commit is None or not push:
+                return Landed(base, commit, changed, attempt, pushed=False, diff=diff)
+            _push(git.Repo(tree), url, branch, commit, base, env)
+            return Landed(base, commit, changed, attempt, pushed=True, diff=diff)
         finally:
             for argv in (
-                ["git", "worktree", "remove", "--force", str(tree)],
-                ["git", "worktree", "prune"],
-                ["git", "update-ref", "-d", ref],
+                [*GIT, "worktree", "remove", "--force", str(tree)],
+                [*GIT, "worktree", "prune"],
+                [*GIT, "update-ref", "-d", ref],
             ):
                 # A scratch leftover is harmless; the next landing uses a new name.
                 with contextlib.suppress(GitCommandError):
                     g.execute(argv)
 
 
+def _prepare(
+    g: git.Git, ref: str, tree: Path, top: Path, cfg: Config, edit: Edit, message: str
+) -> tuple[str, str | None, tuple[str, ...], str]:
+    """Check out `ref` at `tree`, apply `edit`, commit what it wrote (plumbing, no hooks).
+
+    Returns the base commit, the new commit (None: nothing changed), the files and a diffstat.
+    """
+    base = g.rev_parse(f"{ref}^{{commit}}").strip()
+    g.execute([*GIT, "worktree", "add", "--quiet", "--detach", str(tree), base])
+    wt = git.Repo(tree)
+    written = edit(rerooted(cfg, top, tree))
+    rels = sorted({str(Path(p).resolve().relative_to(tree.resolve())) for p in written})
+    if rels:
+        wt.git.add("--", *rels)
+    changed = tuple(wt.git.diff("--cached", "--name-only", base).split())
+    if not changed:
+        return base, None, (), ""
+    diff = wt.git.diff("--cached", "--stat", base)
+    tree_sha = wt.git.write_tree().strip()
+    commit = wt.git.commit_tree(tree_sha, "-p", base, "-m", message).strip()
+    return base, commit, changed, diff
+
+
 def _push(wt: git.Repo, url: str, branch: str, commit: str, base: str, env: dict) -> None:
     """Push `commit` as the new `branch`, never forced; `_BranchMoved` when origin moved."""
     try:
         wt.git.execute(
-            ["git", "push", "--porcelain", "--", url, f"{commit}:refs/heads/{branch}"], env=env
+            [*GIT, "push", "--porcelain", "--", url, f"{commit}:refs/heads/{branch}"],
+            env=env,
         )
     except GitCommandError as exc:
         refusal = push_refusal(exc, "origin", url)
@@ -242,14 +248,12 @@ def follow(cfg: Config, landed: Landed, branch: str, files: Sequence[Path]) -> b
         restore.append(rel)
     for rel in restore:
         if _blob(g, head, rel) is None:
-            g.execute(["git", "rm", "-q", "--cached", "--ignore-unmatch", "--", rel])
+            g.execute([*GIT, "rm", "-q", "--cached", "--ignore-unmatch", "--", rel])
             (top / rel).unlink(missing_ok=True)
         else:
-            g.execute(["git", "checkout", "-q", head, "--", rel])
+            g.execute([*GIT, "checkout", "-q", head, "--", rel])
     try:
-        g.execute(
-            ["git", "-c", "core.hooksPath=/dev/null", "merge", "--ff-only", "-q", landed.commit]
-        )
+        g.execute([*GIT, "merge", "--ff-only", "-q", landed.commit])
     except GitCommandError:
         return False
     return True
