@@ -108,9 +108,12 @@ def test_override_tag_publishes_as_an_override_from_the_workflow(project, mirror
     assert tags_of(origin) == {"publish-sdk/v0.9.5": up.tags[tag]}
 
     cfg = project.config()
-    args = ci.publish_args(
-        cfg, {"GITHUB_EVENT_NAME": "push", "GITHUB_REF_NAME": "publish-sdk/v0.9.5"}, str(origin)
-    )
+    event = {
+        "GITHUB_EVENT_NAME": "workflow_dispatch",
+        "INPUT_SOURCE_TAG": "publish-sdk/v0.9.5",
+        "INPUT_DRY_RUN": "false",
+    }
+    args = ci.publish_args(cfg, event, str(origin))
     assert args == {
         "source_tag": tag,
         "expected_version": "",
