@@ -101,6 +101,7 @@ DEFAULT_RELEASES: tuple[Release, ...] = (
             ("KimiClient.steer", "member added", ADDITIVE),
             ("KimiClient.cancel", "optional parameter added", ADDITIVE),
             ("createClient", "overload added", ADDITIVE),
+            ("default", "overload added", ADDITIVE),  # the default export is createClient
             ("isTurnEvent", "export added", ADDITIVE),
             ("SteerOptions", "export added", ADDITIVE),
         ),
