@@ -11,6 +11,7 @@ import pytest
 
 from sdkmirror import api_surface, proc, release_notes, sample
 from sdkmirror.api_surface import Export, Member, Param, Signature, Surface
+from sdkmirror.errors import MirrorError
 from sdkmirror.ledger import MirrorLedger
 from sdkmirror.release_notes import ADDITIVE, BREAKING, IMPLEMENTERS
 
@@ -296,6 +297,11 @@ def test_compiler_reads_every_export_shape(tmp_path: Path, node_toolchain) -> No
     assert old.exports["Mode"].type_only and old.exports["Mode"].kind == "type"
     assert old.exports["Event"].kind == "re-export"  # from a package this file does not carry
     assert old.exports["VERSION"].signatures[0].text == "const VERSION: string"  # via export *
+    linked = tmp_path / "linked-entry"
+    linked.mkdir()
+    (linked / "index.d.mts").symlink_to(old_file)
+    with pytest.raises(MirrorError, match="cannot read"):
+        api_surface.read(linked / "index.d.mts", node_toolchain, cache)
 
     new_index = (
         OLD_DTS.replace(

@@ -123,8 +123,9 @@ def read(declarations: Path, tc: Toolchain, cache_dir: Path) -> Surface:
     if not declarations.is_file():
         raise MirrorError(f"{declarations} does not exist; build the SDK first")
     compiler = typescript(tc, cache_dir)
+    # The path as given, not resolved: resolving would follow a link the reader must refuse.
     result = tc.run(
-        [tc.node, SCRIPT, compiler, declarations.resolve()],
+        [tc.node, SCRIPT, compiler, declarations.absolute()],
         cwd=declarations.parent,
         what=f"reading the declarations in {declarations.name} with TypeScript "
         f"{TYPESCRIPT_VERSION}",

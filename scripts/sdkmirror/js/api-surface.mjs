@@ -6,14 +6,14 @@
 // with optional/rest flags, return type) and, for classes and interfaces, their members.
 // The compiler reads only files inside the declaration file's own directory and follows no
 // link: imports of other packages stay unresolved, their names are kept as written.
-import { lstatSync, realpathSync } from "node:fs";
+import { lstatSync } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 
 const [tsPath, file] = process.argv.slice(2);
 const ts = (await import(pathToFileURL(tsPath).href)).default;
 const entry = resolve(file);
-const root = realpathSync(dirname(entry));
+const root = dirname(entry);
 
 // Inside the declarations' directory and reached without any link.
 function inside(path) {
