@@ -242,6 +242,24 @@ def cfg(project, mirror: Path) -> config_mod.Config:
     return cfg
 
 
+@pytest.mark.slow
+def test_loopback_registry_serves_dependencies_but_never_shadows_our_scope(
+    registry, toolchain
+) -> None:
+    # A consumer whose npm names this registry still gets the SDK's third-party dependencies.
+    view = toolchain.run(
+        [toolchain.npm, "view", f"{sample.TOML_NAME}@{sample.TOML_VERSION}", "dist.integrity",
+         "--registry", registry.url],
+    )  # fmt: skip
+    assert view.stdout.strip() == sample.TOML_INTEGRITY
+    # Our own scope is never looked up elsewhere: nothing is there until we publish it.
+    assert on_registry(toolchain, registry, "0.9.3") is None
+    config = (registry.npmrc.parent / "config.yaml").read_text()
+    own, rest = config.split("  '**':")
+    assert "'@botiverse/*':" in own and "proxy" not in own.split("packages:")[1]
+    assert "proxy: upstream" in rest
+
+
 def on_registry(tc, reg, version: str) -> str | None:
     return publish.registry_integrity(tc, NPM_NAME, version, reg.url)
 
