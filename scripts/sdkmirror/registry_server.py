@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pathlib import Path
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from . import npmtool
+from .config import DEFAULTS
 from .errors import MirrorError
 from .toolchain import Toolchain
 
@@ -35,16 +37,39 @@ auth:
   htpasswd:
     file: {htpasswd}
     max_users: 10
-uplinks: {{}}
+uplinks:{uplinks}
 packages:
-  '**':
+  '{own}':
     access: $all
     publish: $authenticated
     unpublish: $authenticated
+  '**':
+    access: $all
+    publish: $authenticated
+    unpublish: $authenticated{proxy}
 server:
   keepAliveTimeout: 5
 log: {{ type: stdout, format: pretty, level: warn }}
 """
+# The scope we publish under is never looked up upstream: a version on the public registry
+# must not shadow, or block, what a test or a rehearsal publishes here.
+OWN_SCOPE = str(DEFAULTS["npm_name"]).split("/")[0]
+
+
+def _uplink(tc: Toolchain) -> tuple[str, str]:
+    """The `uplinks` and `proxy` config lines for the registry the user's npm config names,
+    so a package's third-party dependencies install through this registry too; none when
+    that registry is itself on loopback or npm names none."""
+    url = tc.run([tc.npm, "config", "get", "registry"], check=False).stdout.strip()
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not url.startswith(("http://", "https://")) or host in ("127.0.0.1", "localhost", "::1"):
+        return " {}", ""
+    lines = [f"\n  upstream:\n    url: {json.dumps(url)}\n    timeout: 60s"]
+    for key, setting in (("http_proxy", "proxy"), ("https_proxy", "https-proxy")):
+        value = tc.run([tc.npm, "config", "get", setting], check=False).stdout.strip()
+        if value and value not in ("null", "undefined"):
+            lines.append(f"\n    {key}: {json.dumps(value)}")
+    return "".join(lines), "\n    proxy: upstream"
 
 
 class RegistryDown(MirrorError):
@@ -142,9 +167,18 @@ def _user_npmrc() -> str:
 
 @contextmanager
 def verdaccio(
-    workdir: Path, toolchain: Toolchain, *, cache_dir: Path | None = None, timeout: float = 60
+    workdir: Path,
+    toolchain: Toolchain,
+    *,
+    cache_dir: Path | None = None,
+    timeout: float = 60,
+    own_scope: str = OWN_SCOPE,
 ) -> Iterator[Registry]:
-    """Start Verdaccio on a free loopback port with storage in `workdir`; stop it on exit."""
+    """Start Verdaccio on a free loopback port with storage in `workdir`; stop it on exit.
+
+    Packages of `own_scope` live here only; every other package is fetched through the
+    registry the user's npm config names, as a consumer's dependencies would be.
+    """
     from . import config as config_mod
 
     cache = cache_dir or config_mod.load().cache_dir
@@ -154,7 +188,16 @@ def verdaccio(
     # A fresh user every start: a token from an earlier instance must not be needed.
     (workdir / "htpasswd").unlink(missing_ok=True)
     cfg = workdir / "config.yaml"
-    cfg.write_text(CONFIG.format(storage=workdir / "storage", htpasswd=workdir / "htpasswd"))
+    uplinks, proxy = _uplink(toolchain)
+    cfg.write_text(
+        CONFIG.format(
+            storage=workdir / "storage",
+            htpasswd=workdir / "htpasswd",
+            own=f"{own_scope}/*",
+            uplinks=uplinks,
+            proxy=proxy,
+        )
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     log = workdir / "verdaccio.log"

@@ -1,171 +1,199 @@
-"""The SDK's public surface from a built package, its delta between two releases, as notes."""
+"""Interface notes: the SDK's declared surface at two releases, its changes classified.
+
+The public surface is what the declarations (`publishConfig.exports`' `types` file) export,
+read by the TypeScript compiler (`api_surface`). Runtime-only exports, such as the bundler's
+helpers re-exported under one-letter names, are not API and never appear here.
+"""
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .api_surface import Export, Member, Signature, Surface
 from .errors import MirrorError
 from .repackage import entry_points
 from .toolchain import Toolchain
 
-# Lists every runtime export of a module: name, typeof, and a function's declared arity.
-_LIST_EXPORTS = """
-const m = await import(process.argv[1]);
-const out = {};
-for (const k of Object.keys(m).sort()) {
-  const v = m[k];
-  out[k] = { kind: typeof v, arity: typeof v === "function" ? v.length : null };
-}
-process.stdout.write(JSON.stringify(out));
-"""
+ADDITIVE = "additive"
+BREAKING = "breaking"
+IMPLEMENTERS = "breaking for implementers"  # callers are safe, implementations must change
+_RANK = {ADDITIVE: 1, IMPLEMENTERS: 2, BREAKING: 3}
+
+# Which section of the notes each change goes to.
+_ADDED = ("export added", "member added", "overload added")
+_REMOVED = ("export removed", "member removed", "overload removed")
 
 
 @dataclass(frozen=True)
-class Export:
-    kind: str  # runtime: typeof; types: function/const/class/interface/type/enum/...
-    detail: str = ""  # runtime: arity; types: the normalised declaration
+class Change:
+    subject: str  # `createClient`, `KimiClient.steer`
+    change: str  # export added, required parameter added, signature changed, ...
+    severity: str  # additive | breaking | breaking for implementers
+    old: str = ""
+    new: str = ""
 
     def describe(self) -> str:
-        return f"{self.kind}{f', {self.detail}' if self.detail else ''}"
-
-
-@dataclass(frozen=True)
-class Surface:
-    runtime: dict[str, Export]
-    types: dict[str, Export]
+        head = f"`{self.subject}`: {self.change} ({self.severity})"
+        if self.old and self.new:
+            return f"{head}: `{self.old}` -> `{self.new}`"
+        return f"{head}: `{self.new or self.old}`" if self.new or self.old else head
 
 
 @dataclass
 class Delta:
-    added: list[tuple[str, str, Export]] = field(default_factory=list)  # (where, name, export)
-    removed: list[tuple[str, str, Export]] = field(default_factory=list)
-    changed: list[tuple[str, str, Export, Export, bool]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
 
     @property
     def breaking(self) -> bool:
-        return bool(self.removed) or any(b for *_, b in self.changed)
+        return any(c.severity == BREAKING for c in self.changes)
 
     @property
     def classification(self) -> str:
-        if self.breaking:
-            return "breaking"
-        if self.added or self.changed:
-            return "additive"
-        return "unchanged"
+        """The most severe change: breaking > breaking for implementers > additive."""
+        if not self.changes:
+            return "unchanged"
+        return max((c.severity for c in self.changes), key=_RANK.__getitem__)
+
+    def section(self, kinds: Sequence[str] | None) -> list[Change]:
+        taken = (*_ADDED, *_REMOVED)
+        return [c for c in self.changes if (c.change in kinds if kinds else c.change not in taken)]
 
 
-# --- runtime exports --------------------------------------------------------------------------
-
-
-def runtime_exports(entry: Path, tc: Toolchain) -> dict[str, Export]:
-    """`import()` the entry in Node and list what it exports."""
-    result = tc.run(
-        [tc.node, "--input-type=module", "-e", _LIST_EXPORTS, entry.resolve().as_uri()],
-        cwd=entry.parent,
-        what=f"importing {entry.name} to list its exports",
-    )
-    data: Mapping[str, Any] = json.loads(result.stdout or "{}")
-    return {
-        name: Export(v["kind"], f"{v['arity']} args" if v.get("arity") is not None else "")
-        for name, v in data.items()
-    }
-
-
-# --- type declarations ------------------------------------------------------------------------
-
-_DECL_KINDS = (
-    r"function|const|let|var|class|abstract\s+class|interface|type|enum|const\s+enum|namespace"
-)
-_EXPORT_DECL = re.compile(
-    rf"^export\s+(?:declare\s+)?(?:default\s+)?({_DECL_KINDS})\s+([A-Za-z_$][\w$]*)(.*)$", re.M
-)
-_LOCAL_DECL = re.compile(rf"^(?:declare\s+)?({_DECL_KINDS})\s+([A-Za-z_$][\w$]*)(.*)$", re.M)
-_EXPORT_LIST = re.compile(
-    r"^export\s+(type\s+)?\{([^}]*)\}\s*(?:from\s*['\"][^'\"]+['\"])?", re.M | re.S
-)
-_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.split()).rstrip(";{ ").strip()
-
-
-def type_exports(text: str) -> dict[str, Export]:
-    """Exported names of a .d.mts, read line by line: `export declare ...`, `export { ... }`."""
-    text = _COMMENTS.sub("", text)
-    local: dict[str, Export] = {}
-    for m in _LOCAL_DECL.finditer(text):
-        kind = " ".join(m.group(1).split())
-        local.setdefault(m.group(2), Export(kind, _norm(m.group(0))))
-    found: dict[str, Export] = {}
-    for m in _EXPORT_DECL.finditer(text):
-        kind = " ".join(m.group(1).split())
-        found[m.group(2)] = Export(kind, _norm(m.group(0).replace("export ", "", 1)))
-    for m in _EXPORT_LIST.finditer(text):
-        type_only = bool(m.group(1))
-        for item in m.group(2).split(","):
-            item = item.strip()
-            if not item:
-                continue
-            item_type = type_only or item.startswith("type ")
-            item = item.removeprefix("type ").strip()
-            original, _, alias = (p.strip() for p in item.partition(" as "))
-            name = alias or original
-            decl = local.get(original)
-            if decl is not None:
-                found[name] = decl
-            else:
-                found[name] = Export("type" if item_type else "re-export")
-    return found
-
-
-# --- surface of a built package -------------------------------------------------------------
-
-
-def surface(sdk_dir: Path, sdk_pkg: Mapping[str, Any], tc: Toolchain) -> Surface:
-    """Runtime and type exports of a built SDK, through its published entry points."""
-    exports = (sdk_pkg.get("publishConfig") or {}).get("exports", sdk_pkg.get("exports"))
-    points = entry_points(exports)
-    entry = points.get("module") or points.get("main")
-    if not entry:
-        raise MirrorError(f"{sdk_pkg.get('name')} declares no import entry in its exports")
-    path = sdk_dir / entry
-    if not path.is_file():
-        raise MirrorError(f"{path} does not exist; build the SDK first")
-    types_path = sdk_dir / points["types"] if "types" in points else None
-    types = (
-        type_exports(types_path.read_text(encoding="utf-8"))
-        if types_path and types_path.is_file()
-        else {}
-    )
-    return Surface(runtime_exports(path, tc), types)
+# --- the diff (pure: surfaces in, changes out) -------------------------------------------------
 
 
 def diff(old: Surface, new: Surface) -> Delta:
-    """What changed between two surfaces; removals and kind changes break consumers."""
+    """Every change between two declared surfaces, classified."""
     delta = Delta()
-    for where, a, b in (("runtime", old.runtime, new.runtime), ("types", old.types, new.types)):
-        for name in sorted(set(b) - set(a)):
-            delta.added.append((where, name, b[name]))
-        for name in sorted(set(a) - set(b)):
-            delta.removed.append((where, name, a[name]))
-        for name in sorted(set(a) & set(b)):
-            if a[name] != b[name]:
-                breaking = a[name].kind != b[name].kind or _fewer_allowed(a[name], b[name])
-                delta.changed.append((where, name, a[name], b[name], breaking))
+    a, b = old.exports, new.exports
+    for name in sorted(set(b) - set(a)):
+        delta.changes.append(Change(name, "export added", ADDITIVE, new=b[name].text))
+    for name in sorted(set(a) - set(b)):
+        delta.changes.append(Change(name, "export removed", BREAKING, old=a[name].text))
+    for name in sorted(set(a) & set(b)):
+        delta.changes.extend(_export_changes(a[name], b[name]))
     return delta
 
 
-def _fewer_allowed(old: Export, new: Export) -> bool:
-    """A function that now declares more parameters may break callers that pass fewer."""
-    m_old, m_new = re.match(r"(\d+) args", old.detail), re.match(r"(\d+) args", new.detail)
-    return bool(m_old and m_new and int(m_new.group(1)) > int(m_old.group(1)))
+def _export_changes(a: Export, b: Export) -> list[Change]:
+    name = a.name
+    if a.kind != b.kind or (b.type_only and not a.type_only):
+        # A value that became type-only, or a function that became a class: narrowed.
+        return [_changed(name, f"{_kind(a)} {a.text}", f"{_kind(b)} {b.text}")]
+    if a.members is not None or b.members is not None:
+        found: list[Change] = []
+        if [s.text for s in a.signatures] != [s.text for s in b.signatures]:
+            found.append(_changed(name, a.text, b.text))
+        found.extend(_member_changes(name, a.members or (), b.members or (), kind=b.kind))
+        return found
+    if _callable(a.signatures) and _callable(b.signatures):
+        return _call_changes(name, a.signatures, b.signatures)
+    if [s.text for s in a.signatures] != [s.text for s in b.signatures]:
+        return [_changed(name, a.text, b.text)]
+    return []
+
+
+def _kind(e: Export) -> str:
+    return (
+        f"{e.kind} (type only)" if e.type_only and e.kind not in ("type", "interface") else e.kind
+    )
+
+
+def _member_changes(
+    owner: str, old: Iterable[Member], new: Iterable[Member], *, kind: str
+) -> list[Change]:
+    a, b = {m.name: m for m in old}, {m.name: m for m in new}
+    found: list[Change] = []
+    for name in [n for n in b if n not in a]:
+        m = b[name]
+        # A new required member of an interface breaks every object that implements it.
+        severity = IMPLEMENTERS if "interface" in kind and not m.optional else ADDITIVE
+        found.append(Change(f"{owner}.{name}", "member added", severity, new=_text(m.signatures)))
+    for name in [n for n in a if n not in b]:
+        found.append(
+            Change(f"{owner}.{name}", "member removed", BREAKING, old=_text(a[name].signatures))
+        )
+    for name in [n for n in a if n in b]:
+        x, y = a[name], b[name]
+        if _callable(x.signatures) and _callable(y.signatures):
+            found.extend(_call_changes(f"{owner}.{name}", x.signatures, y.signatures))
+        elif _text(x.signatures) != _text(y.signatures):
+            found.append(_changed(f"{owner}.{name}", _text(x.signatures), _text(y.signatures)))
+    return found
+
+
+def _call_changes(subject: str, old: Sequence[Signature], new: Sequence[Signature]) -> list[Change]:
+    """Overloads added or removed, then each remaining signature compared parameter by parameter."""
+    if len(old) == len(new):
+        return [c for x, y in zip(old, new, strict=True) if (c := _params_change(subject, x, y))]
+    old_texts, new_texts = [s.text for s in old], [s.text for s in new]
+    found = [
+        Change(subject, "overload added", ADDITIVE, new=s.text)
+        for s in new
+        if s.text not in old_texts
+    ]
+    found += [
+        Change(subject, "overload removed", BREAKING, old=s.text)
+        for s in old
+        if s.text not in new_texts
+    ]
+    return found
+
+
+def _params_change(subject: str, a: Signature, b: Signature) -> Change | None:
+    pa, pb = a.params or (), b.params or ()
+    same_frame = (a.returns, a.type_params) == (b.returns, b.type_params)
+    common = min(len(pa), len(pb))
+    same_prefix = all(x.same_contract(y) for x, y in zip(pa[:common], pb[:common], strict=True))
+    if same_frame and same_prefix and len(pa) == len(pb):
+        return None  # only parameter names changed
+    if same_frame and same_prefix and len(pb) > len(pa):
+        extra = pb[len(pa) :]
+        if any(not p.optional for p in extra):
+            return Change(subject, "required parameter added", BREAKING, old=a.text, new=b.text)
+        return Change(subject, "optional parameter added", ADDITIVE, old=a.text, new=b.text)
+    return _changed(subject, a.text, b.text)
+
+
+def _changed(subject: str, old: str, new: str) -> Change:
+    return Change(subject, "signature changed", BREAKING, old=old, new=new)
+
+
+def _callable(sigs: Sequence[Signature]) -> bool:
+    return bool(sigs) and all(s.params is not None for s in sigs)
+
+
+def _text(sigs: Sequence[Signature]) -> str:
+    return " / ".join(s.text for s in sigs)
+
+
+# --- the surface of a built package -------------------------------------------------------------
+
+
+def declarations_file(sdk_dir: Path, sdk_pkg: Mapping[str, Any]) -> Path:
+    """The `types` file the published exports name: the public surface is what it declares."""
+    exports = (sdk_pkg.get("publishConfig") or {}).get("exports", sdk_pkg.get("exports"))
+    types = entry_points(exports).get("types")
+    if not types:
+        raise MirrorError(
+            f"{sdk_pkg.get('name')} names no `types` file in its exports; interface notes are "
+            "read from the declarations, so there is nothing to compare"
+        )
+    path = sdk_dir / types
+    if not path.is_file():
+        raise MirrorError(f"{path} does not exist; build the SDK first")
+    return path
+
+
+def surface(sdk_dir: Path, sdk_pkg: Mapping[str, Any], tc: Toolchain, cache_dir: Path) -> Surface:
+    """The declared surface of a built SDK, read with the pinned TypeScript."""
+    from . import api_surface
+
+    return api_surface.read(declarations_file(sdk_dir, sdk_pkg), tc, cache_dir)
 
 
 def markdown(
@@ -180,24 +208,15 @@ def markdown(
         f"Interface change: **{delta.classification}**.",
     ]
 
-    def section(title: str, rows: list[str]) -> None:
-        if rows:
-            lines.extend(["", f"### {title}", "", *rows])
+    def section(title: str, changes: list[Change]) -> None:
+        if changes:
+            lines.extend(["", f"### {title}", "", *(f"- {c.describe()}" for c in changes)])
 
-    section("Added", [f"- `{n}` ({where}: {e.describe()})" for where, n, e in delta.added])
-    section(
-        "Removed (breaking)",
-        [f"- `{n}` ({where}: {e.describe()})" for where, n, e in delta.removed],
-    )
-    section(
-        "Changed",
-        [
-            f"- `{n}` ({where}): {a.describe()} -> {b.describe()}" + (" (breaking)" if br else "")
-            for where, n, a, b, br in delta.changed
-        ],
-    )
+    section("Added", delta.section(_ADDED))
+    section("Removed (breaking)", delta.section(_REMOVED))
+    section("Changed", delta.section(None))
     if delta.classification == "unchanged":
-        lines.extend(["", "No change to the public surface."])
+        lines.extend(["", "No change to the declared surface."])
     return "\n".join(lines) + "\n"
 
 
@@ -209,7 +228,7 @@ def main(
     upstream: str | None = None,
     cfg: Any = None,
 ) -> str:
-    """Build both mirror tags, diff their public surfaces, print a draft RELEASES.md entry."""
+    """Build both mirror tags, diff their declared surfaces, print a draft RELEASES.md entry."""
     from . import config as config_mod
     from . import console
     from .ledger import MirrorLedger
@@ -230,7 +249,9 @@ def main(
             workdir.mkdir(parents=True)
             built = build_tag(cfg, record, url, workdir)
             with console.step(f"reading the public surface of {record.name}"):
-                surfaces.append(surface(built.sdk_dir, built.sdk_pkg, built.toolchain))
+                surfaces.append(
+                    surface(built.sdk_dir, built.sdk_pkg, built.toolchain, cfg.cache_dir)
+                )
             versions.append(str(built.sdk_pkg.get("version")))
     delta = diff(*surfaces)
     text = markdown(
@@ -248,9 +269,9 @@ def main(
             [
                 ("from", f"{from_tag} (SDK {versions[0]})"),
                 ("to", f"{to_tag} (SDK {versions[1]})"),
-                ("added", len(delta.added)),
-                ("removed", len(delta.removed)),
-                ("changed", len(delta.changed)),
+                ("added", len(delta.section(_ADDED))),
+                ("removed", len(delta.section(_REMOVED))),
+                ("changed", len(delta.section(None))),
                 ("classification", delta.classification),
             ],
         )
