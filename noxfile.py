@@ -58,7 +58,8 @@ def smoke(session: nox.Session, node: str, pnpm: str) -> None:
 
 @nox.session(default=False)
 def demo(session: nox.Session) -> None:
-    """Sample upstream + empty origin in a temp dir -> `invoke sync` -> smoke matrix -> reports."""
+    """The whole job on the sample in a temp dir: sync, smoke, publish to a loopback registry,
+    consumer, notes, status, and commands to keep exploring."""
     session.install("-e", ".")
     session.run("python", "-m", "sdkmirror", "demo", "--dir", session.create_tmp())
 

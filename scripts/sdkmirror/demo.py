@@ -12,6 +12,7 @@ Toolchains, Verdaccio and TypeScript come from the project's cache.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,12 +21,12 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 import tomlkit
 from rich.console import Console
@@ -126,6 +127,7 @@ class Steps:
         try:
             with ExitStack() as stack:
                 fh = stack.enter_context(s.log.open("w", encoding="utf-8"))
+                show: Callable[[str], None] | None = None
                 if self.live:
                     progress = stack.enter_context(
                         Progress(
@@ -138,9 +140,18 @@ class Steps:
                             redirect_stderr=False,
                         )
                     )
-                    progress.add_task(title, total=None)
-                stack.enter_context(redirect_stdout(fh))
-                stack.enter_context(redirect_stderr(fh))
+                    task = progress.add_task(title, total=None)
+
+                    def show(sub: str) -> None:
+                        progress.update(task, description=f"{title}: {sub}")
+                elif announce:
+
+                    def show(sub: str) -> None:
+                        self.say(f"          {sub}")
+
+                log = _Log(fh, show)
+                stack.enter_context(redirect_stdout(log))
+                stack.enter_context(redirect_stderr(log))
                 yield s
         except MirrorError as exc:
             s.fail(f"{exc.message.splitlines()[0][:160]} (log: {s.log})")
@@ -185,6 +196,28 @@ class Steps:
     @property
     def any_failed(self) -> bool:
         return any(s.failed for s in self.done)
+
+
+class _Log(io.TextIOBase):
+    """A step's log file that also passes the library's `==> what` lines to `show`: the
+    spinner names the sub-step, and a download in plain mode gets a line of its own."""
+
+    def __init__(self, fh: TextIO, show: Callable[[str], None] | None) -> None:
+        self.fh, self.show = fh, show
+
+    def write(self, text: str) -> int:
+        self.fh.write(text)
+        if self.show is not None:
+            for line in text.splitlines():
+                if line.startswith("==> "):
+                    self.show(line[4:].strip())
+        return len(text)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+    def tell(self) -> int:
+        return self.fh.tell()
 
 
 # --- the scratch project ----------------------------------------------------------------------
@@ -306,12 +339,11 @@ def sync_and_smoke(d: Demo) -> tuple[list[str], config_mod.ToolchainSpec, Path]:
     return tags, publish.primary_spec(cfg, tree), tree
 
 
-def _cached_or_installed(install: Any) -> str:
-    """Run an install that is a no-op when cached, and say which it was."""
-    before = sys.stdout.tell() if hasattr(sys.stdout, "tell") else 0
+def _cached_or_installed(install: Callable[[], object]) -> str:
+    """Run an install inside a step; the installers print only when they download."""
+    before = sys.stdout.tell()
     install()
-    after = sys.stdout.tell() if hasattr(sys.stdout, "tell") else 0
-    return "cached" if after == before else "downloaded"
+    return "cached" if sys.stdout.tell() == before else "downloaded"
 
 
 # --- 2. publish through an embedded registry --------------------------------------------------
