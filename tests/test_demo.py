@@ -258,6 +258,23 @@ def test_steps_print_one_line_each_and_keep_library_output_in_logs(tmp_path: Pat
     assert steps.any_failed and [s.failed for s in steps.done] == [False, True, True]
 
 
+def test_a_download_gets_a_line_of_its_own_in_plain_output(tmp_path: Path) -> None:
+    from sdkmirror import console
+
+    stream = io.StringIO()
+    steps = demo.Steps(tmp_path / "logs", stream=stream)
+    with steps("1", "Node 24.15.0", announce=True) as s:
+        with console.step("installing Node 24.15.0"):
+            pass
+        s.detail = "downloaded"
+    with steps("1", "a quiet step") as s, console.step("building"):
+        pass
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "        Node 24.15.0: installing Node 24.15.0 ..."
+    assert re.fullmatch(r"ok +\d+\.\ds  Node 24\.15\.0: downloaded", lines[1])
+    assert re.fullmatch(r"ok +\d+\.\ds  a quiet step", lines[2]) and len(lines) == 3
+
+
 def test_an_interrupted_step_prints_no_line(tmp_path: Path) -> None:
     stream = io.StringIO()
     steps = demo.Steps(tmp_path / "logs", stream=stream)

@@ -44,10 +44,10 @@ from . import (
     source,
     tomlstore,
     toolchain,
-    versions,
 )
 from .errors import MirrorError, VerificationFailed
 from .gitio import ls_remote
+from .mirror_tag import Version
 from .releases import ReleaseLedger
 
 TYPESCRIPT = "typescript"
@@ -114,15 +114,13 @@ class Steps:
     @contextmanager
     def __call__(self, phase: str, title: str, *, announce: bool = False) -> Iterator[Step]:
         """Run a step. A `MirrorError` fails the step and propagates; a step that only marks
-        itself failed (`step.fail`) lets the run keep going. `announce` prints a start line in
-        plain mode too, for steps that may download for a while."""
+        itself failed (`step.fail`) lets the run keep going. With `announce`, plain output gets a
+        line for each download the library starts (a spinner names it on a terminal)."""
         s = Step(title, phase)
         s.log = (
             self.logs / f"{len(self.done) + 1:02d}-{re.sub(r'[^a-z0-9]+', '-', title.lower())}.log"
         )
         self.current = s
-        if announce and not self.live:
-            self.say(f"        {title} ...")
         start = time.monotonic()
         try:
             with ExitStack() as stack:
@@ -147,7 +145,7 @@ class Steps:
                 elif announce:
 
                     def show(sub: str) -> None:
-                        self.say(f"          {sub}")
+                        self.say(f"        {title}: {sub} ...")
 
                 log = _Log(fh, show)
                 stack.enter_context(redirect_stdout(log))
@@ -281,17 +279,16 @@ class Demo:
 # --- 1. sync and smoke ------------------------------------------------------------------------
 
 
-def sync_and_smoke(d: Demo) -> tuple[list[str], config_mod.ToolchainSpec, Path]:
-    """Returns the two newest release tags, the primary toolchain and the mirror's tree."""
+def sync_and_smoke(d: Demo) -> tuple[list[str], config_mod.ToolchainSpec]:
+    """Returns the two newest release tags and the primary toolchain."""
     steps, phase = d.steps, "1. sync + smoke"
     with steps(phase, "sample upstream and an empty origin") as s:
         up = sample.create_upstream(d.upstream)
         proc.run(["git", "init", "-q", "--bare", "-b", "main", str(d.origin)])
         write_config(d.project_root / "pyproject.toml", d.tmp, upstream=str(d.upstream))
         s.detail = f"{len(up.tags)} release tags, main at {up.head[:12]}"
-    tags = sorted(up.tags, key=lambda t: versions.sort_key(t.rsplit("@", 1)[1]))[-2:]
-
     cfg = d.cfg
+    tags = sorted(up.tags, key=lambda name: cfg.tags.version_of(name) or Version(0, 0, 0))[-2:]
     report = cfg.reports_dir / "sync.json"
     with steps(phase, "invoke sync") as s:
         res = d.run_invoke(
@@ -336,7 +333,7 @@ def sync_and_smoke(d: Demo) -> tuple[list[str], config_mod.ToolchainSpec, Path]:
                 s.fail(f"{e['status']}: {e['category']}: {e['reason']}")
     if steps.any_failed:
         raise VerificationFailed("the sample does not build here; read the smoke step's log")
-    return tags, publish.primary_spec(cfg, tree), tree
+    return tags, publish.primary_spec(cfg, tree)
 
 
 def _cached_or_installed(install: Callable[[], object]) -> str:
@@ -368,7 +365,8 @@ def publish_release(
     URL`; today `invoke publish` runs all three, so it is called twice: the dry run, then
     `--no-dry-run` (upload, then install from the registry into an empty consumer and import).
     """
-    cfg, version = d.cfg, tag.rsplit("@", 1)[1]
+    cfg = d.cfg
+    version = str(cfg.tags.version_of(tag))
     with d.steps("2. publish", f"publish {version} dry run") as s:
         dry = publish.run(
             publish.Request(source_tag=tag, registry=registry.url, origin=origin), cfg
@@ -398,20 +396,24 @@ def publish_release(
 
 def prepare_npm_tools(d: Demo, tc: toolchain.Toolchain) -> Path:
     """Verdaccio, publint and TypeScript into the cache (one step each); returns `tsc`."""
-    phase = "2. publish"
-    tools = (
-        ("Verdaccio", registry_server.VERDACCIO, registry_server.VERDACCIO_VERSION),
-        ("publint", publish.PUBLINT, publish.PUBLINT_VERSION),
-        ("TypeScript", TYPESCRIPT, TYPESCRIPT_VERSION),
-    )
-    for label, name, version in tools:
-        with d.steps(phase, f"{label} {version}", announce=True) as s:
-            if name == registry_server.VERDACCIO:
-                s.detail = _cached_or_installed(lambda: registry_server.install(d.cache, tc))
-            else:
-                s.detail = _cached_or_installed(
-                    lambda name=name, version=version: npmtool.install(d.cache, name, version, tc)
-                )
+    cache = d.cache
+    tools: list[tuple[str, Callable[[], object]]] = [
+        (
+            f"Verdaccio {registry_server.VERDACCIO_VERSION}",
+            lambda: registry_server.install(cache, tc),
+        ),
+        (
+            f"publint {publish.PUBLINT_VERSION}",
+            lambda: npmtool.install(cache, publish.PUBLINT, publish.PUBLINT_VERSION, tc),
+        ),
+        (
+            f"TypeScript {TYPESCRIPT_VERSION}",
+            lambda: npmtool.install(cache, TYPESCRIPT, TYPESCRIPT_VERSION, tc),
+        ),
+    ]
+    for title, install in tools:
+        with d.steps("2. publish", title, announce=True) as s:
+            s.detail = _cached_or_installed(install)
     return npmtool.bin_script(d.cache / TYPESCRIPT, TYPESCRIPT, "tsc")
 
 
@@ -425,6 +427,8 @@ _TSCONFIG = {
         "module": "nodenext",
         "moduleResolution": "nodenext",
         "target": "es2022",
+        # A Node consumer: no DOM library (checking it alone takes seconds), no ambient @types.
+        "lib": ["es2022"],
         "types": [],
     },
     "files": ["consumer.ts"],
@@ -449,6 +453,11 @@ def consume(
         pkg = json.loads((where / "node_modules" / name / "package.json").read_text("utf-8"))
         seen = publish.registry_integrity(tc, name, pkg["version"], registry.url)
         recorded = ReleaseLedger(cfg.release_ledger).get(pkg["version"])
+        if pkg["version"] != newest.version:
+            raise VerificationFailed(
+                f"{name}@latest installed {pkg['version']}, not the newest release "
+                f"{newest.version}; the dist-tags are wrong: `npm view {name} dist-tags`"
+            )
         if recorded is None or seen != recorded.integrity:
             raise VerificationFailed(
                 f"{name}@{pkg['version']}: the registry serves {seen}, the release ledger "
@@ -558,7 +567,7 @@ def run(tmp: Path, *, project_root: Path) -> int:
     os.environ.update(d.env())
     # A loopback registry answers at once; npm's retries would only hide a stopped one.
     os.environ.setdefault("npm_config_fetch_retries", "0")
-    tags, spec, _ = sync_and_smoke(d)
+    tags, spec = sync_and_smoke(d)
     tc = toolchain.provision(spec, d.cache)
     tsc = prepare_npm_tools(d, tc)
     with ExitStack() as stack:
@@ -594,8 +603,7 @@ def run(tmp: Path, *, project_root: Path) -> int:
 
 def _stopped(d: Demo, registry: registry_server.Registry) -> None:
     registry.stop()
-    if d.steps.current is None:
-        d.steps.say(f"        Verdaccio on {registry.url} stopped", style="dim")
+    d.steps.say(f"        Verdaccio on {registry.url} stopped", style="dim")
 
 
 def _restore(key: str, value: str | None) -> None:
@@ -615,7 +623,7 @@ def main(tmp: Path, *, project_root: Path) -> int:
         return run(tmp, project_root=project_root)
     except Interrupted as exc:
         sys.stderr.write(
-            f"interrupted ({exc}): the embedded registry is stopped; {tmp} holds the partial demo\n"
+            f"interrupted ({exc}): nothing is left running; {tmp} holds the partial demo\n"
         )
         return 128 + exc.signum
     finally:
