@@ -265,15 +265,19 @@ class Demo:
     def invoke(self, *args: str) -> list[str]:
         """`invoke ARGS` as a reader can paste it: the environment that points the tasks at
         the scratch project, and the `invoke` of the interpreter running this demo."""
-        exe = Path(os.path.abspath(sys.executable))
-        runner = [str(exe.parent / "invoke")] if (exe.parent / "invoke").is_file() else []
-        runner = runner or [str(exe), "-m", "invoke"]
         assigns = [f"{k}={v}" for k, v in self.env().items()]
-        return ["env", *assigns, *runner, "--search-root", str(self.project_root), *args]
+        return ["env", *assigns, *runner(), "--search-root", str(self.project_root), *args]
 
     def run_invoke(self, *args: str) -> proc.Result:
         env = {**os.environ, "COLUMNS": str(max(self.steps.term.width, 100))}
         return proc.run(self.invoke(*args), cwd=self.tmp, env=env, check=False, timeout=900)
+
+
+def runner() -> list[str]:
+    """The `invoke` beside this interpreter (a nox session's virtualenv), by absolute path."""
+    exe = Path(os.path.abspath(sys.executable))  # the venv's own path: no symlink resolved
+    script = exe.parent / "invoke"
+    return [str(script)] if script.is_file() else [str(exe), "-m", "invoke"]
 
 
 # --- 1. sync and smoke ------------------------------------------------------------------------
@@ -526,8 +530,9 @@ def status_and_hints(d: Demo, newest_tag: str) -> None:
     table = res.stderr[res.stderr.find("mirror status") :] if "mirror status" in res.stderr else ""
     d.steps.say(table.rstrip() or res.output.rstrip())
     d.steps.say()
-    d.steps.say("Keep exploring (each command runs as printed; the scratch repositories are in")
-    d.steps.say(f"{d.tmp}, the tasks come from {d.project_root}):")
+    d.steps.say("Keep exploring: each command runs as printed, from any directory. `env` points")
+    d.steps.say(f"the tasks at the demo's scratch project in {d.tmp}; {shlex.join(runner())}")
+    d.steps.say(f"is the demo's own invoke (tasks from {d.project_root}).")
     for why, cmd in hints(d, newest_tag):
         d.steps.say(f"  # {why}", style="dim")
         d.steps.say(f"  {shlex.join(cmd)}")
