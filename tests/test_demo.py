@@ -21,13 +21,15 @@ from pathlib import Path
 import pytest
 from gitrepos import GitRepos
 
-from sdkmirror import demo
+from sdkmirror import demo, sample
 from sdkmirror.errors import MirrorError
 from sdkmirror.releases import ReleaseLedger
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NPM_NAME = "@botiverse/kimi-code-sdk"
 TAG = "@moonshot-ai/kimi-code@{}"
+# The demo publishes the sample's two newest releases.
+OLDER, NEWER = sample.DEFAULT_RELEASES[-2:]
 
 
 def demo_argv(where: Path) -> list[str]:
@@ -85,14 +87,15 @@ def test_demo_exits_0_with_one_line_per_step_and_a_summary(demo_run: DemoRun) ->
 def test_demo_sync_pushed_every_release_tag(demo_run: DemoRun) -> None:
     refs = GitRepos.refs(demo_run.dir / "origin.git")
     upstream = GitRepos.refs(demo_run.dir / "upstream.git")
-    versions = ("0.14.2", "0.14.3", "0.17.0", "0.19.0")
+    versions = [r.cli for r in sample.DEFAULT_RELEASES]
     for v in versions:
         assert refs[f"refs/tags/{TAG.format(v)}"] == upstream[f"refs/tags/{TAG.format(v)}"]
         assert f"refs/heads/release/v{v}" in refs
     assert refs["refs/heads/upstream-main"] == upstream["refs/heads/main"]
     report = json.loads((demo_run.dir / "state" / "reports" / "sync.json").read_text())
-    assert report["status"] == "updated" and len(report["new_tags"]) == 4
-    assert demo_run.lines(r"invoke sync: updated: 4 tags, 4 release branches")
+    n = len(versions)
+    assert report["status"] == "updated" and len(report["new_tags"]) == n
+    assert demo_run.lines(rf"invoke sync: updated: {n} tags, {n} release branches")
 
 
 @pytest.mark.slow
@@ -118,9 +121,9 @@ def test_demo_published_both_releases_with_the_ledger_integrity(demo_run: DemoRu
     storage = demo_run.dir / "registry" / "storage" / NPM_NAME
     manifest = json.loads((storage / "package.json").read_text())
     ledger = ReleaseLedger(demo_run.dir / "ledger" / "releases.toml").releases
-    assert sorted(ledger) == ["0.10.0", "0.9.4"]
-    assert manifest["dist-tags"]["latest"] == "0.10.0"
-    for version, tag in (("0.9.4", "0.17.0"), ("0.10.0", "0.19.0")):
+    assert sorted(ledger) == sorted([OLDER.sdk, NEWER.sdk])
+    assert manifest["dist-tags"]["latest"] == NEWER.sdk
+    for version, tag in ((OLDER.sdk, OLDER.cli), (NEWER.sdk, NEWER.cli)):
         integrity = manifest["versions"][version]["dist"]["integrity"]
         tarball = (storage / f"kimi-code-sdk-{version}.tgz").read_bytes()
         assert integrity == _sri(tarball) == ledger[version].integrity
@@ -132,13 +135,15 @@ def test_demo_published_both_releases_with_the_ledger_integrity(demo_run: DemoRu
 @pytest.mark.slow
 def test_demo_consumer_sees_the_newest_version(demo_run: DemoRun) -> None:
     installed = demo_run.dir / "consumer" / "node_modules" / NPM_NAME / "package.json"
-    assert json.loads(installed.read_text())["version"] == "0.10.0"
-    integrity = ReleaseLedger(demo_run.dir / "ledger" / "releases.toml").releases["0.10.0"]
+    assert json.loads(installed.read_text())["version"] == NEWER.sdk
+    integrity = ReleaseLedger(demo_run.dir / "ledger" / "releases.toml").releases[NEWER.sdk]
     (line,) = demo_run.lines(r"into an empty consumer and import it: ")
-    assert f"{NPM_NAME}@0.10.0, 3 exports (VERSION, createClient, steer)" in line
+    exports = sorted(NEWER.exports)
+    assert f"{NPM_NAME}@{NEWER.sdk}, {len(exports)} exports ({', '.join(exports)})" in line
     assert f"integrity {integrity.integrity} (as in the release ledger)" in line
     # today's sample ships self-contained declarations: the strict check passes
-    assert demo_run.lines(r"^ok .*tsc 5\.9\.3 --strict, skipLibCheck false: the declarations")
+    tsc = re.escape(f"tsc {demo.TYPESCRIPT_VERSION} --strict, skipLibCheck false")
+    assert demo_run.lines(rf"^ok .*{tsc}: the declarations type-check")
     summary = json.loads((demo_run.dir / "demo.json").read_text())
     assert summary["consumer"]["typecheck"] is True
 
@@ -146,14 +151,17 @@ def test_demo_consumer_sees_the_newest_version(demo_run: DemoRun) -> None:
 @pytest.mark.slow
 def test_demo_prints_the_interface_notes_and_releases_table(demo_run: DemoRun) -> None:
     out = demo_run.output
-    assert demo_run.lines(r"interface notes .*0\.17\.0 -> .*0\.19\.0: breaking")
-    assert "## 0.10.0" in out and "### Removed (breaking)" in out
-    assert "- `legacyPrompt` (runtime: function" in out
+    removed = sorted(set(OLDER.exports) - set(NEWER.exports))
+    verdict = "breaking" if removed else "(additive|unchanged)"
+    pair = f"{re.escape(TAG.format(OLDER.cli))} -> {re.escape(TAG.format(NEWER.cli))}"
+    assert demo_run.lines(rf"interface notes {pair}: {verdict}$")
+    assert f"## {NEWER.sdk}" in out
+    assert ("### Removed (breaking)" in out) == bool(removed)
+    for name in removed:
+        assert f"- `{name}` (runtime: function" in out
     table = (demo_run.dir / "RELEASES.md").read_text()
-    for row in (
-        "| 0.10.0 | `@moonshot-ai/kimi-code@0.19.0` | 0.10.0 |",
-        "| 0.9.4 | `@moonshot-ai/kimi-code@0.17.0` | 0.9.4 |",
-    ):
+    for r in (NEWER, OLDER):
+        row = f"| {r.sdk} | `{TAG.format(r.cli)}` | {r.sdk} |"
         assert row in table and row in out
 
 
@@ -161,14 +169,14 @@ def test_demo_prints_the_interface_notes_and_releases_table(demo_run: DemoRun) -
 def test_demo_ends_with_status_and_hints_that_run_as_printed(demo_run: DemoRun) -> None:
     assert demo_run.lines(r"^ok .*invoke status: ok$")
     assert "mirror status: ok" in demo_run.output
-    assert re.search(r"npm\s+│ 0\.10\.0", demo_run.output)
+    assert re.search(rf"npm\s+│ {re.escape(NEWER.sdk)}", demo_run.output)
     text = demo_run.output[demo_run.output.index("Keep exploring") :]
     hints = [shlex.split(ln) for ln in text.splitlines() if ln.startswith("  env ")]
     tasks = [argv[argv.index("--search-root") + 2] for argv in hints]
     assert tasks == ["sync", "verify", "status", "publish"]
     expect = {
         "sync": "sync: noop",
-        "verify": "verify: ok (4 mirror tag(s)",
+        "verify": f"verify: ok ({len(sample.DEFAULT_RELEASES)} mirror tag(s)",
         "status": "mirror status: ok",
         "publish": "dry run: nothing uploaded",
     }

@@ -45,7 +45,7 @@ from . import (
     tomlstore,
     toolchain,
 )
-from .errors import MirrorError, VerificationFailed
+from .errors import MirrorError, UsageError, VerificationFailed
 from .gitio import ls_remote
 from .mirror_tag import Version
 from .releases import ReleaseLedger
@@ -559,6 +559,8 @@ def hints(d: Demo, newest_tag: str) -> list[tuple[str, list[str]]]:
 
 
 def run(tmp: Path, *, project_root: Path) -> int:
+    if tmp.exists() and not tmp.is_dir():
+        raise UsageError(f"--dir {tmp} is a file; pass a scratch directory")
     tmp.mkdir(parents=True, exist_ok=True)
     tmp = tmp.resolve()
     for name in OWNED:
