@@ -272,6 +272,8 @@ def test_a_download_gets_a_line_of_its_own_in_plain_output(tmp_path: Path) -> No
     stream = io.StringIO()
     steps = demo.Steps(tmp_path / "logs", stream=stream)
     with steps("1", "Node 24.15.0", announce=True) as s:
+        with console.step("exporting the tree"):
+            pass
         with console.step("installing Node 24.15.0"):
             pass
         s.detail = "downloaded"

@@ -145,7 +145,8 @@ class Steps:
                 elif announce:
 
                     def show(sub: str) -> None:
-                        self.say(f"        {title}: {sub} ...")
+                        if sub.startswith("installing "):  # the library's downloads
+                            self.say(f"        {title}: {sub} ...")
 
                 log = _Log(fh, show)
                 stack.enter_context(redirect_stdout(log))
@@ -318,15 +319,9 @@ def sync_and_smoke(d: Demo) -> tuple[list[str], config_mod.ToolchainSpec]:
     tree = cfg.work_dir / "demo" / "mirror"
     shutil.rmtree(tree, ignore_errors=True)
     source.materialize(str(d.origin), cfg.mirror_branch, tree)
-    decl = toolchain.read_declarations(tree)
     for spec in cfg.toolchains:
-        if toolchain.support(spec, decl)[0]:
-            with steps(phase, f"Node {spec.node} + pnpm {spec.pnpm}", announce=True) as s:
-                s.detail = _cached_or_installed(
-                    lambda spec=spec: toolchain.provision(spec, cfg.cache_dir)
-                )
-    for spec in cfg.toolchains:
-        with steps(phase, f"smoke node {spec.node} + pnpm {spec.pnpm}") as s:
+        # The first smoke build with a toolchain downloads it: `announce` shows that.
+        with steps(phase, f"smoke node {spec.node} + pnpm {spec.pnpm}", announce=True) as s:
             result = smoke.run_smoke(
                 cfg, spec, upstream_url=str(d.origin), ref=cfg.mirror_branch, keep=False
             )
@@ -399,7 +394,7 @@ def publish_release(
 
 
 def prepare_npm_tools(d: Demo, tc: toolchain.Toolchain) -> Path:
-    """Verdaccio, publint and TypeScript into the cache (one step each); returns `tsc`."""
+    """Verdaccio, publint and TypeScript into the cache, in one step; returns `tsc`."""
     cache = d.cache
     tools: list[tuple[str, Callable[[], object]]] = [
         (
@@ -415,9 +410,9 @@ def prepare_npm_tools(d: Demo, tc: toolchain.Toolchain) -> Path:
             lambda: npmtool.install(cache, TYPESCRIPT, TYPESCRIPT_VERSION, tc),
         ),
     ]
-    for title, install in tools:
-        with d.steps("2. publish", title, announce=True) as s:
-            s.detail = _cached_or_installed(install)
+    with d.steps("2. publish", ", ".join(title for title, _ in tools), announce=True) as s:
+        done = [_cached_or_installed(install) for _, install in tools]
+        s.detail = "downloaded" if "downloaded" in done else "cached"
     return npmtool.bin_script(d.cache / TYPESCRIPT, TYPESCRIPT, "tsc")
 
 
