@@ -76,7 +76,13 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # A second Ctrl-C (or the SIGINT a runner forwards) must not cut the cleanup short.
+    for sig in SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     raise Interrupted(signum)
 
 
@@ -617,10 +623,7 @@ def _restore(key: str, value: str | None) -> None:
 
 def main(tmp: Path, *, project_root: Path) -> int:
     """Run the demo; Ctrl-C (or SIGTERM, SIGHUP) stops the registry and exits 128 + signal."""
-    previous = {
-        sig: signal.signal(sig, _interrupt)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    }
+    previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS}
     try:
         return run(tmp, project_root=project_root)
     except Interrupted as exc:
