@@ -52,6 +52,9 @@ from .releases import ReleaseLedger
 
 TYPESCRIPT = "typescript"
 TYPESCRIPT_VERSION = "5.9.3"
+# The demo's own tools live in a cache folder of their own, so another pin of the same package
+# elsewhere in the project never makes either reinstall it.
+TOOLS_SUBDIR = "demo"
 # The scratch directory's entries the demo owns; a rerun replaces exactly these.
 OWNED = (
     "upstream.git",
@@ -413,13 +416,13 @@ def prepare_npm_tools(d: Demo, tc: toolchain.Toolchain) -> Path:
         ),
         (
             f"TypeScript {TYPESCRIPT_VERSION}",
-            lambda: npmtool.install(cache, TYPESCRIPT, TYPESCRIPT_VERSION, tc),
+            lambda: npmtool.install(cache / TOOLS_SUBDIR, TYPESCRIPT, TYPESCRIPT_VERSION, tc),
         ),
     ]
     with d.steps("2. publish", ", ".join(title for title, _ in tools), announce=True) as s:
         done = [_cached_or_installed(install) for _, install in tools]
         s.detail = "downloaded" if "downloaded" in done else "cached"
-    return npmtool.bin_script(d.cache / TYPESCRIPT, TYPESCRIPT, "tsc")
+    return npmtool.bin_script(d.cache / TOOLS_SUBDIR / TYPESCRIPT, TYPESCRIPT, "tsc")
 
 
 # --- 3. what a consumer sees ------------------------------------------------------------------
@@ -628,7 +631,8 @@ def main(tmp: Path, *, project_root: Path) -> int:
         return run(tmp, project_root=project_root)
     except Interrupted as exc:
         sys.stderr.write(
-            f"interrupted ({exc}): nothing is left running; {tmp} holds the partial demo\n"
+            f"interrupted ({exc}): nothing is left running; {tmp.resolve()} holds the partial "
+            "demo\n"
         )
         return 128 + exc.signum
     finally:
