@@ -510,6 +510,7 @@ def notes_and_table(d: Demo, tags: Sequence[str], origin: str) -> None:
         s.detail = m.group(1) if m else text.strip().splitlines()[0]
     d.steps.say()
     d.steps.say(text.rstrip())
+    d.steps.say()
     with d.steps("4. notes", f"{cfg.release_notes.name} from the release ledger") as s:
         table = [
             ln
