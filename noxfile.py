@@ -58,9 +58,12 @@ def smoke(session: nox.Session, node: str, pnpm: str) -> None:
 
 @nox.session(default=False)
 def demo(session: nox.Session) -> None:
-    """Sample upstream + empty origin in a temp dir -> `invoke sync` -> smoke matrix -> reports."""
+    """The whole job on the sample in a temp dir: sync, smoke, publish to a loopback registry,
+    consumer, notes, status, and commands to keep exploring."""
     session.install("-e", ".")
-    session.run("python", "-m", "sdkmirror", "demo", "--dir", session.create_tmp())
+    # On Ctrl-C the demo stops its registry first; nox would kill it after 0.5 s.
+    cli = ["python", "-m", "sdkmirror", "demo", "--dir", session.create_tmp()]
+    session.run(*cli, interrupt_timeout=30.0, terminate_timeout=15.0)
 
 
 # --- benchmarks -------------------------------------------------------------------------------

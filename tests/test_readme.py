@@ -107,29 +107,6 @@ def test_alert_issues_link_to_runbook_sections_that_exist():
         assert link in anchors, f"README links to #{link}, which is not a heading"
 
 
-@pytest.mark.slow
-def test_the_demo_quick_start_runs(tmp_path):
-    """`nox -s demo` runs this same entry point inside its virtualenv."""
-    cp = subprocess.run(
-        [sys.executable, "-m", "sdkmirror", "demo", "--dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO_ROOT,
-        timeout=900,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "scripts")},
-    )
-    assert cp.returncode == 0, cp.stderr[-3000:]
-    sync_report = json.loads((tmp_path / "reports" / "sync.json").read_text())
-    assert sync_report["status"] == "updated"
-    assert len(sync_report["new_tags"]) == 4
-    statuses = sorted(
-        json.loads(p.read_text())["results"][0]["status"]
-        for p in (tmp_path / "reports").glob("smoke-*.json")
-    )
-    assert statuses == ["pass", "pass", "unsupported"]
-
-
 # --- the README's commands, run ---------------------------------------------------------------
 
 # An upper-case word (TAG, URL, NAME, V, PATH, TEXT, REF, NNN, X.Y.Z) or `...` stands for

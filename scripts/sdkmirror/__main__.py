@@ -49,7 +49,7 @@ def _report(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from . import demo
 
-    return demo.run(Path(args.dir), project_root=Path(args.project).resolve())
+    return demo.main(Path(args.dir), project_root=Path(args.project).resolve())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strict", action="store_true", help="exit 1 when a required toolchain failed")
     p.set_defaults(fn=_report)
 
-    p = sub.add_parser("demo", help="sample upstream -> sync -> smoke, all in DIR")
+    p = sub.add_parser(
+        "demo",
+        help="the whole job on the sample, in DIR: sync, smoke, publish to a loopback "
+        "registry, consumer, notes, status (exit 1: a step failed, 130: interrupted)",
+    )
     p.add_argument("--dir", required=True, help="an empty scratch directory")
     p.add_argument("--project", default=".", help="the checkout holding tasks.py/pyproject.toml")
     p.set_defaults(fn=_demo)
