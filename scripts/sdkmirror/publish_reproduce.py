@@ -117,6 +117,8 @@ def reproduce(
     problem = versions.npm_version_problem(version, "--version")
     if problem:
         raise UsageError(problem)
+    if registry is not None:
+        registry_url.parse(registry)
     rec = ReleaseLedger(cfg.release_ledger).get(version)
     if rec is None:
         raise UsageError(
