@@ -64,13 +64,17 @@ def _mirror(workdir: Path, project: config_mod.Config) -> tuple[config_mod.Confi
     )
     ledger = MirrorLedger(cfg.mirror_ledger)
     out = proc.run(
-        ["git", "for-each-ref", "--format=%(refname:short) %(objectname) %(*objectname)"],
+        [
+            "git",
+            "for-each-ref",
+            "--format=%(refname:short) %(objectname) %(*objectname)",
+            "refs/tags",
+        ],
         cwd=origin,
     ).stdout
     for line in out.splitlines():
         name, obj, commit = line.split()
-        if name.startswith("@"):
-            ledger.add_tag(name, obj, commit)
+        ledger.add_tag(name, obj, commit)
     ledger.save()
     return cfg, str(origin)
 
@@ -136,7 +140,12 @@ def measure(workdir: Path, project: config_mod.Config) -> dict[str, Any]:
                 ours,
                 "upload",
                 lambda: publish_upload.upload(
-                    tc, built.tarball, m.integrity, registry=reg.url, dry_run=False
+                    tc,
+                    built.tarball,
+                    m.integrity,
+                    registry=reg.url,
+                    dist_tag=m.dist_tag,  # as the manifest carries it to the upload
+                    dry_run=False,
                 ),
             )
             _timed(
