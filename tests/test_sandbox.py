@@ -264,3 +264,34 @@ def test_a_dependency_postinstall_never_runs_in_the_consumer_check(
     assert exports == ["hello"]
     assert (tmp_path / "consumer" / "node_modules" / "evil-dep" / "package.json").is_file()
     assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_a_build_that_links_its_environment_into_dist_packs_nothing(
+    tmp_path: Path, toolchain_primary, monkeypatch
+) -> None:
+    from sdkmirror import plainfiles, repackage
+
+    monkeypatch.setenv("SDKMIRROR_PUSH_TOKEN", SECRETS["SDKMIRROR_PUSH_TOKEN"])
+    source = sample.write_tree(tmp_path / "source", sample.DEFAULT_RELEASES[0])
+    sdk_json = source / sample.SDK_DIR / "package.json"
+    sdk = json.loads(sdk_json.read_text())
+    sdk["scripts"]["build"] += " && ln -s /proc/self/environ dist/env.txt"
+    sdk_json.write_text(json.dumps(sdk))
+    cfg = config_mod.from_mapping({"work_dir": str(tmp_path / "state")}, root=tmp_path)
+    outcome = smoke.build(source, toolchain_primary, cfg)
+    assert outcome.ok, outcome.log
+    assert (outcome.dist_dir / "env.txt").is_symlink()
+    dest = tmp_path / "package"
+    with pytest.raises(plainfiles.UnsafeFile, match=r"'dist/env.txt' .* is a symbolic link"):
+        repackage.repackage(
+            outcome.sdk_dir,
+            outcome.dist_dir,
+            dest,
+            sdk_pkg=outcome.package_json,
+            source_root=source,
+            npm_name="@botiverse/kimi-code-sdk",
+            version="0.9.3",
+            provenance=repackage.Provenance(sample.SDK_NAME, "0.9.3", "t", "c" * 40),
+        )
+    assert not dest.exists() and list(tmp_path.glob(".package.*")) == []
