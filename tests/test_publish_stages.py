@@ -211,3 +211,31 @@ def test_reproduce_names_the_files_that_differ(project, cfg, mirror, registry, t
     assert cp.returncode == 7, cp.stderr
     last = cp.stderr.strip().splitlines()[-1]
     assert last.startswith("error: 0.9.9 does not reproduce:") and "reproduced = false" in last
+
+
+def _tgz(path: Path, files: dict[str, str]) -> Path:
+    import io
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_compare_lists_what_differs_and_diffs_the_first(tmp_path: Path) -> None:
+    ours = _tgz(tmp_path / "a.tgz", {"package.json": "{}\n", "dist/x.mjs": "a\nb\n", "L": "x"})
+    same = tmp_path / "same.tgz"
+    shutil.copyfile(ours, same)
+    assert publish_reproduce.compare(ours, same).identical
+    theirs = _tgz(tmp_path / "b.tgz", {"package.json": "{}\n", "dist/x.mjs": "a\nc\n", "N": "y"})
+    result = publish_reproduce.compare(ours, theirs)
+    assert not result.identical
+    assert result.differing == [
+        "package/L (only in the rebuild)",
+        "package/N (only on the registry)",
+        "package/dist/x.mjs (changed)",
+    ]
+    assert "-c" in result.diff.splitlines() and "+b" in result.diff.splitlines()

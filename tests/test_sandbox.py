@@ -295,3 +295,19 @@ def test_a_build_that_links_its_environment_into_dist_packs_nothing(
             provenance=repackage.Provenance(sample.SDK_NAME, "0.9.3", "t", "c" * 40),
         )
     assert not dest.exists() and list(tmp_path.glob(".package.*")) == []
+
+
+def test_each_toolchain_command_gets_a_fresh_home_removed_after(tmp_path: Path, monkeypatch):
+    from sdkmirror.config import ToolchainSpec
+    from sdkmirror.toolchain import Toolchain
+
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    tc = Toolchain(ToolchainSpec("24.19.0", "10.33.0"), tmp_path / "bin", "", "")
+    script = 'echo "$HOME"; echo "files:$(ls -A "$HOME")"; env'
+    first, second = (tc.run(["sh", "-c", script]).stdout for _ in range(2))
+    homes = [out.splitlines()[0] for out in (first, second)]
+    assert homes[0] != homes[1] and homes[0] != os.environ.get("HOME")
+    assert first.splitlines()[1] == "files:"  # empty: no .npmrc, no .ssh
+    assert not any(Path(h).exists() for h in homes)
+    no_secret_in(first)
