@@ -80,19 +80,25 @@ ns.add_collection(Collection("toolchains", update=toolchains_update))
 # --- publish and release ----------------------------------------------------------------------
 
 
+BUILD_HELP = {
+    **REMOTE_HELP,
+    "source_tag": "mirror tag to publish, e.g. @moonshot-ai/kimi-code@0.14.2",
+    "source_ref": "publish a registered patch branch patch-NAME (stacked on its base tag; "
+    "needs --version-override X.Y.Z-patch.N)",
+    "registry": "npm registry URL http(s)://host[:port]/[path] (default: the npm config's)",
+    "version_override": "publish as this npm version instead of the SDK's own",
+    "override_reason": "why the override (recorded in the release ledger)",
+    "expected_version": "fail before packing unless the SDK's version is this",
+}
+
+
 @task(
+    default=True,
     help={
-        **REMOTE_HELP,
-        "source_tag": "mirror tag to publish, e.g. @moonshot-ai/kimi-code@0.14.2",
-        "source_ref": "publish a registered patch branch patch-NAME (stacked on its base tag; "
-        "needs --version-override X.Y.Z-patch.N)",
+        **BUILD_HELP,
         "dry_run": "do everything but the upload and print it (default; --no-dry-run publishes)",
-        "registry": "npm registry URL (default: `npm config get registry`)",
-        "version_override": "publish as this npm version instead of the SDK's own",
-        "override_reason": "why the override (recorded in the release ledger)",
-        "expected_version": "fail before packing unless the SDK's version is this",
         "report": "write what the run did as JSON to this path (for `github.release`)",
-    }
+    },
 )
 @guarded
 def publish(
@@ -108,7 +114,7 @@ def publish(
     origin=None,
     report=None,
 ):
-    """Build a mirror tag's (or patch branch's) SDK, repackage, verify, publish, record it."""
+    """Build a mirror tag's (or patch branch's) SDK, then upload and check it; record it."""
     from sdkmirror import publish as publish_mod
 
     publish_mod.run(
@@ -125,6 +131,88 @@ def publish(
             report=report,
         )
     )
+
+
+@task(name="build", help={**BUILD_HELP, "out": "directory for <tarball>.tgz and manifest.json"})
+@guarded
+def publish_build(
+    c,
+    out,
+    source_tag=None,
+    source_ref=None,
+    registry=None,
+    version_override=None,
+    override_reason=None,
+    expected_version=None,
+    upstream=None,
+    origin=None,
+):
+    """Build, repackage, pack and verify; write the tarball and its manifest. Uploads nothing."""
+    from sdkmirror import publish_stages
+
+    publish_stages.main_build(
+        out=out,
+        source_tag=source_tag,
+        source_ref=source_ref,
+        registry=registry,
+        version_override=version_override,
+        override_reason=override_reason,
+        expected_version=expected_version,
+        upstream=upstream,
+        origin=origin,
+    )
+
+
+@task(
+    name="upload",
+    help={
+        "tarball": "the .tgz publish.build wrote",
+        "integrity": "the sha512-... integrity the build reported (its manifest's)",
+        "registry": "npm registry URL (default: the npm config's)",
+        "dist_tag": "dist-tag to publish under (default: chosen from the registry's latest)",
+        "dry_run": "check everything, run `npm publish --dry-run` (--no-dry-run uploads)",
+    },
+)
+@guarded
+def publish_upload(c, tarball, integrity, registry=None, dist_tag=None, dry_run=True):
+    """Check the tarball's integrity, then run nothing but `npm publish <tarball>`."""
+    from sdkmirror import publish_stages
+
+    publish_stages.main_upload(
+        tarball=tarball, integrity=integrity, registry=registry, dist_tag=dist_tag, dry_run=dry_run
+    )
+
+
+@task(
+    name="check",
+    help={
+        "version": "the published npm version",
+        "manifest": "manifest.json of the build: the registry's integrity must be its",
+        "registry": "npm registry URL (default: the npm config's)",
+    },
+)
+@guarded
+def publish_check(c, version, manifest=None, registry=None):
+    """Install the published version into an empty consumer (no scripts), import it."""
+    from sdkmirror import publish_stages
+
+    publish_stages.main_check(version=version, manifest=manifest, registry=registry)
+
+
+@task(
+    name="reproduce",
+    help={
+        **REMOTE_HELP,
+        "version": "a published npm version in the release ledger",
+        "registry": "npm registry URL (default: the one the ledger recorded)",
+    },
+)
+@guarded
+def publish_reproduce(c, version, registry=None, origin=None, upstream=None):
+    """Rebuild a published version from its tag; compare with the registry's tarball."""
+    from sdkmirror import publish_reproduce as mod
+
+    mod.main(version=version, registry=registry, origin=origin, upstream=upstream)
 
 
 @task(
@@ -224,7 +312,16 @@ release.add_task(release_tag)
 release.add_task(release_notes)
 release.add_task(release_render)
 release.add_task(release_record)
-ns.add_task(publish)
+ns.add_collection(
+    Collection(
+        "publish",
+        publish,
+        build=publish_build,
+        upload=publish_upload,
+        check=publish_check,
+        reproduce=publish_reproduce,
+    )
+)
 ns.add_collection(release)
 
 # --- GitHub: alerts, releases, ledger commits -------------------------------------------------

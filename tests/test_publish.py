@@ -59,7 +59,7 @@ def test_version_rules() -> None:
     # ... but a reason without an override is a mistake.
     with pytest.raises(UsageError, match="only goes with"):
         publish.check_version_flags(None, "because", None)
-    with pytest.raises(UsageError, match="not an npm version"):
+    with pytest.raises(UsageError, match="not an exact npm version"):
         publish.check_version_flags(None, None, "v1")
 
 
@@ -105,7 +105,7 @@ def test_dist_tag_keeps_latest_on_the_newest_release() -> None:
     assert tag("0.9.3-1", "0.9.3") == "prerelease"
     assert tag("0.9.3-v2", "0.9.3") == "prerelease"
     assert tag("0.9.3-latest.1", "0.9.3") == "prerelease"
-    with pytest.raises(UsageError, match="not an npm version"):
+    with pytest.raises(UsageError, match="not an exact npm version"):
         tag("v1", None)
 
 

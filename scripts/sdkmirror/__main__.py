@@ -12,8 +12,13 @@ from .errors import MirrorError
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    from . import smoke
+    from . import smoke, versions
+    from .errors import UsageError
 
+    for flag, value in (("--node", args.node), ("--pnpm", args.pnpm)):
+        problem = versions.exact_problem(value, flag)
+        if problem:  # a version, never a path: it names directories under the cache
+            raise UsageError(problem)
     cfg = config.load()
     known = next((s for s in cfg.toolchains if (s.node, s.pnpm) == (args.node, args.pnpm)), None)
     allow = args.allow_failure or bool(known and known.allow_failure)

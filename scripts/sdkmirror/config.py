@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "release_notes": "RELEASES.md",
     "notes_dir": "notes",
     "lock_timeout": 10.0,
+    "max_package_bytes": 50 * 1024 * 1024,
     "toolchains": [{"node": "24.19.0", "pnpm": "10.33.0"}],
 }
 
@@ -71,6 +72,7 @@ class Config:
     notes_dir: Path
     lock_timeout: float
     toolchains: tuple[ToolchainSpec, ...] = field(default_factory=tuple)
+    max_package_bytes: int = 50 * 1024 * 1024  # the build output's total size, at most
 
     @property
     def tags(self) -> TagPattern:
@@ -195,6 +197,13 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
         raise ConfigError(f"[tool.sdkmirror] lock_timeout must be seconds >= 0, got {timeout!r}")
 
+    max_bytes = values["max_package_bytes"]
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise ConfigError(
+            f"[tool.sdkmirror] max_package_bytes must be a whole number of bytes > 0, "
+            f"got {max_bytes!r}"
+        )
+
     work_dir = cast(Path, relpath("work_dir"))
     store = relpath("pnpm_store", allow_empty=True)
 
@@ -218,6 +227,7 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
         notes_dir=relpath("notes_dir"),  # type: ignore[arg-type]
         lock_timeout=float(timeout),
         toolchains=_toolchains(values["toolchains"]),
+        max_package_bytes=max_bytes,
     )
 
 

@@ -185,6 +185,7 @@ def verdaccio(
     script = install(cache, toolchain)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "storage").mkdir(exist_ok=True)
+    (workdir / "home").mkdir(exist_ok=True)
     # A fresh user every start: a token from an earlier instance must not be needed.
     (workdir / "htpasswd").unlink(missing_ok=True)
     cfg = workdir / "config.yaml"
@@ -205,7 +206,7 @@ def verdaccio(
         process = subprocess.Popen(
             [toolchain.node, script, "--config", cfg, "--listen", f"127.0.0.1:{port}"],
             cwd=workdir,
-            env=toolchain.env(),
+            env=toolchain.env(home=workdir / "home"),
             stdin=subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,

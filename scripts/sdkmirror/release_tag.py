@@ -9,7 +9,7 @@ import nodesemver
 from git.exc import GitCommandError
 
 from . import config as config_mod
-from . import console, gitio, releases, source
+from . import console, gitio, releases, source, versions
 from .errors import UsageError
 from .ledger import MirrorLedger
 from .lock import exclusive
@@ -65,8 +65,11 @@ def plan_tag(
 ) -> TagPlan:
     """Pure: which publish tag, and whether it may be created (`existing` = its commit now)."""
     version = version_override or sdk_version
-    if nodesemver.valid(version, loose=False) is None:
-        raise UsageError(f"{version!r} is not an npm version; pass --version-override X.Y.Z")
+    problem = versions.npm_version_problem(
+        version, "--version-override" if version_override else "the SDK version"
+    )
+    if problem:
+        raise UsageError(problem)
     name = cfg.publish_tags.name_for(version)
     if cfg.publish_tags.version_of(name) is None:
         # The publish workflow reads X.Y.Z back from the tag; anything else it would refuse.

@@ -104,6 +104,14 @@ class ReleaseLedger:
         self.doc["releases"][release.npm_version] = entry
         return True
 
+    def mark_reproduced(self, npm_version: str, reproduced: bool, when: datetime) -> None:
+        """Record whether a rebuild of `npm_version` gave the registry's bytes, and when."""
+        entry = self.doc.get("releases", {}).get(npm_version)
+        if entry is None:
+            raise MirrorError(f"the release ledger has no {npm_version}; nothing to record")
+        entry["reproduced"] = reproduced
+        entry["reproduced_at"] = when.astimezone(UTC).replace(microsecond=0)
+
     def save(self) -> None:
         tomlstore.write(self.path, self.doc)
 

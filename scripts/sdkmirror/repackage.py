@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import nodesemver
 
+from . import plainfiles
 from .errors import MirrorError
 
 PACKAGE_FILES = ["dist", "LICENSE", "NOTICE.md", "README.md"]
@@ -339,8 +342,12 @@ def repackage(
     npm_name: str,
     version: str,
     provenance: Provenance,
+    max_bytes: int = plainfiles.DEFAULT_MAX_BYTES,
 ) -> Package:
-    """Write the package directory: dist copied, LICENSE unchanged, generated metadata."""
+    """Write the package directory: dist copied, LICENSE unchanged, generated metadata.
+
+    `dist/` is copied as plain files only (see `plainfiles`): a link, device or oversized
+    file stops the repackage before anything is written."""
     if dest_dir.exists() and any(dest_dir.iterdir()):
         raise RepackageError(f"{dest_dir} is not empty; repackaging needs a fresh directory")
     if not dist_dir.is_dir() or not any(dist_dir.iterdir()):
@@ -354,11 +361,24 @@ def repackage(
         workspace_versions=workspace_versions(source_root),
         catalog=default_catalog(source_root),
     )
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    # symlinks=False: a link in the build output becomes a plain file, never a link in the tarball.
-    shutil.copytree(dist_dir, dest_dir / "dist", symlinks=False)
-    shutil.copyfile(license_file, dest_dir / "LICENSE")
-    (dest_dir / "NOTICE.md").write_text(notice_md(pkg, provenance), encoding="utf-8")
-    (dest_dir / "README.md").write_text(readme_md(pkg, provenance), encoding="utf-8")
-    (dest_dir / "package.json").write_text(json.dumps(pkg, indent=2) + "\n", encoding="utf-8")
+    # Everything lands in a temporary sibling first: a refused file leaves no package behind.
+    dest_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.", dir=dest_dir.parent))
+    try:
+        plainfiles.copy_tree(dist_dir, tmp / "dist", max_bytes=max_bytes)
+        files = {
+            "LICENSE": plainfiles.read_plain(license_file, max_bytes),
+            "NOTICE.md": notice_md(pkg, provenance).encode(),
+            "README.md": readme_md(pkg, provenance).encode(),
+            "package.json": (json.dumps(pkg, indent=2) + "\n").encode(),
+        }
+        for name, data in files.items():
+            plainfiles.write_plain(tmp / name, data)
+        plainfiles.stamp_dir(tmp)
+        if dest_dir.exists():
+            dest_dir.rmdir()  # empty, checked above
+        os.replace(tmp, dest_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return Package(dest_dir, pkg)

