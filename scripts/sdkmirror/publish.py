@@ -232,6 +232,7 @@ class PublishPlan:
     action: Action | None = None
     source_ref: str | None = None
     dist_tag: str | None = None  # decided with the registry's dist-tags, next to `action`
+    dropped: tuple[str, ...] = ()  # upstream package.json fields the published one leaves out
 
     def rows(self) -> list[tuple[str, str]]:
         return [
@@ -243,6 +244,7 @@ class PublishPlan:
             ("package", f"{self.npm_name}@{self.npm_version}"),
             ("dist-tag", self.dist_tag or ""),
             ("SDK version", self.sdk_version),
+            ("dropped fields", ", ".join(self.dropped)),
             ("override reason", self.override_reason or ""),
             ("provenance", "yes (OIDC)" if self.provenance else "no (user's npm credentials)"),
             (
@@ -669,7 +671,8 @@ def verify_and_publish(
     action = decide(local.integrity, remote, name=plan.npm_name, version=plan.npm_version)
     latest = registry_dist_tags(tc, plan.npm_name, plan.registry).get("latest")
     dist_tag = choose_dist_tag(plan.npm_version, latest)
-    plan = outcome.plan = replace(plan, action=action, dist_tag=dist_tag)
+    dropped = repackage.dropped_fields(built.sdk_pkg)
+    plan = outcome.plan = replace(plan, action=action, dist_tag=dist_tag, dropped=dropped)
     plan.show()
 
     real = publish_argv(
