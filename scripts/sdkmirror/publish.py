@@ -19,7 +19,17 @@ from typing import Any
 import nodesemver
 
 from . import config as config_mod
-from . import console, failpoints, npmtool, patches, releases, repackage, tarball
+from . import (
+    console,
+    declarations,
+    failpoints,
+    npmtool,
+    patches,
+    releases,
+    repackage,
+    tarball,
+    typecheck,
+)
 from .errors import CommandError, MirrorError, RemoteError, UsageError, VerificationFailed
 from .ledger import MirrorLedger, TagRecord
 from .lock import exclusive
@@ -368,6 +378,8 @@ def build_tag(
             f"the SDK at {what} does not build (smoke category {outcome.category}: "
             f"{outcome.reason}); nothing was packed or published. {next_step}"
         )
+    deps = declarations.runtime_dependencies(outcome.package_json)
+    declarations.bundle(tc, cfg.cache_dir, Path(outcome.sdk_dir), Path(outcome.dist_dir), deps)
     return Built(
         tag=record.name,
         commit=commit,
@@ -779,6 +791,8 @@ def verify(
         outcome.exports = consumer_import(tc, workdir / "consumer-tarball", pkg.name, [str(tgz)])
     with console.step("publint"):
         publint(tc, cfg.cache_dir, pkg.dir)
+    with console.step("strict consumer type-check (nodenext, bundler) and attw"):
+        typecheck.check(tc, cfg.cache_dir, tgz, pkg.name, workdir / "consumer-types")
     return report
 
 
