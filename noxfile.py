@@ -1,6 +1,6 @@
 """Sessions: the project's tests and lint, the SDK smoke matrix, the demo, benchmarks.
 
-Bare `nox` runs lint and tests; smoke, demo and bench are opt-in (`nox -s NAME`).
+Bare `nox` runs lint and tests; smoke, demo, sweep and bench are opt-in (`nox -s NAME`).
 """
 
 from __future__ import annotations
@@ -61,6 +61,13 @@ def demo(session: nox.Session) -> None:
     """Sample upstream + empty origin in a temp dir -> `invoke sync` -> smoke matrix -> reports."""
     session.install("-e", ".")
     session.run("python", "-m", "sdkmirror", "demo", "--dir", session.create_tmp())
+
+
+@nox.session(default=False)
+def sweep(session: nox.Session) -> None:
+    """Every release through the publish dry run: `nox -s sweep -- --upstream URL [--from TAG]`."""
+    session.install("-e", ".")
+    session.run("python", "-m", "sdkmirror", "sweep", *session.posargs)
 
 
 # --- benchmarks -------------------------------------------------------------------------------
