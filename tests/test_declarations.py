@@ -245,7 +245,7 @@ def test_bundled_declarations_pass_a_strict_consumer(toolchain_primary, tmp_path
 
     before = pack(tc, sdk, tmp_path / "before")
     with pytest.raises(typecheck.TypeCheckFailed) as failed:
-        typecheck.typecheck(tc, before, NPM_NAME, tmp_path / "consumer-before")
+        typecheck.typecheck(tc, cache(), before, NPM_NAME, tmp_path / "consumer-before")
     assert "TS2307: Cannot find module '@moonshot-ai/protocol'" in str(failed.value)
     assert failed.value.exit_code == 7
 

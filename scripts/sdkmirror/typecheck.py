@@ -1,9 +1,10 @@
 """The consumer type-check and attw: the packed declarations, as a strict consumer sees them.
 
-An empty project installs the tarball (plus a pinned TypeScript and `@types/node`) and
-compiles a file importing every export the declarations name, with `skipLibCheck: false`, so
-a type the declarations import from a package the consumer lacks is an error rather than a
-silent `any`. It does so under both resolutions consumers use: `nodenext` and `bundler`.
+An empty project installs the tarball and, with a pinned TypeScript and `@types/node` from
+the cache, compiles a file importing every export the declarations name, with `skipLibCheck:
+false`, so a type the declarations import from a package the consumer lacks is an error
+rather than a silent `any`. It does so under both resolutions consumers use: `nodenext` and
+`bundler`.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def consumer_source(name: str, exports: Mapping[str, ExportNames]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tsconfig(resolution: str) -> dict[str, Any]:
+def tsconfig(resolution: str, type_roots: Path) -> dict[str, Any]:
     return {
         "compilerOptions": {
             **RESOLUTIONS[resolution],
@@ -161,6 +162,7 @@ def tsconfig(resolution: str) -> dict[str, Any]:
             "noEmit": True,
             "verbatimModuleSyntax": True,
             "types": ["node"],
+            "typeRoots": [str(type_roots)],
         },
         "files": ["consumer.ts"],
     }
@@ -201,8 +203,23 @@ def export_names(tc: Toolchain, typescript_dir: Path, files: Sequence[Path]) -> 
     return out
 
 
-def typecheck(tc: Toolchain, tgz: Path, name: str, workdir: Path) -> TypeCheckResult:
+def install(tc: Toolchain, cache_dir: Path) -> Path:
+    """TypeScript and `@types/node`, pinned, installed once into the cache (like publint), so
+    the check needs no registry beyond what the tarball's own dependencies do."""
+    return npmtool.install(
+        cache_dir,
+        "typescript",
+        TYPESCRIPT_VERSION,
+        tc,
+        with_packages={"@types/node": TYPES_NODE_VERSION},
+    )
+
+
+def typecheck(
+    tc: Toolchain, cache_dir: Path, tgz: Path, name: str, workdir: Path
+) -> TypeCheckResult:
     """Install the tarball into an empty consumer and compile an import of every export."""
+    home = install(tc, cache_dir)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     manifest = {"name": "sdkmirror-types-consumer", "version": "0.0.0", "private": True}
@@ -216,11 +233,9 @@ def typecheck(tc: Toolchain, tgz: Path, name: str, workdir: Path) -> TypeCheckRe
             "--no-fund",
             "--no-package-lock",
             str(tgz),
-            f"typescript@{TYPESCRIPT_VERSION}",
-            f"@types/node@{TYPES_NODE_VERSION}",
         ],
         cwd=workdir,
-        what=f"installing {name} and TypeScript {TYPESCRIPT_VERSION} into an empty consumer",
+        what=f"installing {name} into an empty consumer",
         timeout=600,
     )
     pkg_dir = workdir / "node_modules" / name
@@ -231,16 +246,16 @@ def typecheck(tc: Toolchain, tgz: Path, name: str, workdir: Path) -> TypeCheckRe
     missing = [t for t in subpaths.values() if not (pkg_dir / t).is_file()]
     if missing:
         raise TypeCheckFailed(f"{name}'s exports name the declarations {missing[0]}, not packed")
-    ts_dir = workdir / "node_modules" / "typescript"
+    ts_dir = home / "node_modules" / "typescript"
     names = export_names(tc, ts_dir, [pkg_dir / t for t in subpaths.values()])
     exports = dict(zip(subpaths, names, strict=True))
     (workdir / "consumer.ts").write_text(consumer_source(name, exports), encoding="utf-8")
-    tsc = ts_dir / "bin" / "tsc"
+    type_roots = home / "node_modules" / "@types"
     for resolution in RESOLUTIONS:
         config = workdir / f"tsconfig.{resolution}.json"
-        config.write_text(json.dumps(tsconfig(resolution), indent=2), encoding="utf-8")
+        config.write_text(json.dumps(tsconfig(resolution, type_roots), indent=2), "utf-8")
         res = tc.run(
-            [tc.node, tsc, "-p", config, "--pretty", "false"],
+            [tc.node, ts_dir / "bin" / "tsc", "-p", config, "--pretty", "false"],
             cwd=workdir,
             check=False,
             timeout=600,
@@ -309,6 +324,6 @@ def _head(output: str) -> str:
 
 def check(tc: Toolchain, cache_dir: Path, tgz: Path, name: str, workdir: Path) -> TypeCheckResult:
     """Both checks a tarball passes before publishing: the strict consumer, then attw."""
-    result = typecheck(tc, tgz, name, workdir)
+    result = typecheck(tc, cache_dir, tgz, name, workdir)
     attw(tc, cache_dir, tgz)
     return result
