@@ -73,11 +73,13 @@ SDK_DTS = """\
 import { EventEmitter } from "node:events";
 import type { Event, Message, Role } from "@moonshot-ai/protocol";
 import type { Dispatcher } from "netkit";
+import type { Tool } from "mcpkit";
 import type { TomlTable } from "smol-toml";
 
 export interface SessionOptions {
   dispatcher?: Dispatcher;
   config?: TomlTable;
+  tools?: Tool[];
 }
 
 export declare class Session extends EventEmitter {
@@ -132,6 +134,16 @@ def write_workspace(root: Path) -> Path:
         json.dumps({"name": "netkit", "version": "2.0.0", "types": "./index.d.ts"})
     )
     (netkit / "index.d.ts").write_text(NETKIT_DTS)
+    # Linked only into the sibling that depends on it, as pnpm does: not into the SDK's.
+    mcpkit = root / "packages" / "agent-core" / "node_modules" / "mcpkit"
+    mcpkit.mkdir(parents=True)
+    (mcpkit.parent.parent / "package.json").write_text(
+        json.dumps({"name": "@moonshot-ai/agent-core", "version": "0.0.0", "private": True})
+    )
+    (mcpkit / "package.json").write_text(
+        json.dumps({"name": "mcpkit", "version": "1.0.0", "exports": {".": "./index.js"}})
+    )
+    (mcpkit / "index.d.ts").write_text("export interface Tool { name: string }\n")
     return sdk
 
 
@@ -254,12 +266,13 @@ def test_bundled_declarations_pass_a_strict_consumer(toolchain_primary, tmp_path
     )
     [bundled] = result.files
     assert bundled.path == sdk / "dist" / "index.d.mts"
-    assert result.inlined == ("@moonshot-ai/protocol", "netkit")
+    assert result.inlined == ("@moonshot-ai/protocol", "mcpkit", "netkit")
     assert sorted(bundled.kept_imports) == ["node:events", "smol-toml"]
     text = bundled.path.read_text()
     assert "@moonshot-ai/protocol" not in text and "netkit" not in text
     assert "from 'smol-toml'" in text or 'from "smol-toml"' in text
     assert "interface Message" in text and "interface Dispatcher" in text
+    assert "interface Tool" in text
 
     after = pack(tc, sdk, tmp_path / "after")
     checked = typecheck.check(tc, cache(), after, NPM_NAME, tmp_path / "consumer-after")

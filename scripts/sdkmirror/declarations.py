@@ -32,6 +32,7 @@ RUNTIME_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
 _BUNDLE_MJS = r"""
 import { readFileSync, writeFileSync } from "node:fs";
 import { builtinModules, createRequire } from "node:module";
+import path from "node:path";
 
 const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const need = createRequire(job.home + "/package.json");
@@ -46,6 +47,28 @@ const external = (id) =>
   builtins.has(id) ||
   job.external.some((dep) => id === dep || id.startsWith(dep + "/"));
 
+const resolution = {
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  skipLibCheck: true,
+};
+// The rolled-up declarations import what the sibling packages they came from import; pnpm
+// links a package only into its dependents' node_modules, so try from each workspace package.
+const siblings = {
+  name: "sdkmirror-workspace-packages",
+  resolveId(source, importer) {
+    if (!importer || source.startsWith(".") || path.isAbsolute(source) || external(source)) {
+      return null;
+    }
+    for (const dir of job.workspaces) {
+      const from = path.join(dir, "index.ts");
+      const { resolvedModule } = ts.resolveModuleName(source, from, resolution, ts.sys);
+      if (resolvedModule) return path.resolve(resolvedModule.resolvedFileName);
+    }
+    return null;
+  },
+};
+
 async function main() {
   const warnings = [];
   const bundle = await rollup({
@@ -53,16 +76,9 @@ async function main() {
     external,
     onwarn: (w) => warnings.push(w.message),
     plugins: [
-      dts({
-        respectExternal: true,
-        tsconfig: job.tsconfig,
-        // `exports` maps decide how workspace packages resolve, as for their own bundler.
-        compilerOptions: {
-          module: ts.ModuleKind.ESNext,
-          moduleResolution: ts.ModuleResolutionKind.Bundler,
-          skipLibCheck: true,
-        },
-      }),
+      // `exports` maps decide how workspace packages resolve, as for their own bundler.
+      dts({ respectExternal: true, tsconfig: job.tsconfig, compilerOptions: resolution }),
+      siblings, // only asked when the plugin could not resolve an import
     ],
   });
   const { output } = await bundle.generate({ format: "es" });
@@ -160,6 +176,7 @@ def bundle(
     home = install(tc, cache_dir)
     source_root = _source_root(sdk_dir)
     external = sorted(set(runtime_deps))
+    workspaces = [str(d) for d in workspace_dirs(source_root) if d != sdk_dir]
     files: list[BundledFile] = []
     outputs: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="sdkmirror-dts-") as tmp:
@@ -182,6 +199,7 @@ def bundle(
                         "output": str(out),
                         "tsconfig": str(tsconfig),
                         "external": external,
+                        "workspaces": workspaces,
                     }
                 ),
                 encoding="utf-8",
@@ -252,6 +270,18 @@ def _package_of(module: Path, dist_dir: Path) -> str | None:
                 return None
             return str(name) if name else None
     return None
+
+
+def workspace_dirs(source_root: Path) -> list[Path]:
+    """The directories of the source tree's packages (up to three levels down, as the
+    upstream's `packages/*`, `apps/*` and `apps/vis/server` are), without node_modules."""
+    found = {
+        pj.parent.resolve()
+        for pattern in ("*/package.json", "*/*/package.json", "*/*/*/package.json")
+        for pj in source_root.glob(pattern)
+        if "node_modules" not in pj.parts and not pj.parent.is_symlink()
+    }
+    return sorted(found)
 
 
 def _source_root(sdk_dir: Path) -> Path:
