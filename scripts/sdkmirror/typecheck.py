@@ -23,6 +23,7 @@ from .errors import VerificationFailed
 from .toolchain import Toolchain
 
 TYPESCRIPT_VERSION = "6.0.3"
+CACHE_SUBDIR = "typecheck"  # a folder of its own: other TypeScript pins never share its install
 TYPES_NODE_VERSION = "24.19.2"  # the Node line the upstream declares (engines >=24.15)
 ATTW = "@arethetypeswrong/cli"
 ATTW_VERSION = "0.18.5"
@@ -207,7 +208,7 @@ def install(tc: Toolchain, cache_dir: Path) -> Path:
     """TypeScript and `@types/node`, pinned, installed once into the cache (like publint), so
     the check needs no registry beyond what the tarball's own dependencies do."""
     return npmtool.install(
-        cache_dir,
+        cache_dir / CACHE_SUBDIR,
         "typescript",
         TYPESCRIPT_VERSION,
         tc,
