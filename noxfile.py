@@ -1,6 +1,6 @@
 """Sessions: the project's tests and lint, the SDK smoke matrix, the demo, benchmarks.
 
-Bare `nox` runs lint and tests; smoke, demo and bench are opt-in (`nox -s NAME`).
+Bare `nox` runs lint and tests; smoke, demo, sweep and bench are opt-in (`nox -s NAME`).
 """
 
 from __future__ import annotations
@@ -64,6 +64,13 @@ def demo(session: nox.Session) -> None:
     # On Ctrl-C the demo stops its registry first; nox would kill it after 0.5 s.
     cli = ["python", "-m", "sdkmirror", "demo", "--dir", session.create_tmp()]
     session.run(*cli, interrupt_timeout=30.0, terminate_timeout=15.0)
+
+
+@nox.session(default=False)
+def sweep(session: nox.Session) -> None:
+    """Every release through the publish dry run: `nox -s sweep -- --upstream URL [--from TAG]`."""
+    session.install("-e", ".")
+    session.run("python", "-m", "sdkmirror", "sweep", *session.posargs)
 
 
 # --- benchmarks -------------------------------------------------------------------------------

@@ -130,3 +130,16 @@ def toolchain_primary(shared_cache: None):
 
     spec = config.ToolchainSpec("24.19.0", "10.33.0")
     return toolchain.provision(spec, Path(os.environ["SDKMIRROR_CACHE"]))
+
+
+@pytest.fixture(scope="session")
+def npm_tools(toolchain_primary) -> None:
+    """The npm programs a publish runs, installed into the cache from the user's registry, for
+    tests that then point npm at a loopback registry which serves none of them."""
+    from sdkmirror import declarations, npmtool, publish, typecheck
+
+    cache = Path(os.environ["SDKMIRROR_CACHE"])
+    npmtool.install(cache, publish.PUBLINT, publish.PUBLINT_VERSION, toolchain_primary)
+    npmtool.install(cache, typecheck.ATTW, typecheck.ATTW_VERSION, toolchain_primary)
+    declarations.install(toolchain_primary, cache)
+    typecheck.install(toolchain_primary, cache)

@@ -132,6 +132,8 @@ def test_plan_is_pure_and_printable() -> None:
     bare = offline_plan(publish.Request(source_tag=record().name, version_override="0.9.5"))
     assert (bare.npm_version, bare.override_reason) == ("0.9.5", None)
     assert ("dist-tag", "previous") in replace(bare, dist_tag="previous").rows()
+    dropped = replace(bare, dropped=("imports", "scripts")).rows()
+    assert ("dropped fields", "imports, scripts") in dropped
 
 
 def test_report_names_the_published_version(tmp_path: Path) -> None:

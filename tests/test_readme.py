@@ -261,6 +261,7 @@ def test_readme_command_runs(argv: list[str], mirror_checkout, request, tmp_path
     with contextlib.ExitStack() as stack:
         if task == "publish":
             tc = request.getfixturevalue("toolchain_primary")
+            request.getfixturevalue("npm_tools")
             reg = stack.enter_context(
                 registry_server.verdaccio(
                     tmp_path / "verdaccio", tc, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])

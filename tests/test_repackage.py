@@ -178,3 +178,120 @@ def test_repackage_refuses_missing_license_and_used_dest(tmp_path: Path) -> None
 def test_default_catalog_reader(tmp_path: Path) -> None:
     make_source(tmp_path)
     assert repackage.default_catalog(tmp_path) == {"zod": "4.3.6", "smol-toml": "^1.3.0"}
+
+
+REAL_SHAPED = {
+    "name": "@moonshot-ai/kimi-code-sdk",
+    "version": "0.19.1",
+    "private": True,
+    "description": "Kimi Code SDK",
+    "license": "MIT",
+    "homepage": "https://github.com/MoonshotAI/kimi-code",
+    "repository": {"type": "git", "url": "https://github.com/MoonshotAI/kimi-code.git"},
+    "keywords": ["kimi", "sdk"],
+    "type": "module",
+    "imports": {"#/*": ["./src/*.ts", "./src/*/index.ts"]},
+    "exports": {".": "./src/index.ts"},
+    "files": ["dist", "README.md"],
+    "scripts": {"build": "tsdown && pnpm run build:dts", "build:dts": "node scripts/build-dts.mjs"},
+    "dependencies": {"@antfu/utils": "^9.2.0", "smol-toml": "^1.3.0", "zod": "catalog:"},
+    "devDependencies": {"@moonshot-ai/protocol": "workspace:^", "tsdown": "^0.12.0"},
+    "engines": {"node": ">=24.15.0"},
+    "sideEffects": False,
+    "publishConfig": {
+        "access": "public",
+        "provenance": True,
+        "registry": "http://127.0.0.1:9/",
+        "exports": {
+            ".": {
+                "types": "./dist/index.d.mts",
+                "import": "./dist/index.mjs",
+                "default": "./dist/index.mjs",
+            }
+        },
+    },
+    "tsdown": {"entry": ["src/index.ts"]},
+}
+
+
+@pytest.mark.parametrize(
+    "imports",
+    [{"#/*": ["./src/*.ts", "./src/*/index.ts"]}, {"#/*": "./src/*.ts"}],
+    ids=["fallback-array", "string"],
+)
+def test_published_package_json_is_an_allow_list(imports) -> None:
+    result = repackage.plan_package(
+        {**REAL_SHAPED, "imports": imports},
+        npm_name="@botiverse/kimi-code-sdk",
+        version="0.19.1",
+        provenance=PROV,
+        catalog={"zod": "4.3.6"},
+    )
+    published = REAL_SHAPED["publishConfig"]["exports"]
+    assert json.dumps(result.package_json, indent=2) == json.dumps(
+        {
+            "name": "@botiverse/kimi-code-sdk",
+            "version": "0.19.1",
+            "description": "Kimi Code SDK",
+            "license": "MIT",
+            "homepage": "https://github.com/MoonshotAI/kimi-code",
+            "repository": {"type": "git", "url": "https://github.com/MoonshotAI/kimi-code.git"},
+            "keywords": ["kimi", "sdk"],
+            "type": "module",
+            "exports": published,
+            "main": "./dist/index.mjs",
+            "module": "./dist/index.mjs",
+            "types": "./dist/index.d.mts",
+            "files": ["dist", "LICENSE", "NOTICE.md", "README.md"],
+            "dependencies": {"@antfu/utils": "^9.2.0", "smol-toml": "^1.3.0", "zod": "4.3.6"},
+            "engines": {"node": ">=24.15.0"},
+            "sideEffects": False,
+            "publishConfig": {"access": "public"},
+            "sdkmirror": PROV.as_json(),
+        },
+        indent=2,
+    )
+    assert result.dropped == (
+        "private",
+        "imports",
+        "scripts",
+        "devDependencies",
+        "tsdown",
+        "publishConfig.provenance",
+        "publishConfig.registry",
+    )
+    assert (
+        repackage.plan_package_json(
+            REAL_SHAPED,
+            npm_name="@botiverse/kimi-code-sdk",
+            version="0.19.1",
+            provenance=PROV,
+            catalog={"zod": "4.3.6"},
+        )
+        == result.package_json
+    )
+
+
+def test_peer_dependencies_keep_their_meta_and_resolve_protocols() -> None:
+    sdk = {
+        **SDK,
+        "peerDependencies": {"kaos": "workspace:^", "zod": "catalog:"},
+        "peerDependenciesMeta": {"kaos": {"optional": True}},
+        "optionalDependencies": {"fsevents": "^2.3.3"},
+    }
+    result = repackage.plan_package(
+        sdk,
+        npm_name="@botiverse/kimi-code-sdk",
+        version="0.9.3",
+        provenance=PROV,
+        workspace_versions={"kaos": "1.2.3"},
+        catalog={"zod": "4.3.6"},
+    )
+    pkg = result.package_json
+    assert pkg["peerDependencies"] == {"kaos": "^1.2.3", "zod": "4.3.6"}
+    assert pkg["peerDependenciesMeta"] == {"kaos": {"optional": True}}
+    assert pkg["optionalDependencies"] == {"fsevents": "^2.3.3"}
+    assert "peerDependenciesMeta" not in result.dropped
+    # Without peers, their meta has nothing to describe and is dropped.
+    alone = {k: v for k, v in sdk.items() if k != "peerDependencies"}
+    assert "peerDependenciesMeta" in repackage.dropped_fields(alone)

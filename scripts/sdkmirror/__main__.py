@@ -57,6 +57,21 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(Path(args.dir), project_root=Path(args.project).resolve())
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    cfg = config.load()
+    report = sweep.run(
+        cfg,
+        args.upstream or cfg.upstream,
+        from_tag=args.from_tag,
+        out_dir=Path(args.out) if args.out else None,
+    )
+    green = sum(r.ok for r in report.rows)
+    console.info(f"{green} of {len(report.rows)} releases green")
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sdkmirror")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dir", required=True, help="an empty scratch directory")
     p.add_argument("--project", default=".", help="the checkout holding tasks.py/pyproject.toml")
     p.set_defaults(fn=_demo)
+
+    p = sub.add_parser("sweep", help="every release through the publish dry run, one table")
+    p.add_argument("--upstream", help="git URL or path (default: config upstream)")
+    p.add_argument("--from", dest="from_tag", help="the oldest release tag to include")
+    p.add_argument("--out", help="where sweep.json and sweep.md go (default: reports dir)")
+    p.set_defaults(fn=_sweep)
 
     args = parser.parse_args(argv)
     try:

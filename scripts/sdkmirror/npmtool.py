@@ -44,23 +44,29 @@ def install(
     tc: Toolchain,
     *,
     overrides: dict[str, str] | None = None,
+    with_packages: dict[str, str] | None = None,
 ) -> Path:
-    """`<cache_dir>/<name>` holding `node_modules/<name>` at `version`; installed at most once."""
-    home = cache_dir / name
+    """`<cache_dir>/<name>` holding `node_modules/<name>` at `version`; installed at most once.
+
+    `with_packages` pins packages installed beside it (a plugin's peers, such as TypeScript).
+    """
+    slug = name.lstrip("@").replace("/", "-")  # a scoped name is one directory, one lock
+    home = cache_dir / slug
     marker = home / MARKER
-    wanted = f"{name}@{version}"
+    extra = sorted((with_packages or {}).items())
+    wanted = " ".join([f"{name}@{version}", *(f"{n}@{v}" for n, v in extra)])
     if marker.is_file() and marker.read_text(encoding="utf-8").strip() == wanted:
         return home
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache_dir / f"{name}.lock"), timeout=600):
+    with FileLock(str(cache_dir / f"{slug}.lock"), timeout=600):
         if marker.is_file() and marker.read_text(encoding="utf-8").strip() == wanted:
             return home
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True)
         manifest = {
-            "name": f"sdkmirror-{name}-install",
+            "name": f"sdkmirror-{slug}-install",
             "private": True,
-            "dependencies": {name: version},
+            "dependencies": {name: version, **dict(extra)},
         }
         if overrides:
             manifest["overrides"] = overrides

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import config as config_mod
-from . import console, npm_registry, npmtool, patches, plainfiles, repackage, tarball
+from . import (
+    console,
+    declarations,
+    npm_registry,
+    npmtool,
+    patches,
+    plainfiles,
+    repackage,
+    tarball,
+    typecheck,
+)
 from .errors import MirrorError, UsageError, VerificationFailed
 from .ledger import MirrorLedger, TagRecord
 from .lock import exclusive
@@ -118,6 +128,8 @@ def build_tag(
             f"the SDK at {what} does not build (smoke category {outcome.category}: "
             f"{outcome.reason}); nothing was packed or published. {next_step}"
         )
+    deps = declarations.runtime_dependencies(outcome.package_json)
+    declarations.bundle(tc, cfg.cache_dir, Path(outcome.sdk_dir), Path(outcome.dist_dir), deps)
     return Built(
         tag=record.name,
         commit=commit,
@@ -257,6 +269,8 @@ def verify(
         outcome.exports = consumer_import(tc, workdir / "consumer-tarball", pkg.name, [str(tgz)])
     with console.step("publint"):
         publint(tc, cfg.cache_dir, pkg.dir)
+    with console.step("strict consumer type-check (nodenext, bundler) and attw"):
+        typecheck.check(tc, cfg.cache_dir, tgz, pkg.name, workdir / "consumer-types")
     return report
 
 
@@ -316,6 +330,7 @@ def build(
             env={},
             commit=built.commit,
         )
+        plan = replace(plan, dropped=repackage.dropped_fields(built.sdk_pkg))
         pkg = package(cfg, built, plan, workdir, patch)
         checks = Checks()
         report = verify(cfg, tc, pkg, workdir, checks)

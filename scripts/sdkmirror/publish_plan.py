@@ -201,6 +201,7 @@ class PublishPlan:
     action: Action | None = None
     source_ref: str | None = None
     dist_tag: str | None = None  # decided with the registry's dist-tags, next to `action`
+    dropped: tuple[str, ...] = ()  # upstream package.json fields the published one leaves out
 
     def rows(self) -> list[tuple[str, str]]:
         return [
@@ -212,6 +213,7 @@ class PublishPlan:
             ("package", f"{self.npm_name}@{self.npm_version}"),
             ("dist-tag", self.dist_tag or ""),
             ("SDK version", self.sdk_version),
+            ("dropped fields", ", ".join(self.dropped)),
             ("override reason", self.override_reason or ""),
             ("provenance", "yes (OIDC)" if self.provenance else "no (user's npm credentials)"),
             (

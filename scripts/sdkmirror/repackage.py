@@ -18,27 +18,27 @@ from . import plainfiles
 from .errors import MirrorError
 
 PACKAGE_FILES = ["dist", "LICENSE", "NOTICE.md", "README.md"]
-# Workspace-only fields: the published package must not carry how the monorepo builds itself.
-DROPPED = (
-    "private",
-    "devDependencies",
-    "scripts",
-    "publishConfig",
-    "packageManager",
-    "workspaces",
-    "pnpm",
-    "simple-git-hooks",
-    "lint-staged",
-    "files",
-    "exports",
-    "main",
-    "module",
-    "types",
-    "typings",
+# The published package.json is built from an allow-list: a field the upstream adds tomorrow
+# stays out until someone decides it belongs in a dist-only package.
+COPIED = (
+    "description",
+    "license",
+    "author",
+    "contributors",
+    "homepage",
+    "repository",
+    "bugs",
+    "keywords",
+    "type",
 )
-# pnpm's own publish-time overrides: these fields in publishConfig replace the top-level ones.
-PUBLISH_OVERRIDES = ("exports", "main", "module", "types", "typings", "bin")
+COPIED_AFTER = ("engines", "sideEffects")
+# Rebuilt rather than copied: replaced by our values or derived from publishConfig.exports.
+REBUILT = ("name", "version", "exports", "main", "module", "types", "files", "publishConfig")
+# `publishConfig.provenance` stays out: `npm publish` outside a CI with OIDC fails on it; the
+# publish step asks for provenance itself (`--provenance`) when it can have it.
+PUBLISH_KEPT = ("exports", "access")
 RUNTIME_DEPS = ("dependencies", "optionalDependencies", "peerDependencies")
+RUNTIME_META = ("peerDependenciesMeta",)
 
 
 class RepackageError(MirrorError):
@@ -168,7 +168,27 @@ def resolve_protocol(
     return spec
 
 
-def plan_package_json(
+@dataclass(frozen=True)
+class PackageJsonPlan:
+    """The published package.json and the upstream fields it leaves out, for the plan."""
+
+    package_json: dict[str, Any]
+    dropped: tuple[str, ...]
+
+
+def dropped_fields(sdk_pkg: Mapping[str, Any]) -> tuple[str, ...]:
+    """The SDK's fields the published package.json does not carry (`publishConfig.X` too)."""
+    kept = {*COPIED, *COPIED_AFTER, *REBUILT, *RUNTIME_DEPS}
+    if sdk_pkg.get("peerDependencies"):
+        kept.update(RUNTIME_META)
+    dropped = [key for key in sdk_pkg if key not in kept]
+    publish = sdk_pkg.get("publishConfig")
+    if isinstance(publish, dict):
+        dropped += [f"publishConfig.{k}" for k in publish if k not in PUBLISH_KEPT]
+    return tuple(dropped)
+
+
+def plan_package(
     sdk_pkg: Mapping[str, Any],
     *,
     npm_name: str,
@@ -176,8 +196,8 @@ def plan_package_json(
     provenance: Provenance,
     workspace_versions: Mapping[str, str] | None = None,
     catalog: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """The published package.json, computed from the SDK's own (pure: no I/O)."""
+) -> PackageJsonPlan:
+    """The published package.json from an allow-list of the SDK's own (pure: no I/O)."""
     if nodesemver.valid(version, loose=False) is None:
         raise RepackageError(f"{version!r} is not a valid npm version; pass X.Y.Z")
     publish = sdk_pkg.get("publishConfig") or {}
@@ -195,13 +215,7 @@ def plan_package_json(
         )
 
     out: dict[str, Any] = {"name": npm_name, "version": version}
-    for key, value in sdk_pkg.items():
-        if key in ("name", "version") or key in DROPPED:
-            continue
-        out[key] = value
-    for key in PUBLISH_OVERRIDES:
-        if key in publish and key != "exports":
-            out[key] = publish[key]
+    out.update({key: sdk_pkg[key] for key in COPIED if key in sdk_pkg})
     out["exports"] = exports
     out.update(entry_points(exports))
     out["files"] = list(PACKAGE_FILES)
@@ -214,10 +228,18 @@ def plan_package_json(
                 )
                 for n, s in deps.items()
             }
+    if out.get("peerDependencies") and sdk_pkg.get("peerDependenciesMeta"):
+        out["peerDependenciesMeta"] = sdk_pkg["peerDependenciesMeta"]
+    out.update({key: sdk_pkg[key] for key in COPIED_AFTER if key in sdk_pkg})
     # A scoped name publishes restricted unless told otherwise.
     out["publishConfig"] = {"access": publish.get("access", "public")}
     out["sdkmirror"] = provenance.as_json()
-    return out
+    return PackageJsonPlan(out, dropped_fields(sdk_pkg))
+
+
+def plan_package_json(sdk_pkg: Mapping[str, Any], **kw: Any) -> dict[str, Any]:
+    """The published package.json alone (see `plan_package`)."""
+    return plan_package(sdk_pkg, **kw).package_json
 
 
 # --- reading the source tree ----------------------------------------------------------------

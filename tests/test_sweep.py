@@ -1,0 +1,77 @@
+"""The sweep: every release of the sample upstream through the publish dry run, one table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from gitrepos import git
+
+from sdkmirror import sample, sweep
+from sdkmirror.errors import UsageError
+
+BROKEN = "@moonshot-ai/kimi-code@99.0.0"
+
+
+def add_broken_release(bare: Path, work: Path) -> None:
+    """One more release tag on a commit without the SDK: the sweep's red row."""
+    git("clone", "-q", str(bare), str(work))
+    git("rm", "-q", "-r", "packages/node-sdk", cwd=work)
+    git("commit", "-q", "-m", "drop the SDK", cwd=work)
+    git("tag", "-a", "-m", "broken release", BROKEN, cwd=work)
+    git("push", "-q", "origin", f"refs/tags/{BROKEN}", cwd=work)
+
+
+def test_release_tags_are_ordered_and_start_at_from(project, tmp_path: Path) -> None:
+    up = sample.create_upstream(tmp_path / "upstream.git")
+    cfg = project.config()
+    names = [r.name for r in sweep.release_tags(cfg, up.url)]
+    assert names == [up.tag(r.cli) for r in up.releases]
+    assert [r.commit for r in sweep.release_tags(cfg, up.url)] == [up.tags[n] for n in names]
+    later = sweep.release_tags(cfg, up.url, from_tag=names[1])
+    assert [r.name for r in later] == names[1:]
+    with pytest.raises(UsageError, match="--from 'v1' is not a release tag"):
+        sweep.release_tags(cfg, up.url, from_tag="v1")
+    with pytest.raises(UsageError, match="no release tags"):
+        sweep.release_tags(cfg, up.url, from_tag=up.tag("999.0.0"))
+
+
+def test_markdown_marks_red_rows() -> None:
+    report = sweep.SweepReport("up.git", None)
+    report.rows = [
+        sweep.Row("t1", "0.9.3", "pass", "pass", "pass", "first", 3.0),
+        sweep.Row("t2", "", "fail: no package.json", seconds=0.5),
+    ]
+    md = sweep.markdown(report)
+    assert "| ✅ `t1` | 0.9.3 | pass | pass | pass | first | 3.0 |" in md
+    assert "| ❌ `t2` |  | fail: no package.json | skipped | skipped | skipped | 0.5 |" in md
+    assert md.rstrip().endswith("1 of 2 releases green.")
+    assert not report.ok
+
+
+@pytest.mark.slow
+def test_sweep_gives_one_row_per_release(project, tmp_path: Path, toolchain_primary) -> None:
+    up = sample.create_upstream(tmp_path / "upstream.git")
+    add_broken_release(up.bare, tmp_path / "work")
+    out = tmp_path / "out"
+    report = sweep.run(project.config(), up.url, out_dir=out)
+
+    tags = [up.tag(r.cli) for r in up.releases]
+    assert [r.tag for r in report.rows] == [*tags, BROKEN]
+    good, broken = report.rows[:-1], report.rows[-1]
+    for row in good:
+        assert (row.build, row.package_checks, row.typecheck) == ("pass", "pass", "pass"), row
+        assert row.ok and row.seconds > 0
+    assert [r.sdk_version for r in good] == [r.sdk for r in up.releases]
+    assert good[0].notes == "first"
+    assert {r.notes for r in good[1:]} <= {"unchanged", "additive", "breaking"}
+    assert broken.build.startswith("fail: ") and "package.json" in broken.build
+    assert (broken.package_checks, broken.typecheck) == ("skipped", "skipped")
+    assert not report.ok
+
+    data = json.loads((out / "sweep.json").read_text())
+    assert [r["tag"] for r in data["rows"]] == [*tags, BROKEN]
+    assert [r["ok"] for r in data["rows"]] == [True] * len(tags) + [False]
+    md = (out / "sweep.md").read_text()
+    assert md.count("| ✅ ") == len(tags) and md.count("| ❌ ") == 1
