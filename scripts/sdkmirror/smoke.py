@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import console, reports
+from . import console, node_exports, reports
 from .config import Config, ToolchainSpec
 from .errors import MirrorError
 from .gitio import ls_remote
@@ -168,18 +168,12 @@ def export_files(package_json: Mapping[str, Any]) -> list[str]:
 
 
 def entry_point(package_json: Mapping[str, Any]) -> str | None:
-    """The file `import` of the package's root resolves to after publishing."""
+    """The file `import` of the package's root resolves to after publishing, as Node does."""
     publish = package_json.get("publishConfig")
-    node: Any = publish.get("exports") if isinstance(publish, dict) else None
-    if isinstance(node, dict) and "." in node:
-        node = node["."]
-    for _ in range(4):  # nested conditions: {"import": {"default": ...}}
-        if isinstance(node, str):
-            return node
-        if not isinstance(node, dict):
-            return None
-        node = next((node[k] for k in ("import", "node", "default") if k in node), None)
-    return None
+    try:
+        return node_exports.resolve(publish.get("exports") if isinstance(publish, dict) else None)
+    except node_exports.InvalidExports:
+        return None
 
 
 _IMPORT_CHECK = """\
