@@ -8,6 +8,7 @@ the work repository when it already holds both commits.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from . import console, proc, reports, taskutil
 from .config import Config
 from .errors import MirrorError
-from .gitio import RemoteRefs, ls_remote
+from .gitio import SAFE_ARGS, RemoteRefs, git_env, ls_remote
 from .ledger import MirrorLedger
 from .mirror_tag import Version
 from .patches import PREFIX as PATCH_PREFIX
@@ -452,7 +453,8 @@ def gather(cfg: Config, *, upstream: str, origin: str) -> Status:
         # Only what the work repository already knows: status never fetches or repairs it.
         if not cfg.work_repo.is_dir():
             return None
-        r = proc.run(["git", "merge-base", "--is-ancestor", a, b], cwd=cfg.work_repo, check=False)
+        argv = ["git", *SAFE_ARGS, "merge-base", "--is-ancestor", a, b]
+        r = proc.run(argv, cwd=cfg.work_repo, env={**os.environ, **git_env()}, check=False)
         return {0: True, 1: False}.get(r.returncode)
 
     return collect(
