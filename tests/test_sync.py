@@ -404,3 +404,49 @@ def test_a_missing_origin_shows_gits_own_reason(project, repos, tmp_path):
     assert cp.returncode == 4
     assert "does not appear to be a git repository" in cp.stderr
     assert "Traceback" not in cp.stderr
+
+
+# --- origin is trusted only where upstream or the ledger vouches for it -------------------------
+
+
+def _push_to_origin_only(repos: GitRepos, name: str) -> str:
+    """A release-shaped tag pushed straight to origin, on a commit upstream never had."""
+    git("commit", "-q", "--allow-empty", "-m", "not upstream", cwd=repos.work)
+    obj = repos.tag(name)
+    git("push", "-q", str(repos.origin), f"refs/tags/{name}", cwd=repos.work)
+    git("reset", "-q", "--hard", "HEAD~1", cwd=repos.work)
+    git("tag", "-d", name, cwd=repos.work)
+    return obj
+
+
+def test_a_tag_upstream_never_had_is_not_adopted(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    foreign = TAG.format("9.9.9")
+    _push_to_origin_only(repos, foreign)
+
+    report = do_sync(project, repos)
+
+    assert ("foreign-tag", foreign) in [(a["kind"], a["ref"]) for a in report.alerts]
+    assert foreign not in MirrorLedger(project.config().mirror_ledger).tags
+    assert "refs/heads/release/v9.9.9" not in repos.origin_refs()
+    cp = project.invoke("verify", "--origin", str(repos.origin))
+    assert cp.returncode == 7
+    assert "tag-not-in-ledger" in cp.stderr and foreign in cp.stderr
+
+
+def test_a_tag_pushed_to_origin_before_the_sync_is_not_recorded(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    name = TAG.format("0.15.0")
+    _push_to_origin_only(repos, name)
+    repos.commit("real 0.15.0")
+    upstream_obj = repos.release("0.15.0")
+    repos.push_all()
+
+    report = do_sync(project, repos)
+
+    assert [(a["kind"], a["ref"]) for a in report.alerts] == [("foreign-tag", name)]
+    assert name not in MirrorLedger(project.config().mirror_ledger).tags
+    assert repos.origin_refs()[f"refs/tags/{name}"] != upstream_obj
+    assert "refs/heads/release/v0.15.0" not in repos.origin_refs()
