@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -33,3 +34,10 @@ def kind_of(path: Path) -> object:
     except (OSError, json.JSONDecodeError):
         return None
     return data.get("kind") if isinstance(data, dict) else None
+
+
+def last_sync_path(reports_dir: Path, origin: str) -> Path:
+    """Where the last sync against `origin` is kept: one record per origin URL, so a run
+    against a mistyped `--origin` never stands in for the real mirror's."""
+    key = hashlib.sha256(origin.encode()).hexdigest()[:16]
+    return reports_dir / "last-sync" / f"{key}.json"

@@ -23,6 +23,7 @@ from .gitio import RemoteRefs, WorkRepo, WorkRepoDamaged, ls_remote
 from .ledger import MirrorLedger
 from .lock import exclusive
 from .mirror_tag import describe_invalid
+from .reports import last_sync_path
 
 EXIT_DIVERGED = 3
 SHELL_HOSTILE = set(";|&$`'\"<>()\\!{}*?[] \t\n")
@@ -531,7 +532,7 @@ def _persist(cfg: Config, path: str | None, report: SyncReport) -> None:
     data = report.to_json()
     if not report.dry_run:
         try:
-            taskutil.write_json(cfg.reports_dir / "last-sync.json", data)
+            taskutil.write_json(last_sync_path(cfg.reports_dir, report.origin), data)
         except OSError as exc:
             console.warn(f"could not keep the report in {cfg.reports_dir}: {exc}")
     taskutil.write_json(path, data)
