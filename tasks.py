@@ -12,8 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
 
 from invoke import Collection, task
 
-from sdkmirror.taskutil import guarded
+from sdkmirror.taskutil import guarded, usage_errors_exit_2
 
+usage_errors_exit_2()  # Invoke's own usage errors exit 2, like every other usage error
 ns = Collection()
 
 REMOTE_HELP = {

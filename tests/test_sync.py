@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -227,14 +229,16 @@ def test_workflow_scope_refusal_gets_its_own_alert(project, repos):
     assert [a["kind"] for a in report["alerts"]] == ["push-auth-workflows"]
 
 
-def test_second_concurrent_run_waits_then_fails_clearly(project, repos):
+def test_second_concurrent_run_waits_then_fails_clearly(project, repos, capsys):
     seed(repos, "0.14.2")
     cfg = project.config()
     with exclusive(cfg.work_dir, 5):
         start = time.monotonic()
-        with pytest.raises(LockHeld, match="another run holds"):
+        with pytest.raises(LockHeld, match=rf"another run \(pid {os.getpid()}\) holds"):
             do_sync(project, repos)
         assert time.monotonic() - start >= cfg.lock_timeout * 0.9
+    # said at once, before the wait, naming whom it waits for
+    assert f"waiting up to 2 s for the run held by pid {os.getpid()}" in capsys.readouterr().err
     assert repos.origin_refs() == {}
 
 
@@ -266,7 +270,7 @@ def test_two_processes_at_once_one_wins_cleanly(project, repos):
 
     codes = sorted(code for code, _ in results)
     assert codes == [0, LockHeld.exit_code], results
-    assert "another run holds" in next(err for code, err in results if code)
+    assert re.search(r"another run \(pid \d+\) holds", next(err for code, err in results if code))
     assert len(MirrorLedger(project.config().mirror_ledger).tags) == 2
 
 

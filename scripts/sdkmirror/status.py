@@ -16,7 +16,7 @@ from typing import Any
 
 from . import console, proc, reports, taskutil
 from .config import Config
-from .errors import MirrorError
+from .errors import ExitCode, MirrorError
 from .gitio import SAFE_ARGS, RemoteRefs, git_env, ls_remote
 from .ledger import MirrorLedger
 from .mirror_tag import Version
@@ -25,7 +25,7 @@ from .patches import Patch, PatchRegistry
 from .releases import Release, ReleaseLedger, sort_versions
 from .reports import last_sync_path
 
-EXIT_ATTENTION = 8
+EXIT_ATTENTION = ExitCode.ATTENTION
 
 
 class NeedsAttention(MirrorError):

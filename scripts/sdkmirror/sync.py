@@ -18,14 +18,14 @@ from typing import Any
 
 from . import console, failpoints, taskutil
 from .config import Config
-from .errors import MirrorError, PushRefused
+from .errors import ExitCode, MirrorError, PushRefused
 from .gitio import RemoteRefs, WorkRepo, WorkRepoDamaged, ls_remote
 from .ledger import MirrorLedger
 from .lock import exclusive
 from .mirror_tag import describe_invalid
 from .reports import last_sync_path
 
-EXIT_DIVERGED = 3
+EXIT_DIVERGED = ExitCode.DIVERGED
 SHELL_HOSTILE = set(";|&$`'\"<>()\\!{}*?[] \t\n")
 
 
@@ -507,6 +507,7 @@ def main(*, upstream: str | None, origin: str | None, dry_run: bool, report: str
     cfg = taskutil.load_config()
     upstream_url = upstream or cfg.upstream
     origin_url = taskutil.origin_url(cfg, origin)
+    taskutil.check_writable(report)  # before anything is pushed, not after
     result: SyncReport | None = None
     try:
         result = run(cfg, upstream=upstream_url, origin=origin_url, dry_run=dry_run)
@@ -533,6 +534,6 @@ def _persist(cfg: Config, path: str | None, report: SyncReport) -> None:
     if not report.dry_run:
         try:
             taskutil.write_json(last_sync_path(cfg.reports_dir, report.origin), data)
-        except OSError as exc:
+        except MirrorError as exc:
             console.warn(f"could not keep the report in {cfg.reports_dir}: {exc}")
     taskutil.write_json(path, data)

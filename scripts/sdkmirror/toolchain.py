@@ -47,7 +47,7 @@ _LEAKY = (
 class ToolchainError(MirrorError):
     """A toolchain could not be provisioned or is not the version it claims."""
 
-    exit_code = 3
+    exit_code = 9  # errors.ExitCode.TOOLCHAIN
 
 
 @dataclass
