@@ -422,3 +422,40 @@ def test_any_ledger_shape_is_a_result_or_one_error_line(data, project, repos, ca
     # Accepted: every reader downstream copes with it.
     ledger.tags, ledger.mirror_branches  # noqa: B018
     verify.audit(cfg, RemoteRefs({}), ledger, lambda a, b: True)
+
+
+# --- errors that say what happened ----------------------------------------------------------------
+
+
+def test_npm_reason_picks_the_code_line():
+    from sdkmirror.netlimits import npm_reason
+
+    log = (
+        "npm error code ECONNREFUSED\n"
+        "npm error syscall connect\n"
+        "npm error errno ECONNREFUSED\n"
+        "npm error FetchError: request to http://127.0.0.1:9/x failed, reason: connect\n"
+        "npm error A complete log of this run can be found in: /root/.npm/_logs/x.log\n"
+    )
+    assert npm_reason(log) == (
+        "npm error code ECONNREFUSED: FetchError: request to http://127.0.0.1:9/x failed, "
+        "reason: connect"
+    )
+
+
+@pytest.mark.slow
+def test_an_unreachable_registry_fails_within_seconds_with_npms_code(toolchain_primary):
+    import socket
+
+    from sdkmirror import publish
+    from sdkmirror.errors import RemoteError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(RemoteError) as err:
+        publish.registry_dist_tags(toolchain_primary, "@botiverse/x", f"http://127.0.0.1:{port}/")
+    assert time.monotonic() - start < 15
+    assert "npm error code ECONNREFUSED" in str(err.value), str(err.value)
+    assert "complete log" not in str(err.value)

