@@ -111,7 +111,9 @@ def publish(
 ):
     """Build a mirror tag's (or patch branch's) SDK, repackage, verify, publish, record it."""
     from sdkmirror import publish as publish_mod
+    from sdkmirror.taskutil import check_writable
 
+    check_writable(report)  # an unwritable --report fails before anything is uploaded
     publish_mod.run(
         publish_mod.Request(
             source_tag=source_tag,
@@ -155,7 +157,9 @@ def release_tag(c, source_tag, push=False, origin=None, version_override=None):
 def release_notes(c, from_, to, origin=None, upstream=None):
     """Draft a RELEASES.md entry: the SDK's interface delta between two mirror tags."""
     from sdkmirror import release_notes as release_notes_mod
+    from sdkmirror.taskutil import check_release_order
 
+    check_release_order(from_, to)  # reversed is refused before anything is built
     release_notes_mod.main(from_tag=from_, to_tag=to, origin=origin, upstream=upstream)
 
 

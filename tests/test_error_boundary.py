@@ -459,3 +459,10 @@ def test_an_unreachable_registry_fails_within_seconds_with_npms_code(toolchain_p
     assert time.monotonic() - start < 15
     assert "npm error code ECONNREFUSED" in str(err.value), str(err.value)
     assert "complete log" not in str(err.value)
+
+
+def test_release_notes_refuse_a_reversed_range(project, capsys):
+    with pytest.raises(Exit) as err:
+        NS["release.notes"].body(Context(), from_=TAG.format("0.15.0"), to=TAG.format("0.14.2"))
+    assert err.value.code == ExitCode.USAGE
+    assert "is not older than --to" in str(err.value.message)

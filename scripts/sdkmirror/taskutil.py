@@ -94,6 +94,17 @@ def origin_url(cfg: config_mod.Config, origin: str | None) -> str:
     return origin or remote_url(cfg.root)
 
 
+def check_release_order(from_tag: str, to_tag: str) -> None:
+    """`--from` must be the older release of the two: the notes read from old to new."""
+    tags = load_config().tags
+    old, new = tags.version_of(from_tag), tags.version_of(to_tag)
+    if old is not None and new is not None and not old < new:
+        raise UsageError(
+            f"--from {from_tag} is not older than --to {to_tag}; pass the older release as "
+            "--from and the newer as --to"
+        )
+
+
 def check_writable(path: str | Path | None, what: str = "--report") -> None:
     """Fail before anything changes when `path` cannot be written (not after a push)."""
     if not path:
