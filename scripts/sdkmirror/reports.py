@@ -23,7 +23,7 @@ SHAPES: dict[str, Table] = {
             "upstream": Field(text, required=False),
             "origin": Field(text, required=False),
             "dry_run": Field(boolean, required=False),
-            "alerts": Field(ListOf(_ALERT)),
+            "alerts": Field(ListOf(_ALERT), required=False),
             "new_tags": Field(ListOf(_NAMED), required=False),
             "new_release_branches": Field(ListOf(_NAMED), required=False),
             "mirror_branch": Field(Table(), required=False),
