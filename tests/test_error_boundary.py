@@ -486,3 +486,18 @@ def test_no_network_while_installing_a_toolchain_is_network(tmp_path, monkeypatc
         toolchain.provision(config.ToolchainSpec("24.11.0", "10.33.0"), tmp_path / "cache")
     assert str(err.value).startswith("network: "), str(err.value)
     assert smoke.classify(str(err.value), phase="toolchain") == "network"
+
+
+def test_python_m_sdkmirror_reports_a_broken_smoke_report_in_one_line(tmp_path):
+    bad = tmp_path / "smoke-x.json"
+    bad.write_text(json.dumps({"kind": "smoke", "results": [{"status": 3}]}))
+    cp = subprocess.run(
+        [sys.executable, "-m", "sdkmirror", "report", str(bad)],
+        capture_output=True, text=True, timeout=60,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO_ROOT / "scripts")},
+    )  # fmt: skip
+    assert cp.returncode == ExitCode.USAGE, cp.stderr
+    assert [ln for ln in cp.stderr.splitlines() if ln.strip()] == [
+        f"error: {bad}: results[0].status must be a string, not 3; pass the file "
+        "`nox -s smoke` wrote"
+    ]

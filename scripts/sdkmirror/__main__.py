@@ -96,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         console.error(os_problem(exc))
         return int(ExitCode.LOCAL)
+    except Exception as exc:  # a defect: still one line, with what to report
+        console.error(
+            f"unexpected {type(exc).__name__}: {exc}; please report this with the command "
+            "that caused it"
+        )
+        return int(ExitCode.FAILED)
 
 
 if __name__ == "__main__":

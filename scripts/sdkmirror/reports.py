@@ -63,24 +63,31 @@ SHAPES: dict[str, Table] = {
 }
 
 
+# Which command writes each kind, for the error's fix.
+WRITERS = {
+    "sync": "invoke sync --report",
+    "smoke": "nox -s smoke",
+    "publish": "invoke publish --report",
+}
+
+
 def read(path: Path, kind: str) -> dict[str, Any]:
     """The report at `path`, which must be JSON with `"kind": kind` and that kind's shape."""
+    writer = WRITERS.get(kind, f"invoke {kind}")
     try:
         data = json.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
         raise RecordError(f"cannot read the {kind} report {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise RecordError(
-            f"{path} is not UTF-8 text; pass the file `invoke {kind}` wrote"
-        ) from None
+        raise RecordError(f"{path} is not UTF-8 text; pass the file `{writer}` wrote") from None
     except json.JSONDecodeError as exc:
         raise RecordError(
-            f"{path} is not JSON ({exc.msg}); pass the file `invoke {kind}` wrote"
+            f"{path} is not JSON ({exc.msg}); pass the file `{writer}` wrote"
         ) from None
     if not isinstance(data, dict) or data.get("kind") != kind:
         raise RecordError(f'{path} is not a {kind} report (its "kind" is not {kind!r})')
     if kind in SHAPES:
-        validate(data, SHAPES[kind], path, f"pass the file `invoke {kind}` wrote")
+        validate(data, SHAPES[kind], path, f"pass the file `{writer}` wrote")
     return data
 
 
