@@ -5,16 +5,17 @@ Bare `nox` runs lint and tests; smoke, demo, sweep and bench are opt-in (`nox -s
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nox
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
+from sdkmirror.config import toolchain_matrix  # stdlib only: runs in nox's own Python
+
 nox.needs_version = ">=2025.2.9"
 nox.options.sessions = ["lint", "tests"]
 nox.options.error_on_missing_interpreters = True
-
-PYPROJECT = nox.project.load_toml("pyproject.toml")
-SDKMIRROR = PYPROJECT["tool"]["sdkmirror"]
 
 
 # --- the project's own checks -----------------------------------------------------------------
@@ -37,7 +38,8 @@ def lint(session: nox.Session) -> None:
 
 # --- smoke build and demo ---------------------------------------------------------------------
 
-TOOLCHAINS = [(t["node"], t["pnpm"]) for t in SDKMIRROR.get("toolchains", [])]
+# Validated: a broken [tool.sdkmirror] is one `error:` line, even for `nox --list`.
+TOOLCHAINS = toolchain_matrix(Path(__file__).resolve().parent / "pyproject.toml")
 
 
 @nox.session(default=False, tags=["smoke"])

@@ -12,8 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
 
 from invoke import Collection, task
 
-from sdkmirror.taskutil import guarded
+from sdkmirror.taskutil import guarded, usage_errors_exit_2
 
+usage_errors_exit_2()  # Invoke's own usage errors exit 2, like every other usage error
 ns = Collection()
 
 REMOTE_HELP = {
@@ -116,7 +117,9 @@ def publish(
 ):
     """Build a mirror tag's (or patch branch's) SDK, then upload and check it; record it."""
     from sdkmirror import publish as publish_mod
+    from sdkmirror.taskutil import check_writable
 
+    check_writable(report)  # an unwritable --report fails before anything is uploaded
     publish_mod.run(
         publish_mod.Request(
             source_tag=source_tag,
@@ -242,7 +245,9 @@ def release_tag(c, source_tag, push=False, origin=None, version_override=None):
 def release_notes(c, from_, to, origin=None, upstream=None):
     """Draft a RELEASES.md entry: the SDK's interface delta between two mirror tags."""
     from sdkmirror import release_notes as release_notes_mod
+    from sdkmirror.taskutil import check_release_order
 
+    check_release_order(from_, to)  # reversed is refused before anything is built
     release_notes_mod.main(from_tag=from_, to_tag=to, origin=origin, upstream=upstream)
 
 

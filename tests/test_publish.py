@@ -143,18 +143,22 @@ def test_report_names_the_published_version(tmp_path: Path) -> None:
     path = tmp_path / "reports" / "publish.json"
     publish.write_report(publish.Outcome(plan, published=True, recorded=True), path)
     assert github_release.from_report(path) == (record().name, "0.9.3")
-    # a dry run, or no report at all (a dry run uploads none): no Release
+    # a dry run: no Release; a report that is not there is a wrong path, not a no-op
     publish.write_report(publish.Outcome(replace(plan, dry_run=True)), path)
     assert github_release.from_report(path) is None
-    assert github_release.from_report(tmp_path / "missing.json") is None
+    with pytest.raises(MirrorError, match="cannot read the publish report"):
+        github_release.from_report(tmp_path / "missing.json")
     path.write_text('{"kind": "sync"}')
-    with pytest.raises(UsageError, match="not a publish report"):
+    with pytest.raises(MirrorError, match="not a publish report"):
+        github_release.from_report(path)
+    path.write_text('{"kind": "publish", "dry_run": "no"}')
+    with pytest.raises(MirrorError, match="npm_version is missing"):
         github_release.from_report(path)
 
 
 def test_github_release_from_the_report_names_that_version(project, httpserver, tmp_path) -> None:
     """What record-release.yml runs: the Release is for the version the publish report names
-    (not merely the newest built from that tag), and no report means no request at all."""
+    (not merely the newest built from that tag); a missing report is an error, no request."""
     cfg = project.config()
     ledger = ReleaseLedger(cfg.release_ledger)
     for version, reason in (("0.9.3", None), ("0.9.4", "re-bundled")):
@@ -173,8 +177,8 @@ def test_github_release_from_the_report_names_that_version(project, httpserver, 
     missing = project.invoke(
         "github.release", "--from-report", str(tmp_path / "none.json"), env=env
     )
-    assert missing.returncode == 0, missing.stderr
-    assert "no GitHub Release to make" in missing.stderr and not httpserver.log
+    assert missing.returncode == 2, missing.stderr
+    assert "cannot read the publish report" in missing.stderr and not httpserver.log
 
     plan = offline_plan(publish.Request(source_tag=record().name, dry_run=False))
     report = tmp_path / "publish.json"

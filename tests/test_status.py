@@ -219,3 +219,50 @@ def test_collect_is_pure_over_listings(project):
         smoke_reports=[], is_ancestor=lambda a, b: False,
     )  # fmt: skip
     assert not s.ok and s.branch.state == "diverged"
+
+
+def test_a_tag_moved_on_origin_is_blamed_on_origin(project, repos):
+    seed(repos, "0.14.2", "0.14.3")
+    do_sync(project, repos)
+    name = TAG.format("0.14.2")
+    other = git("rev-parse", f"refs/tags/{TAG.format('0.14.3')}", cwd=repos.origin)
+    git("update-ref", f"refs/tags/{name}", other, cwd=repos.origin)
+
+    cp = run_status(project, repos)
+
+    assert cp.returncode == status.EXIT_ATTENTION
+    s = as_json(cp)
+    assert s["tags"]["moved"] == []  # upstream did nothing
+    assert s["tags"]["moved_on_origin"] == [name]
+    assert "moved upstream" not in cp.stderr
+
+
+def test_a_release_branch_conflict_needs_the_maintainer(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    repos.commit("later")
+    repos.push()
+    do_sync(project, repos)
+    head = repos.refs(repos.upstream)["refs/heads/main"]
+    git("update-ref", "refs/heads/release/v0.14.2", head, cwd=repos.origin)
+    assert project.invoke("verify", "--origin", str(repos.origin)).returncode == 7
+
+    cp = run_status(project, repos)
+
+    assert cp.returncode == status.EXIT_ATTENTION
+    assert as_json(cp)["tags"]["branch_conflicts"] == ["release/v0.14.2"]
+
+
+def test_a_run_against_another_origin_does_not_poison_status(project, repos, tmp_path):
+    seed(repos, "0.14.2")
+    assert project.invoke("sync", "--origin", str(repos.origin)).returncode == 0
+    typo = project.invoke("sync", "--origin", str(tmp_path / "typo.git"))
+    assert typo.returncode == 4
+
+    cp = run_status(project, repos)
+
+    assert cp.returncode == 0, cp.stderr
+    s = as_json(cp)
+    assert s["last_sync"]["status"] == "updated"
+    row = next(ln for ln in cp.stderr.splitlines() if ln.startswith("last sync"))
+    assert "updated" in row and s["last_sync"]["started_at"] in row

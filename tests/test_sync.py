@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -89,12 +91,15 @@ def test_noop_fetches_nothing(project, repos, monkeypatch):
 def test_push_token_goes_to_origin_only(monkeypatch):
     monkeypatch.setenv(PUSH_TOKEN_ENV, "s3cret")
     url = "https://git.example.invalid/mirror.git"
-    assert not any(k.startswith("GIT_CONFIG") for k in git_env(url))
+    assert not any(k.startswith("GIT_CONFIG_KEY") for k in git_env(url))
     with_auth = git_env(url, auth=True)
-    header = with_auth[f"GIT_CONFIG_VALUE_{int(with_auth['GIT_CONFIG_COUNT']) - 1}"]
+    n = int(with_auth["GIT_CONFIG_COUNT"]) - 1
+    header = with_auth[f"GIT_CONFIG_VALUE_{n}"]
     assert header.startswith("AUTHORIZATION: basic ")
+    # Scoped to the origin URL: a rewrite rule sending the push elsewhere loses the header.
+    assert with_auth[f"GIT_CONFIG_KEY_{n}"] == f"http.{url}.extraheader"
     assert not any("s3cret" in v for v in with_auth.values())  # encoded, never plain
-    assert not any(k.startswith("GIT_CONFIG") for k in git_env("/local/path", auth=True))
+    assert not any(k.startswith("GIT_CONFIG_KEY") for k in git_env("/local/path", auth=True))
 
 
 def test_upstream_rewrite_holds_branch_and_exits_3(project, repos):
@@ -224,14 +229,16 @@ def test_workflow_scope_refusal_gets_its_own_alert(project, repos):
     assert [a["kind"] for a in report["alerts"]] == ["push-auth-workflows"]
 
 
-def test_second_concurrent_run_waits_then_fails_clearly(project, repos):
+def test_second_concurrent_run_waits_then_fails_clearly(project, repos, capsys):
     seed(repos, "0.14.2")
     cfg = project.config()
     with exclusive(cfg.work_dir, 5):
         start = time.monotonic()
-        with pytest.raises(LockHeld, match="another run holds"):
+        with pytest.raises(LockHeld, match=rf"another run \(pid {os.getpid()}\) holds"):
             do_sync(project, repos)
         assert time.monotonic() - start >= cfg.lock_timeout * 0.9
+    # said at once, before the wait, naming whom it waits for
+    assert f"waiting up to 2 s for the run held by pid {os.getpid()}" in capsys.readouterr().err
     assert repos.origin_refs() == {}
 
 
@@ -263,7 +270,7 @@ def test_two_processes_at_once_one_wins_cleanly(project, repos):
 
     codes = sorted(code for code, _ in results)
     assert codes == [0, LockHeld.exit_code], results
-    assert "another run holds" in next(err for code, err in results if code)
+    assert re.search(r"another run \(pid \d+\) holds", next(err for code, err in results if code))
     assert len(MirrorLedger(project.config().mirror_ledger).tags) == 2
 
 
@@ -314,3 +321,136 @@ def test_report_json_shape(project, repos):
         {"name": "release/v0.14.2", "commit": repos.refs(repos.upstream)["refs/heads/main"]}
     ]
     assert report["alerts"] == []
+
+
+# --- the work repository is a cache of objects only ---------------------------------------------
+
+
+def test_hooks_planted_in_the_work_repository_never_run(project, repos, tmp_path):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    work = project.config().work_repo
+    marker = tmp_path / "hook-ran"
+    for hook in ("pre-push", "reference-transaction", "post-update"):
+        repos.install_hook(work, hook, f'echo "$0" >> "{marker}"\n')
+    repos.commit("more work")
+    repos.release("0.15.0")
+    repos.push_all()
+
+    report = do_sync(project, repos)
+
+    assert report.status == "updated"
+    assert f"refs/tags/{TAG.format('0.15.0')}" in repos.origin_refs()
+    assert not marker.exists()
+
+
+def test_insteadof_planted_in_the_work_repository_does_not_redirect_the_push(
+    project, repos, tmp_path
+):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    decoy = tmp_path / "decoy.git"
+    git("init", "--bare", "-q", "-b", "main", str(decoy))
+    work = project.config().work_repo
+    with (work / "config").open("a") as fh:
+        fh.write(f'[url "{decoy}"]\n\tinsteadOf = {repos.origin}\n')
+    repos.commit("more work")
+    new_obj = repos.release("0.15.0")
+    repos.push_all()
+
+    do_sync(project, repos)
+
+    assert repos.origin_refs()[f"refs/tags/{TAG.format('0.15.0')}"] == new_obj
+    assert repos.refs(decoy) == {}
+    assert "insteadOf" not in (work / "config").read_text()
+
+
+def test_stale_locks_a_killed_git_left_are_removed(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    work = project.config().work_repo
+    stale = [work / "refs/upstream/heads/main.lock", work / "packed-refs.lock"]
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("0" * 40 + "\n")
+    repos.commit("more work")
+    repos.push_all()
+
+    report = do_sync(project, repos)
+
+    assert report.status == "updated"
+    assert not any(p.exists() for p in stale)
+
+
+def test_a_stalled_remote_fails_with_exit_4_naming_it(project, repos, monkeypatch):
+    import socket
+
+    from sdkmirror import gitio
+
+    seed(repos, "0.14.2")
+    with socket.socket() as server:  # accepts connections, never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/upstream.git"
+        monkeypatch.setattr(gitio, "LIST_TIMEOUT", 2.0)
+        start = time.monotonic()
+        with pytest.raises(RemoteError) as err:
+            sync.run(project.config(), upstream=url, origin=str(repos.origin))
+    assert time.monotonic() - start < 20
+    assert err.value.exit_code == 4
+    assert f"upstream {url} stalled" in str(err.value)
+    assert repos.origin_refs() == {}
+
+
+def test_a_missing_origin_shows_gits_own_reason(project, repos, tmp_path):
+    seed(repos, "0.14.2")
+    cp = project.invoke("sync", "--origin", str(tmp_path / "no-such.git"))
+    assert cp.returncode == 4
+    assert "does not appear to be a git repository" in cp.stderr
+    assert "Traceback" not in cp.stderr
+
+
+# --- origin is trusted only where upstream or the ledger vouches for it -------------------------
+
+
+def _push_to_origin_only(repos: GitRepos, name: str) -> str:
+    """A release-shaped tag pushed straight to origin, on a commit upstream never had."""
+    git("commit", "-q", "--allow-empty", "-m", "not upstream", cwd=repos.work)
+    obj = repos.tag(name)
+    git("push", "-q", str(repos.origin), f"refs/tags/{name}", cwd=repos.work)
+    git("reset", "-q", "--hard", "HEAD~1", cwd=repos.work)
+    git("tag", "-d", name, cwd=repos.work)
+    return obj
+
+
+def test_a_tag_upstream_never_had_is_not_adopted(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    foreign = TAG.format("9.9.9")
+    _push_to_origin_only(repos, foreign)
+
+    report = do_sync(project, repos)
+
+    assert ("foreign-tag", foreign) in [(a["kind"], a["ref"]) for a in report.alerts]
+    assert foreign not in MirrorLedger(project.config().mirror_ledger).tags
+    assert "refs/heads/release/v9.9.9" not in repos.origin_refs()
+    cp = project.invoke("verify", "--origin", str(repos.origin))
+    assert cp.returncode == 7
+    assert "tag-not-in-ledger" in cp.stderr and foreign in cp.stderr
+
+
+def test_a_tag_pushed_to_origin_before_the_sync_is_not_recorded(project, repos):
+    seed(repos, "0.14.2")
+    do_sync(project, repos)
+    name = TAG.format("0.15.0")
+    _push_to_origin_only(repos, name)
+    repos.commit("real 0.15.0")
+    upstream_obj = repos.release("0.15.0")
+    repos.push_all()
+
+    report = do_sync(project, repos)
+
+    assert [(a["kind"], a["ref"]) for a in report.alerts] == [("foreign-tag", name)]
+    assert name not in MirrorLedger(project.config().mirror_ledger).tags
+    assert repos.origin_refs()[f"refs/tags/{name}"] != upstream_obj
+    assert "refs/heads/release/v0.15.0" not in repos.origin_refs()

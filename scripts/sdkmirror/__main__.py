@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import config, console
-from .errors import MirrorError
+from .errors import ExitCode, MirrorError, os_problem
 
 
 def _smoke(args: argparse.Namespace) -> int:
@@ -111,12 +111,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="where sweep.json and sweep.md go (default: reports dir)")
     p.set_defaults(fn=_sweep)
 
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: argparse's own line, exit 2
     try:
         return int(args.fn(args))
     except MirrorError as exc:
         console.error(str(exc))
-        return exc.exit_code
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        console.error(
+            f"interrupted; {args.command} writes its reports in one rename and never touches "
+            "the mirror: run it again"
+        )
+        return int(ExitCode.INTERRUPTED)
+    except OSError as exc:
+        console.error(os_problem(exc))
+        return int(ExitCode.LOCAL)
+    except Exception as exc:  # a defect: still one line, with what to report
+        console.error(
+            f"unexpected {type(exc).__name__}: {exc}; please report this with the command "
+            "that caused it"
+        )
+        return int(ExitCode.FAILED)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,11 @@ RUNBOOK: dict[str, RunbookStep] = {
         "An upstream release tag moved or vanished: the mirror tag keeps its original commit. "
         "Consumers stay on the mirror tag; ask upstream whether the release was re-cut.",
     ),
+    "foreign-tag": RunbookStep(
+        "moved-or-deleted-upstream-tag",
+        "A release tag on the mirror that upstream never had on that object: it was not recorded "
+        "and has no release branch. Delete it on origin; never adopt it by hand.",
+    ),
     "invalid-tag": RunbookStep(
         "moved-or-deleted-upstream-tag",
         "An upstream tag looks like a release but is not a valid release name: it was not "
@@ -77,6 +82,7 @@ SYNC_KIND_LABEL = {
     "diverged": "diverged",
     "tag-moved": "tag-moved",
     "tag-deleted": "tag-moved",
+    "foreign-tag": "tag-moved",
     "invalid-tag": "upstream-break",
     "push-auth-workflows": "our-env",
     "push-refused": "our-env",
@@ -86,6 +92,7 @@ SYNC_KIND_RUNBOOK = {
     "diverged": "diverged",
     "tag-moved": "tag-moved",
     "tag-deleted": "tag-moved",
+    "foreign-tag": "foreign-tag",
     "invalid-tag": "invalid-tag",
     "push-auth-workflows": "push-auth",
     "push-refused": "sync-failed",

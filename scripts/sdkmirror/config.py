@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from .errors import ConfigError
-from .mirror_tag import TagPattern, Version, check_template
+from .mirror_tag import TagPattern, check_template
+from .versions import exact_problem
 
 CONFIG_ENV = "SDKMIRROR_CONFIG"
 CACHE_ENV = "SDKMIRROR_CACHE"
@@ -117,10 +121,8 @@ def find_pyproject(start: Path | None = None) -> Path:
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         candidate = d / "pyproject.toml"
-        if candidate.is_file():
-            with candidate.open("rb") as fh:
-                if "sdkmirror" in tomllib.load(fh).get("tool", {}):
-                    return candidate
+        if candidate.is_file() and "sdkmirror" in _read_toml(candidate).get("tool", {}):
+            return candidate
     raise ConfigError(
         "no pyproject.toml with a [tool.sdkmirror] table here or above; "
         f"run from the project checkout or set {CONFIG_ENV}"
@@ -130,19 +132,45 @@ def find_pyproject(start: Path | None = None) -> Path:
 def load(path: Path | None = None, **overrides: Any) -> Config:
     """Load and validate the configuration; `overrides` win over the file (used by flags)."""
     path = path or find_pyproject()
+    tool = _read_toml(path).get("tool", {})
+    raw = tool.get("sdkmirror", {}) if isinstance(tool, dict) else {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: [tool.sdkmirror] must be a table")
+    return from_mapping(raw, root=path.parent, **overrides)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file, or one `ConfigError` naming it and the problem (syntax, bytes, access)."""
     try:
         with path.open("rb") as fh:
-            raw = tomllib.load(fh).get("tool", {}).get("sdkmirror", {})
+            return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return from_mapping(raw, root=path.parent, **overrides)
+        raise ConfigError(f"{path}: not valid TOML: {exc}; fix the file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def toolchain_matrix(pyproject: Path) -> list[tuple[str, str]]:
+    """`(node, pnpm)` per smoke session, from the validated configuration (for `noxfile.py`).
+
+    A broken `pyproject.toml` prints one `error:` line and exits 2: `nox --list` included.
+    """
+    try:
+        return [(t.node, t.pnpm) for t in load(pyproject).toolchains]
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(int(exc.exit_code)) from None
 
 
 def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config:
     unknown = sorted(set(raw) - set(DEFAULTS))
     if unknown:
+        near = difflib.get_close_matches(unknown[0], list(DEFAULTS), n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
         raise ConfigError(
-            f"[tool.sdkmirror] unknown key {unknown[0]!r}; known keys: {', '.join(DEFAULTS)}"
+            f"[tool.sdkmirror] unknown key {unknown[0]!r}; {hint}known keys: {', '.join(DEFAULTS)}"
         )
     values = {**DEFAULTS, **raw, **{k: v for k, v in overrides.items() if v is not None}}
 
@@ -194,7 +222,12 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
         )
 
     timeout = values["lock_timeout"]
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout < 0
+    ):
         raise ConfigError(f"[tool.sdkmirror] lock_timeout must be seconds >= 0, got {timeout!r}")
 
     max_bytes = values["max_package_bytes"]
@@ -243,13 +276,12 @@ def _toolchains(raw: Any) -> tuple[ToolchainSpec, ...]:
         if extra:
             raise ConfigError(f"{where} unknown key {extra[0]!r} (node, pnpm, allow_failure)")
         for key in ("node", "pnpm"):
-            v = entry.get(key)
-            try:
-                Version.parse(v if isinstance(v, str) else "")
-            except ValueError:
-                raise ConfigError(
-                    f"{where}.{key} must be an exact X.Y.Z version, got {v!r}"
-                ) from None
+            if key not in entry:
+                raise ConfigError(f"{where} has no {key!r} key; give node and pnpm versions")
+            v = entry[key]
+            problem = exact_problem(v, f"{where}.{key}") if isinstance(v, str) else None
+            if not isinstance(v, str) or problem:
+                raise ConfigError(problem or f"{where}.{key} must be an exact X.Y.Z string")
         allow = entry.get("allow_failure", False)
         if not isinstance(allow, bool):
             raise ConfigError(f"{where}.allow_failure must be true or false, got {allow!r}")

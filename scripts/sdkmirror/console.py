@@ -68,5 +68,24 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     return t
 
 
+def plain(t: Table) -> str:
+    """A table as aligned plain lines: identifiers stay whole, so `grep` finds them."""
+    headers = [str(c.header) for c in t.columns]
+    cells = [[str(v) for v in c.cells] for c in t.columns]
+    rows = [headers, *map(list, zip(*cells, strict=True))]
+    widths = [
+        max(len(line) for r in rows for line in r[i].splitlines() or [""])
+        for i in range(len(headers))
+    ]
+    lines = [str(t.title)] if t.title else []
+    for r in rows:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
 def show(renderable: object) -> None:
-    err.print(renderable)
+    """Rich tables on a terminal; plain lines when piped or logged, never wrapped mid-name."""
+    if isinstance(renderable, Table) and not err.is_terminal:
+        err.print(plain(renderable), markup=False, highlight=False, soft_wrap=True)
+    else:
+        err.print(renderable)

@@ -1,12 +1,32 @@
-"""Domain errors. Each carries one human line and the process exit code it maps to."""
+"""Domain errors and the one exit-code table. Each error is one human line and one code."""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit code a task or `python -m sdkmirror` returns; the README's table lists them."""
+
+    OK = 0
+    FAILED = 1  # the run's own reports say it failed; a smoke build failed
+    USAGE = 2  # bad input: flags, configuration, ledgers, reports (Invoke's usage errors too)
+    DIVERGED = 3  # sync held the mirror branch on an upstream history rewrite
+    REMOTE = 4  # a remote or registry unreachable or stalled
+    PUSH_REFUSED = 5  # origin refused the push; nothing on origin changed
+    LOCKED = 6  # another run holds the lock
+    VIOLATION = 7  # an audit or drift check failed (verify, patch.table, release.render)
+    ATTENTION = 8  # status: something needs the maintainer
+    TOOLCHAIN = 9  # a toolchain could not be provisioned or is not what it claims
+    REGISTRY_CONFLICT = 10  # the registry holds this version with other content
+    LOCAL = 11  # a local file or directory cannot be read or written (disk full, not a dir)
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
 
 
 class MirrorError(Exception):
     """An expected failure: printed as one line, never as a traceback."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.FAILED
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
         super().__init__(message)
@@ -21,13 +41,13 @@ class MirrorError(Exception):
 class ConfigError(MirrorError):
     """`[tool.sdkmirror]` holds an invalid value."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class UsageError(MirrorError):
     """Bad input on the command line (hostile tag name, missing tag, version mismatch)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class CommandError(MirrorError):
@@ -57,13 +77,13 @@ class CommandError(MirrorError):
 class RemoteError(MirrorError):
     """A remote could not be reached or read."""
 
-    exit_code = 4
+    exit_code = ExitCode.REMOTE
 
 
 class PushRefused(MirrorError):
     """Origin refused the push; nothing on origin changed."""
 
-    exit_code = 5
+    exit_code = ExitCode.PUSH_REFUSED
 
     def __init__(self, message: str, *, reason: str = "", workflow_scope: bool = False) -> None:
         super().__init__(message)
@@ -75,13 +95,32 @@ class PushRefused(MirrorError):
 class LockHeld(MirrorError):
     """Another run holds the lock on the work repository."""
 
-    exit_code = 6
+    exit_code = ExitCode.LOCKED
 
 
 class VerificationFailed(MirrorError):
     """An audit found violations of the mirror's rules."""
 
-    exit_code = 7
+    exit_code = ExitCode.VIOLATION
+
+
+class RecordError(MirrorError):
+    """A ledger, registry or report parses but does not have the declared shape."""
+
+    exit_code = ExitCode.USAGE
+
+
+class LocalError(MirrorError):
+    """A local file or directory cannot be read or written."""
+
+    exit_code = ExitCode.LOCAL
+
+
+def os_problem(exc: OSError) -> str:
+    """An OSError as one line: the path and the system's reason, never a traceback."""
+    where = exc.filename if exc.filename is not None else ""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{where}: {reason}" if where else reason
 
 
 def last_line(text: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import console, taskutil
+from . import console, reports, taskutil
 from .config import Config
 from .errors import UsageError
 from .github_api import Client, GitHubUnavailable
@@ -112,11 +112,9 @@ def publish_github_release(
 
 def from_report(path: Path) -> tuple[str, str] | None:
     """(upstream tag, npm version) of the publish a report describes; None when it uploaded
-    nothing (no report at all: a dry run keeps none)."""
-    from .publish import read_report
-
-    data = read_report(path)
-    if data is None or data["dry_run"] or not (data["published"] or data["already_published"]):
+    nothing (a dry run). A missing or malformed report is an error, never a silent no-op."""
+    data = reports.read(path, "publish")  # a missing report is an error: name the right one
+    if data["dry_run"] or not (data["published"] or data["already_published"]):
         console.info(f"no published version in {path}: no GitHub Release to make")
         return None
     return str(data["upstream_tag"]), str(data["npm_version"])

@@ -18,16 +18,55 @@ from .errors import CommandError, MirrorError, PushRefused, RemoteError
 
 ZERO = "0" * 40
 
-# A child git must never stop to ask a person for a password, on a terminal or in CI.
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true", "LC_ALL": "C"}
+# A child git must never stop to ask a person for a password, on a terminal or in CI, and
+# never takes configuration from the machine or the user: only the settings passed here count.
+_GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ASKPASS": "true",
+    "SSH_ASKPASS": "true",
+    "LC_ALL": "C",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    # `refs/replace/*` in a cache would change what an object id reads as.
+    "GIT_NO_REPLACE_OBJECTS": "1",
+}
 PUSH_TOKEN_ENV = "SDKMIRROR_PUSH_TOKEN"  # noqa: S105 - the name of a variable
+
+# Every git call: hooks never run, whatever a restored cache or a checkout plants in hooks/.
+SAFE_ARGS = ("-c", "core.hooksPath=/dev/null")
+# Every network git call: an HTTP remote slower than 1 KB/s for 30 s is abandoned.
+LOW_SPEED_ARGS = ("-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=30")
+# Local and ssh transports have no low-speed limit: the process is killed after these seconds.
+LIST_TIMEOUT = 120.0
+TRANSFER_TIMEOUT = 1800.0
+_TIMED_OUT = "Timeout: the command"
+
+# What the work repository's config is rewritten to on every run: a cache of objects only, so
+# nothing planted in it (url.*.insteadOf, credential helpers, includes) can steer a push.
+WORK_REPO_CONFIG = """\
+[core]
+\trepositoryformatversion = 0
+\tfilemode = true
+\tbare = true
+\tlogAllRefUpdates = false
+[gc]
+\tauto = 0
+"""
+# Files that change what objects or ancestry a repository reports; a cache never needs them.
+_UNTRUSTED_FILES = (
+    "info/grafts",
+    "shallow",
+    "objects/info/alternates",
+    "objects/info/http-alternates",
+)
 
 
 def git_env(url: str | None = None, *, auth: bool = False) -> dict[str, str]:
     """Environment for git children.
 
-    With `auth` (origin operations only) an https URL gets the push token as an HTTP header,
-    never on a command line; upstream, or any URL a flag names, never sees it.
+    With `auth` (origin operations only) an https URL gets the push token as an HTTP header
+    scoped to that URL (`http.<url>.extraHeader`), never on a command line; upstream, any URL a
+    flag names, or a URL a rewrite rule would substitute never sees it.
     """
     env = dict(_GIT_ENV)
     token = os.environ.get(PUSH_TOKEN_ENV)
@@ -37,9 +76,20 @@ def git_env(url: str | None = None, *, auth: bool = False) -> dict[str, str]:
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
         n = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
         env["GIT_CONFIG_COUNT"] = str(n + 1)
-        env[f"GIT_CONFIG_KEY_{n}"] = "http.extraheader"
+        env[f"GIT_CONFIG_KEY_{n}"] = f"http.{url}.extraheader"
         env[f"GIT_CONFIG_VALUE_{n}"] = f"AUTHORIZATION: basic {basic}"
     return env
+
+
+def timed_out(exc: GitCommandError) -> bool:
+    return _TIMED_OUT in str(exc.stderr)
+
+
+def stalled(name: str, url: str, seconds: float) -> RemoteError:
+    return RemoteError(
+        f"{name} {url} stalled: no answer within {seconds:g}s; the remote is slow or hung, "
+        "try again later"
+    )
 
 
 @dataclass(frozen=True)
@@ -85,11 +135,14 @@ def ls_remote(url: str, patterns: Sequence[str] = (), *, name: str = "remote") -
     """List a remote's refs without fetching any object."""
     try:
         out = git.Git().execute(
-            ["git", "ls-remote", "--", url, *patterns],
+            ["git", *SAFE_ARGS, *LOW_SPEED_ARGS, "ls-remote", "--", url, *patterns],
             env=git_env(url, auth=name == "origin"),
             with_extended_output=False,
+            kill_after_timeout=LIST_TIMEOUT,
         )
     except GitCommandError as exc:
+        if timed_out(exc):
+            raise stalled(name, url, LIST_TIMEOUT) from exc
         raise RemoteError(f"cannot read {name} {url}: {git_reason(exc)}") from exc
     return parse_ls_remote(str(out))
 
@@ -110,9 +163,13 @@ def _lines(captured: object) -> list[str]:
 
 
 def git_reason(exc: GitCommandError) -> str:
+    """git's own words: its first `fatal:` line says what is wrong (not its generic last)."""
     lines = _lines(exc.stderr)
-    fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:", "remote:"))]
-    return (fatal or lines or [str(exc)])[-1][:300]
+    fatal = [ln for ln in lines if ln.startswith("fatal:")]
+    if fatal:
+        return fatal[0][:300]
+    other = [ln for ln in lines if ln.startswith(("error:", "remote:"))]
+    return (other or lines or [str(exc)])[-1][:300]
 
 
 def wrap(exc: GitCommandError, what: str) -> CommandError:
@@ -131,6 +188,12 @@ class WorkRepo:
         self.repo = self._open_or_rebuild()
 
     def _open_or_rebuild(self) -> git.Repo:
+        if self.path.is_dir():
+            try:
+                self._distrust()
+            except OSError as exc:
+                console.warn(f"work repository {self.path} is unusable ({exc}); rebuilding it")
+                shutil.rmtree(self.path, ignore_errors=True)
         if self.path.exists():
             try:
                 repo = git.Repo(self.path)
@@ -148,17 +211,49 @@ class WorkRepo:
                 shutil.rmtree(self.path, ignore_errors=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         repo = git.Repo.init(self.path, bare=True, initial_branch="main")
-        with repo.config_writer() as cw:
-            cw.set_value("core", "logAllRefUpdates", "false")
-            cw.set_value("gc", "auto", "0")
+        (self.path / "config").write_text(WORK_REPO_CONFIG, encoding="utf-8")
         return repo
+
+    def _distrust(self) -> None:
+        """Keep only objects and refs: the config from a template, no grafts or alternates.
+
+        The work repository may be restored from a cache other jobs can write. Stale `*.lock`
+        files a killed git left are removed too: callers hold the run lock, so no run of ours
+        is using them.
+        """
+        config = self.path / "config"
+        if config.is_symlink() or config.exists():
+            config.unlink()
+        config.write_text(WORK_REPO_CONFIG, encoding="utf-8")
+        for rel in _UNTRUSTED_FILES:
+            p = self.path / rel
+            if p.is_symlink() or p.is_file():
+                p.unlink()
+        stale = [*self.path.glob("*.lock"), *(self.path / "refs").rglob("*.lock")]
+        for lock in stale:
+            if lock.is_file() and not lock.is_symlink():
+                console.warn(f"removing a stale lock a killed git left: {lock}")
+                lock.unlink()
 
     def rebuild(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
         self.repo = self._open_or_rebuild()
 
-    def git(self, *args: str, url: str | None = None, auth: bool = False) -> str:
-        return str(self.repo.git.execute(["git", *args], env=git_env(url, auth=auth)))
+    def git(
+        self,
+        *args: str,
+        url: str | None = None,
+        auth: bool = False,
+        timeout: float | None = None,
+    ) -> str:
+        net = LOW_SPEED_ARGS if url else ()
+        return str(
+            self.repo.git.execute(
+                ["git", *SAFE_ARGS, *net, *args],
+                env=git_env(url, auth=auth),
+                kill_after_timeout=timeout,
+            )
+        )
 
     def fetch(self, url: str, refspecs: Iterable[str], *, name: str) -> None:
         specs = list(refspecs)
@@ -167,16 +262,20 @@ class WorkRepo:
         argv = ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", url, *specs]
         auth = name == "origin"
         try:
-            self.git(*argv, url=url, auth=auth)
+            self.git(*argv, url=url, auth=auth, timeout=TRANSFER_TIMEOUT)
         except GitCommandError as exc:
+            if timed_out(exc):
+                raise stalled(name, url, TRANSFER_TIMEOUT) from exc
             reason = git_reason(exc)
             if _looks_corrupt(reason):
                 console.warn(f"work repository damaged ({reason}); rebuilding and fetching again")
                 self.rebuild()
                 try:
-                    self.git(*argv, url=url, auth=auth)
+                    self.git(*argv, url=url, auth=auth, timeout=TRANSFER_TIMEOUT)
                     return
                 except GitCommandError as exc2:
+                    if timed_out(exc2):
+                        raise stalled(name, url, TRANSFER_TIMEOUT) from exc2
                     reason = git_reason(exc2)
             raise RemoteError(f"cannot fetch from {name} {url}: {reason}") from exc
 
@@ -211,8 +310,9 @@ class WorkRepo:
         script = "".join(f"update {ref} {sha}\n" for ref, sha in updates.items())
         try:
             proc.run(
-                ["git", "update-ref", "--stdin"],
+                ["git", *SAFE_ARGS, "update-ref", "--stdin"],
                 cwd=self.path,
+                env={**os.environ, **git_env()},
                 input=script,
                 what="updating refs in the work repository",
             )
@@ -227,8 +327,20 @@ class WorkRepo:
             return
         specs = [f"{sha}:{ref}" for ref, sha in updates.items()]
         try:
-            self.git("push", "--atomic", "--porcelain", "--", url, *specs, url=url, auth=True)
+            self.git(
+                "push",
+                "--atomic",
+                "--porcelain",
+                "--",
+                url,
+                *specs,
+                url=url,
+                auth=True,
+                timeout=TRANSFER_TIMEOUT,
+            )
         except GitCommandError as exc:
+            if timed_out(exc):
+                raise stalled(name, url, TRANSFER_TIMEOUT) from exc
             # Our side failing to pack rotten objects is not origin refusing anything.
             if "[remote rejected]" not in str(exc.stdout) and "remote:" not in str(exc.stderr):
                 damaged(exc)

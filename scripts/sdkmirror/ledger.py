@@ -9,12 +9,28 @@ from pathlib import Path
 import tomlkit
 
 from . import tomlstore
+from .errors import LocalError, os_problem
+from .schema import Entries, Field, ListOf, Table, sha, timestamp, validate
 
 HEADER = """
 Mirror ledger: every upstream release tag this mirror has taken, on the object it had then,
 and every commit the mirror branch has pointed at. Written by `invoke sync`; audited by
 `invoke verify`. Do not edit by hand: a mirror tag never moves.
 """
+
+
+SHAPE = Table(
+    {
+        "tags": Field(
+            Entries(
+                Table({"object": Field(sha), "commit": Field(sha), "mirrored_at": Field(timestamp)})
+            ),
+            required=False,
+        ),
+        "mirror_branches": Field(Entries(Table({"heads": Field(ListOf(sha))})), required=False),
+    }
+)
+FIX = "restore it from git (`git checkout -- FILE`); the ledger is written only by `invoke sync`"
 
 
 @dataclass(frozen=True)
@@ -29,6 +45,7 @@ class MirrorLedger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.doc = tomlstore.read(path, HEADER)
+        validate(self.doc.unwrap(), SHAPE, path, FIX.replace("FILE", str(path)))
 
     @property
     def tags(self) -> dict[str, TagRecord]:
@@ -72,4 +89,11 @@ class MirrorLedger:
         return True
 
     def save(self) -> None:
-        tomlstore.write(self.path, self.doc)
+        """Replace the ledger in one rename; on failure (disk full) the old one is intact."""
+        try:
+            tomlstore.write(self.path, self.doc)
+        except OSError as exc:
+            raise LocalError(
+                f"the ledger {self.path} was not written ({os_problem(exc)}); the old one is "
+                "intact: free the space, then run `invoke sync` again, it records what origin holds"
+            ) from None

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import proc, registry_url, sandbox
-from .errors import CommandError, RemoteError
+from .errors import RemoteError
+from .netlimits import NPM_READ_FLAGS, npm_reason
 from .toolchain import Toolchain
 
 ALLOWED = ("view", "publish")
@@ -35,7 +36,7 @@ def run(
 
 
 def reading(registry: str) -> list[str]:
-    return ["--registry", registry, "--prefer-online"]
+    return ["--registry", registry, "--prefer-online", *NPM_READ_FLAGS]
 
 
 def integrity(
@@ -54,10 +55,7 @@ def integrity(
         return str(value) if isinstance(value, str) else None
     if "E404" in res.output:
         return None
-    raise RemoteError(
-        f"cannot read {name}@{version} from {registry}: "
-        f"{CommandError(res.argv, res.returncode, res.stdout, res.stderr).message}"
-    )
+    raise RemoteError(f"cannot read {name}@{version} from {registry}: {npm_reason(res.output)}")
 
 
 def dist_tags(
@@ -77,8 +75,7 @@ def dist_tags(
     if "E404" in res.output:
         return {}
     raise RemoteError(
-        f"cannot read the dist-tags of {name} from {registry}: "
-        f"{CommandError(res.argv, res.returncode, res.stdout, res.stderr).message}"
+        f"cannot read the dist-tags of {name} from {registry}: {npm_reason(res.output)}"
     )
 
 

@@ -24,6 +24,7 @@ from .errors import MirrorError, UsageError
 from .gitio import RemoteRefs, WorkRepo, ls_remote, push_refusal
 from .ledger import MirrorLedger
 from .lock import exclusive
+from .schema import Entries, Field, Table, one_of, sha, text, timestamp, validate
 
 PREFIX = "patch-"
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -37,6 +38,30 @@ Patch registry: every `patch-NAME` branch this mirror has carried on top of a mi
 Written by `invoke patch.new` and `invoke patch.retire`; the README's patch table is generated
 from it (`invoke patch.table`). A retired patch keeps its record: what was carried, and why.
 """
+
+
+SHAPE = Table(
+    {
+        "patches": Field(
+            Entries(
+                Table(
+                    {
+                        "branch": Field(text, required=False),
+                        "base": Field(text),
+                        "commit": Field(sha),
+                        "reason": Field(text, required=False),
+                        "upstream_pr": Field(text, required=False),
+                        "status": Field(one_of(*STATUSES), required=False),
+                        "created": Field(timestamp, required=False),
+                        "retired": Field(timestamp, required=False),
+                        "head": Field(text, required=False),
+                    }
+                )
+            ),
+            required=False,
+        )
+    }
+)
 
 
 class TableDrift(MirrorError):
@@ -105,6 +130,9 @@ class PatchRegistry:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.doc = tomlstore.read(path, HEADER)
+        validate(
+            self.doc.unwrap(), SHAPE, path, "restore it from git; edit it with `invoke patch.*`"
+        )
 
     @property
     def patches(self) -> dict[str, Patch]:

@@ -25,7 +25,7 @@ PRERELEASE_TAG = "prerelease"  # for prereleases whose first identifier cannot n
 class RegistryConflict(MirrorError):
     """The registry already holds this version with other content: npm versions are immutable."""
 
-    exit_code = 8
+    exit_code = 10  # errors.ExitCode.REGISTRY_CONFLICT
 
 
 class Action(Enum):

@@ -14,7 +14,7 @@ from typing import Any
 
 import nodesemver
 
-from . import plainfiles
+from . import node_exports, plainfiles
 from .errors import MirrorError
 
 PACKAGE_FILES = ["dist", "LICENSE", "NOTICE.md", "README.md"]
@@ -85,23 +85,12 @@ class Package:
         return str(self.package_json["version"])
 
 
-def _resolve(entry: Any, conditions: tuple[str, ...]) -> str | None:
-    """The target an `exports` entry yields for the first matching condition (nested too)."""
-    if isinstance(entry, str):
-        return entry
-    if isinstance(entry, list):
-        for item in entry:
-            hit = _resolve(item, conditions)
-            if hit:
-                return hit
+def _resolve(exports: Any, conditions: tuple[str, ...]) -> str | None:
+    """What Node resolves the package root to under `conditions` (object order, `default`)."""
+    try:
+        return node_exports.resolve(exports, ".", conditions)
+    except node_exports.InvalidExports:
         return None
-    if isinstance(entry, dict):
-        for key, value in entry.items():
-            if key in conditions:
-                hit = _resolve(value, conditions)
-                if hit:
-                    return hit
-    return None
 
 
 def root_export(exports: Any) -> Any:
@@ -113,11 +102,11 @@ def root_export(exports: Any) -> Any:
 
 def entry_points(exports: Any) -> dict[str, str]:
     """`main`/`module`/`types` derived from `exports["."]`, so that the three never disagree."""
-    root = root_export(exports)
+    types = _resolve(exports, ("types", "import", "node"))
     points = {
-        "main": _resolve(root, ("require", "node", "default", "import")),
-        "module": _resolve(root, ("import", "module", "default")),
-        "types": _resolve(root, ("types",)),
+        "main": _resolve(exports, ("require", "node", "import")),
+        "module": _resolve(exports, ("import", "module")),
+        "types": types if types and types.endswith((".d.ts", ".d.mts", ".d.cts")) else None,
     }
     return {k: v for k, v in points.items() if v}
 

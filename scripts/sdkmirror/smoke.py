@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import console, reports
+from . import console, node_exports, reports
 from .config import Config, ToolchainSpec
 from .errors import MirrorError
 from .gitio import ls_remote
@@ -87,6 +87,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|ENETUNREACH|EHOSTUNREACH"
             r"|ERR_SOCKET_TIMEOUT|ERR_PNPM_META_FETCH_FAIL|ERR_PNPM_FETCH_5\d\d|socket hang up"
+            r"|^network: "
             r"|\b5\d\d (?:Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out)"
         ),
     ),
@@ -168,18 +169,12 @@ def export_files(package_json: Mapping[str, Any]) -> list[str]:
 
 
 def entry_point(package_json: Mapping[str, Any]) -> str | None:
-    """The file `import` of the package's root resolves to after publishing."""
+    """The file `import` of the package's root resolves to after publishing, as Node does."""
     publish = package_json.get("publishConfig")
-    node: Any = publish.get("exports") if isinstance(publish, dict) else None
-    if isinstance(node, dict) and "." in node:
-        node = node["."]
-    for _ in range(4):  # nested conditions: {"import": {"default": ...}}
-        if isinstance(node, str):
-            return node
-        if not isinstance(node, dict):
-            return None
-        node = next((node[k] for k in ("import", "node", "default") if k in node), None)
-    return None
+    try:
+        return node_exports.resolve(publish.get("exports") if isinstance(publish, dict) else None)
+    except node_exports.InvalidExports:
+        return None
 
 
 _IMPORT_CHECK = """\

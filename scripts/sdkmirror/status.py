@@ -8,6 +8,7 @@ the work repository when it already holds both commits.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,15 +16,16 @@ from typing import Any
 
 from . import console, proc, reports, taskutil
 from .config import Config
-from .errors import MirrorError
-from .gitio import RemoteRefs, ls_remote
+from .errors import ExitCode, MirrorError
+from .gitio import SAFE_ARGS, RemoteRefs, git_env, ls_remote
 from .ledger import MirrorLedger
 from .mirror_tag import Version
 from .patches import PREFIX as PATCH_PREFIX
 from .patches import Patch, PatchRegistry
 from .releases import Release, ReleaseLedger, sort_versions
+from .reports import last_sync_path
 
-EXIT_ATTENTION = 8
+EXIT_ATTENTION = ExitCode.ATTENTION
 
 
 class NeedsAttention(MirrorError):
@@ -47,9 +49,15 @@ class TagState:
     upstream: int
     mirrored: int
     missing: list[str]  # upstream release tags origin lacks: the next sync adds them
-    moved: list[str]  # same name upstream, another object: the mirror keeps its own
+    moved: list[str]  # upstream moved a tag away from the ledger's object: an alert
     deleted_upstream: list[str]
     latest: str | None
+    # origin moved a mirror tag away from the ledger's object: a violation (`invoke verify`)
+    moved_on_origin: list[str] = field(default_factory=list)
+    # release tags on origin the ledger does not hold, on an object upstream never had
+    foreign: list[str] = field(default_factory=list)
+    # release branches not on their mirror tag's commit
+    branch_conflicts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,8 @@ class Status:
     alerts: list[dict[str, str]]
     attention: list[str] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)
+    # The last sync against this origin: started_at, status, error.
+    last_sync: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -210,20 +220,49 @@ def collect(
         )
     branch = BranchState(cfg.upstream_branch, up_head, cfg.mirror_branch, mirror_head, state)
 
-    # Release tags upstream vs mirrored.
+    # Release tags: each side judged against the ledger, never against the other side.
     up_tags = {n: o for n, o in up.tags().items() if cfg.tags.version_of(n) is not None}
     org_tags = {n: o for n, o in org.tags().items() if cfg.tags.version_of(n) is not None}
-    moved = sorted((n for n in up_tags if n in org_tags and up_tags[n] != org_tags[n]), key=_vkey)
+    recorded = ledger.tags
+    moved = sorted(
+        (n for n, o in up_tags.items() if n in recorded and o != recorded[n].object), key=_vkey
+    )
     if moved:
         attention.append(f"upstream moved {len(moved)} mirrored tag(s): {_list(moved, 3)}")
     # A mirror tag that differs from the ledger was moved on origin itself: `invoke verify`.
     tampered = sorted(
-        (n for n, rec in ledger.tags.items() if origin and org.tags().get(n) != rec.object),
+        (n for n, rec in recorded.items() if origin and org.tags().get(n) != rec.object),
         key=_vkey,
     )
     if tampered:
         attention.append(
             f"mirror tag(s) moved or missing on origin against the ledger: {_list(tampered, 3)}; "
+            "run `invoke verify`"
+        )
+    foreign = sorted(
+        (
+            n
+            for n, o in org_tags.items()
+            if n not in recorded and upstream is not None and up_tags.get(n) != o
+        ),
+        key=_vkey,
+    )
+    if foreign:
+        attention.append(
+            f"release tag(s) on origin upstream never had there: {_list(foreign, 3)}; "
+            "run `invoke verify`"
+        )
+    heads = org.branches()
+    conflicts = sorted(
+        b
+        for n, rec in recorded.items()
+        if (v := cfg.tags.version_of(n)) is not None
+        and (b := cfg.release_branches.name_for(v)) in heads
+        and heads[b] != rec.commit
+    )
+    if conflicts:
+        attention.append(
+            f"release branch(es) not on their mirror tag's commit: {_list(conflicts, 3)}; "
             "run `invoke verify`"
         )
     tags = TagState(
@@ -235,6 +274,9 @@ def collect(
             sorted((n for n in org_tags if n not in up_tags), key=_vkey) if upstream else []
         ),
         latest=_newest(list(org_tags), cfg),
+        moved_on_origin=tampered,
+        foreign=foreign,
+        branch_conflicts=conflicts,
     )
 
     # Smoke: the newest mirror tag whose commit built green; the latest run's outcome.
@@ -329,6 +371,11 @@ def collect(
         alerts=alerts,
         attention=attention,
         unreachable=down,
+        last_sync=(
+            {k: sync_report.get(k) for k in ("started_at", "status", "error")}
+            if sync_report
+            else None
+        ),
     )
 
 
@@ -357,12 +404,32 @@ def rows(s: Status) -> list[list[str]]:
         ],
         [
             "release tags",
-            "moved" if t.moved else ("pending" if t.missing else "complete"),
+            "moved on origin"
+            if t.moved_on_origin or t.foreign or t.branch_conflicts
+            else "moved upstream"
+            if t.moved
+            else ("pending" if t.missing else "complete"),
             f"{t.mirrored} mirrored / {t.upstream} upstream; missing: {_list(t.missing)}"
             + (f"; moved upstream: {_list(t.moved)}" if t.moved else "")
+            + (f"; moved on origin: {_list(t.moved_on_origin)}" if t.moved_on_origin else "")
+            + (f"; not from upstream: {_list(t.foreign)}" if t.foreign else "")
+            + (f"; release branch moved: {_list(t.branch_conflicts)}" if t.branch_conflicts else "")
             + (f"; deleted upstream: {_list(t.deleted_upstream)}" if t.deleted_upstream else ""),
         ],
     ]
+    ls = s.last_sync
+    out.append(
+        [
+            "last sync",
+            str(ls.get("status", "?")) if ls else "none",
+            (
+                f"{ls.get('started_at', '?')} against this origin"
+                + (f": {ls['error']}" if ls.get("error") else "")
+            )
+            if ls
+            else "no sync against this origin recorded here",
+        ]
+    )
     run = s.smoke.latest_run
     out.append(
         [
@@ -407,25 +474,30 @@ def render(s: Status) -> object:
 # --- the edges ----------------------------------------------------------------------------------
 
 
-def load_reports(reports_dir: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """The last sync report and every smoke report under `reports_dir`, oldest first."""
+def load_reports(
+    reports_dir: Path, origin: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The last sync against `origin` and every smoke report under `reports_dir`, oldest first."""
     last_sync = None
+    record = last_sync_path(reports_dir, origin)
+    if record.is_file():
+        try:
+            data = reports.read(record, "sync")
+            last_sync = data if data.get("origin") == origin else None
+        except MirrorError as exc:
+            console.warn(f"skipping report: {exc}")
     smoke: list[tuple[float, str, dict[str, Any]]] = []
     if not reports_dir.is_dir():
-        return None, []
+        return last_sync, []
     for path in reports_dir.rglob("*.json"):
-        kind = reports.kind_of(path)
-        if kind not in ("sync", "smoke") or (kind == "sync" and path.name != "last-sync.json"):
+        if reports.kind_of(path) != "smoke":
             continue
         try:
-            data = reports.read(path, str(kind))
+            data = reports.read(path, "smoke")
         except MirrorError as exc:
             console.warn(f"skipping report: {exc}")
             continue
-        if kind == "sync":
-            last_sync = data
-        else:
-            smoke.append((path.stat().st_mtime, str(path), data))
+        smoke.append((path.stat().st_mtime, str(path), data))
     return last_sync, [d for _, _, d in sorted(smoke, key=lambda x: (x[0], x[1]))]
 
 
@@ -446,13 +518,14 @@ def gather(cfg: Config, *, upstream: str, origin: str) -> Status:
             upstream, "upstream", [f"refs/heads/{cfg.upstream_branch}", "refs/tags/*"], down
         )
         org = _listing(origin, "origin", [], down)
-    last_sync, smoke = load_reports(cfg.reports_dir)
+    last_sync, smoke = load_reports(cfg.reports_dir, origin)
 
     def is_ancestor(a: str, b: str) -> bool | None:
         # Only what the work repository already knows: status never fetches or repairs it.
         if not cfg.work_repo.is_dir():
             return None
-        r = proc.run(["git", "merge-base", "--is-ancestor", a, b], cwd=cfg.work_repo, check=False)
+        argv = ["git", *SAFE_ARGS, "merge-base", "--is-ancestor", a, b]
+        r = proc.run(argv, cwd=cfg.work_repo, env={**os.environ, **git_env()}, check=False)
         return {0: True, 1: False}.get(r.returncode)
 
     return collect(

@@ -11,19 +11,21 @@ converges from.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from . import console, failpoints, taskutil
 from .config import Config
-from .errors import MirrorError, PushRefused
+from .errors import ExitCode, MirrorError, PushRefused
 from .gitio import RemoteRefs, WorkRepo, WorkRepoDamaged, ls_remote
 from .ledger import MirrorLedger
 from .lock import exclusive
 from .mirror_tag import describe_invalid
+from .reports import last_sync_path
 
-EXIT_DIVERGED = 3
+EXIT_DIVERGED = ExitCode.DIVERGED
 SHELL_HOSTILE = set(";|&$`'\"<>()\\!{}*?[] \t\n")
 
 
@@ -118,9 +120,14 @@ def _hostile(name: str) -> bool:
 
 
 def plan_refs(
-    cfg: Config, upstream: RemoteRefs, origin: RemoteRefs, ledger_tags: set[str]
+    cfg: Config, upstream: RemoteRefs, origin: RemoteRefs, ledger_tags: Mapping[str, str]
 ) -> SyncPlan:
-    """Decide the run from two ref listings and the ledger. Pure: no I/O."""
+    """Decide the run from two ref listings and the ledger (tag -> object). Pure: no I/O.
+
+    Origin is trusted only where upstream or the ledger vouches for it: a release tag on origin
+    is adopted into the ledger only when it is on upstream's object, and a tag the ledger does
+    not hold on an object upstream never had is a `foreign-tag` alert, never recorded.
+    """
     head = upstream.head(cfg.upstream_branch)
     if head is None:
         raise MirrorError(
@@ -147,11 +154,24 @@ def plan_refs(
                     )
                 )
             continue
-        ours = org_tags.get(name)
+        ours, recorded = org_tags.get(name), ledger_tags.get(name)
         if ours is None:
-            commit = upstream.commit_of_tag(name) or obj
-            new_tags.append(NewTag(name, str(version), obj, commit))
-        elif ours != obj:
+            # Origin lost a tag the ledger holds on another object: `verify` reports it.
+            if recorded is None or recorded == obj:
+                commit = upstream.commit_of_tag(name) or obj
+                new_tags.append(NewTag(name, str(version), obj, commit))
+        elif ours == obj:
+            continue
+        elif recorded is None:
+            alerts.append(
+                Alert(
+                    "foreign-tag",
+                    name,
+                    f"origin has {_short(ours)}, upstream {_short(obj)}: pushed to origin, not "
+                    "mirrored; not recorded, no release branch",
+                )
+            )
+        elif recorded == ours:
             alerts.append(
                 Alert(
                     "tag-moved",
@@ -159,16 +179,34 @@ def plan_refs(
                     f"upstream now points at {_short(obj)}; mirror keeps {_short(ours)}",
                 )
             )
+        # else origin's tag moved against the ledger: a violation `invoke verify` reports.
 
     for name in sorted(org_tags):
-        if pattern.version_of(name) is not None and name not in up_tags:
+        if pattern.version_of(name) is None or name in up_tags:
+            continue
+        if name in ledger_tags:
             alerts.append(Alert("tag-deleted", name, "deleted upstream; mirror keeps its tag"))
+        else:
+            alerts.append(
+                Alert(
+                    "foreign-tag",
+                    name,
+                    "upstream never had it: pushed to origin, not mirrored; not recorded, "
+                    "no release branch",
+                )
+            )
+
+    def vouched(name: str) -> bool:
+        recorded = ledger_tags.get(name)
+        if recorded is not None:
+            return recorded == org_tags[name]
+        return up_tags.get(name) == org_tags[name]
 
     # Every mirror tag, old or new, gets its release branch on the tag's commit.
     wanted: dict[str, tuple[str, str]] = {}
     for name in org_tags:
         version = pattern.version_of(name)
-        if version is not None:
+        if version is not None and vouched(name):
             commit = origin.commit_of_tag(name) or org_tags[name]
             wanted[branches.name_for(version)] = (commit, name)
     for t in new_tags:
@@ -191,7 +229,7 @@ def plan_refs(
     adopt = tuple(
         NewTag(n, str(pattern.version_of(n)), o, origin.commit_of_tag(n) or o)
         for n, o in sorted(org_tags.items())
-        if pattern.version_of(n) is not None and n not in ledger_tags
+        if pattern.version_of(n) is not None and n not in ledger_tags and up_tags.get(n) == o
     )
 
     if before is None:
@@ -300,7 +338,7 @@ def _run_locked(
     )
     org_refs = ls_remote(origin, name="origin")
     ledger = MirrorLedger(cfg.mirror_ledger)
-    plan = plan_refs(cfg, up_refs, org_refs, set(ledger.tags))
+    plan = plan_refs(cfg, up_refs, org_refs, {n: r.object for n, r in ledger.tags.items()})
 
     if plan.changes_origin or plan.ancestry_unknown:
         repo = WorkRepo(cfg.work_repo)
@@ -469,6 +507,7 @@ def main(*, upstream: str | None, origin: str | None, dry_run: bool, report: str
     cfg = taskutil.load_config()
     upstream_url = upstream or cfg.upstream
     origin_url = taskutil.origin_url(cfg, origin)
+    taskutil.check_writable(report)  # before anything is pushed, not after
     result: SyncReport | None = None
     try:
         result = run(cfg, upstream=upstream_url, origin=origin_url, dry_run=dry_run)
@@ -494,7 +533,7 @@ def _persist(cfg: Config, path: str | None, report: SyncReport) -> None:
     data = report.to_json()
     if not report.dry_run:
         try:
-            taskutil.write_json(cfg.reports_dir / "last-sync.json", data)
-        except OSError as exc:
+            taskutil.write_json(last_sync_path(cfg.reports_dir, report.origin), data)
+        except MirrorError as exc:
             console.warn(f"could not keep the report in {cfg.reports_dir}: {exc}")
     taskutil.write_json(path, data)

