@@ -395,10 +395,6 @@ def test_github_api_failing_throughout(project, repos, moved_on, httpserver, tmp
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the published package.json still copies the array-form imports map publint rejects",
-    strict=False,
-)
 @pytest.mark.parametrize("point", ["after-pack", "after-upload"])
 def test_publish_killed_then_rerun_converges(point, project, cfg, mirror, registry, toolchain):  # noqa: F811
     from sdkmirror import publish

@@ -21,12 +21,6 @@ from sdkmirror.releases import ReleaseLedger
 
 NPM_NAME = "@botiverse/kimi-code-sdk"
 TAG = "@moonshot-ai/kimi-code@{}"
-# The sample's older releases carry the fallback-array `imports` map of the real SDK, which
-# the published package.json still copies and publint rejects.
-ARRAY_IMPORTS = pytest.mark.xfail(
-    reason="the published package.json still copies the array-form imports map publint rejects",
-    strict=False,
-)
 
 
 @pytest.fixture(autouse=True)
@@ -275,7 +269,6 @@ def req(tag: str, mirror: Path, reg, **kw) -> publish.Request:
 
 
 @pytest.mark.slow
-@ARRAY_IMPORTS
 def test_publish_install_import_then_noop_then_conflict(
     cfg, mirror, registry, toolchain, tmp_path
 ) -> None:
@@ -337,7 +330,6 @@ def test_version_mismatch_publishes_nothing(cfg, mirror, registry, toolchain) ->
 
 
 @pytest.mark.slow
-@ARRAY_IMPORTS
 def test_registry_down_mid_publish_leaves_the_ledger_alone(
     cfg, mirror, registry, toolchain
 ) -> None:
@@ -358,7 +350,6 @@ def releases_md_in_sync(cfg) -> bool:
 
 
 @pytest.mark.slow
-@ARRAY_IMPORTS
 def test_dist_tags_and_releases_md_follow_each_publish(
     project, cfg, mirror, registry, toolchain, tmp_path
 ) -> None:
@@ -408,7 +399,6 @@ def test_dist_tags_and_releases_md_follow_each_publish(
 
 
 @pytest.mark.slow
-@ARRAY_IMPORTS
 def test_override_is_recorded_with_its_reason(cfg, mirror, registry, toolchain) -> None:
     out = publish.run(
         req(
@@ -549,7 +539,6 @@ def patch_req(origin: Path, ref: str, **kw) -> publish.Request:
 
 
 @pytest.mark.slow
-@ARRAY_IMPORTS
 def test_publish_from_a_patch_branch_records_the_patch(
     cfg, patch_origin, registry, toolchain, tmp_path
 ) -> None:

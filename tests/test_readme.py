@@ -173,14 +173,6 @@ def _params() -> list:
     for argv in runnable_commands():
         task = _task(argv) or ""
         marks = [pytest.mark.slow] if task in SLOW else []
-        if task == "publish":  # every README example publishes the sample's 0.14.2
-            marks.append(
-                pytest.mark.xfail(
-                    reason="the published package.json still copies the array-form imports "
-                    "map publint rejects",
-                    strict=False,
-                )
-            )
         params.append(pytest.param(argv, marks=marks, id=shlex.join(argv[1:])))
     return params
 
