@@ -56,6 +56,14 @@ SAMPLES: dict[str, Callable[[Path], Any]] = {
     "base": lambda d: TAG.format("0.14.2"),
     "reason": lambda d: "a reason",
     "sync_report": lambda d: str(d / "sync.json"),
+    "out": lambda d: str(d / "out"),
+    "tarball": lambda d: str(d / "out" / "package.tgz"),
+    "integrity": lambda d: "sha512-" + "A" * 86 + "==",
+    "version": lambda d: "0.9.3",
+    "manifest": lambda d: str(d / "out" / "manifest.json"),
+    "npm_version": lambda d: "0.9.3",
+    "upstream_tag": lambda d: TAG.format("0.14.2"),
+    "commit": lambda d: "a" * 40,
 }
 
 

@@ -19,11 +19,7 @@ from .errors import MirrorError
 if TYPE_CHECKING:
     from .toolchain import Toolchain
 
-TYPESCRIPT = "typescript"
-TYPESCRIPT_VERSION = "5.9.3"
 SCRIPT = Path(__file__).resolve().parent / "js" / "api-surface.mjs"
-# A home of its own under the cache, so another pinned TypeScript never replaces this one.
-CACHE_SUBDIR = "api-surface"
 
 
 @dataclass(frozen=True)
@@ -114,8 +110,9 @@ def _export(data: Mapping[str, Any]) -> Export:
 
 def typescript(tc: Toolchain, cache_dir: Path) -> Path:
     """The pinned TypeScript's `lib/typescript.js`, installed once into the cache."""
-    home = npmtool.install(cache_dir / CACHE_SUBDIR, TYPESCRIPT, TYPESCRIPT_VERSION, tc)
-    return home / "node_modules" / TYPESCRIPT / "lib" / "typescript.js"
+    return (
+        npmtool.typescript(tc, cache_dir) / "node_modules" / "typescript" / "lib" / "typescript.js"
+    )
 
 
 def read(declarations: Path, tc: Toolchain, cache_dir: Path) -> Surface:
@@ -128,7 +125,7 @@ def read(declarations: Path, tc: Toolchain, cache_dir: Path) -> Surface:
         [tc.node, SCRIPT, compiler, declarations.absolute()],
         cwd=declarations.parent,
         what=f"reading the declarations in {declarations.name} with TypeScript "
-        f"{TYPESCRIPT_VERSION}",
+        f"{npmtool.TYPESCRIPT_VERSION}",
     )
     try:
         data = json.loads(result.stdout)

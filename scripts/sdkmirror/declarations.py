@@ -25,7 +25,6 @@ from .toolchain import Toolchain
 DTS_PLUGIN = "rollup-plugin-dts"
 DTS_PLUGIN_VERSION = "6.5.1"
 ROLLUP_VERSION = "4.68.8"
-TYPESCRIPT_VERSION = "6.0.3"  # the last compiler with the JavaScript API the plugin drives
 RUNTIME_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
 
 # Bundles one declaration file. argv: the job file (JSON). Prints what it did as JSON.
@@ -158,7 +157,7 @@ def install(tc: Toolchain, cache_dir: Path) -> Path:
         DTS_PLUGIN,
         DTS_PLUGIN_VERSION,
         tc,
-        with_packages={"rollup": ROLLUP_VERSION, "typescript": TYPESCRIPT_VERSION},
+        with_packages={"rollup": ROLLUP_VERSION, "typescript": npmtool.TYPESCRIPT_VERSION},
     )
 
 

@@ -37,6 +37,9 @@ from . import (
     npmtool,
     proc,
     publish,
+    publish_build,
+    publish_check,
+    publish_upload,
     registry_server,
     release_notes,
     sample,
@@ -44,17 +47,14 @@ from . import (
     source,
     tomlstore,
     toolchain,
+    typecheck,
 )
 from .errors import MirrorError, UsageError, VerificationFailed
 from .gitio import ls_remote
 from .mirror_tag import Version
 from .releases import ReleaseLedger
 
-TYPESCRIPT = "typescript"
-TYPESCRIPT_VERSION = "5.9.3"
-# The demo's own tools live in a cache folder of their own, so another pin of the same package
-# elsewhere in the project never makes either reinstall it.
-TOOLS_SUBDIR = "demo"
+TYPESCRIPT_VERSION = npmtool.TYPESCRIPT_VERSION
 # The scratch directory's entries the demo owns; a rerun replaces exactly these.
 OWNED = (
     "upstream.git",
@@ -366,44 +366,50 @@ class Published:
 def publish_release(
     d: Demo, tag: str, registry: registry_server.Registry, origin: str
 ) -> Published:
-    """Publish one mirror tag the way a maintainer does.
-
-    Stands for the stage tasks `publish.build --source-tag TAG --out DIR`, `publish.upload
-    --tarball PATH --integrity SRI --registry URL` and `publish.check --version V --registry
-    URL`; today `invoke publish` runs all three, so it is called twice: the dry run, then
-    `--no-dry-run` (upload, then install from the registry into an empty consumer and import).
-    """
+    """Publish one mirror tag through the maintainer's stages: `publish.build` (with every
+    package check), `publish.upload` as a dry run and then for real, `publish.check`, and the
+    release ledger entry `invoke publish` records."""
     cfg = d.cfg
     version = str(cfg.tags.version_of(tag))
-    with d.steps("2. publish", f"publish {version} dry run") as s:
-        dry = publish.run(
-            publish.Request(source_tag=tag, registry=registry.url, origin=origin), cfg
+    request = publish.Request(source_tag=tag, registry=registry.url, origin=origin)
+    with d.steps("2. publish", f"publish.build {version}") as s:
+        built = publish_build.build(cfg, request, d.tmp / "publish" / version)
+        tc, m = built.built.toolchain, built.manifest
+        s.detail = f"{built.tarball.name}: {m.integrity[:20]}..., {len(built.exports)} exports"
+    with d.steps("2. publish", f"publish.upload {version} --dry-run") as s:
+        publish_upload.upload(
+            tc, built.tarball, m.integrity, registry=registry.url, dist_tag=m.dist_tag
         )
-        p = dry.plan
-        s.detail = f"would upload {p.npm_name}@{p.npm_version} as {p.dist_tag}; nothing uploaded"
-    with d.steps("2. publish", f"publish {version} --no-dry-run") as s:
-        real = publish.run(
-            publish.Request(
-                source_tag=tag,
-                registry=registry.url,
-                origin=origin,
-                dry_run=False,
-                expected_version=p.sdk_version,
-            ),
-            cfg,
+        s.detail = f"would upload {m.npm_name}@{m.npm_version} as {m.dist_tag}; nothing uploaded"
+    with d.steps("2. publish", f"publish.upload {version} --no-dry-run") as s:
+        up = publish_upload.upload(
+            tc,
+            built.tarball,
+            m.integrity,
+            registry=registry.url,
+            dist_tag=m.dist_tag,
+            dry_run=False,
         )
-        if not (real.published and real.recorded and real.report):
-            raise VerificationFailed(f"{tag} was not published and recorded; see the log")
-        p, integrity = real.plan, real.report.integrity
-        s.detail = (
-            f"{p.npm_name}@{p.npm_version} ({p.dist_tag}) {integrity[:20]}...; installed from "
-            "the registry and imported"
+        if not up.published:
+            raise VerificationFailed(f"{m.npm_name}@{m.npm_version} was not uploaded; see the log")
+        s.detail = f"{m.npm_name}@{m.npm_version} ({m.dist_tag}) on {registry.url}"
+    with d.steps("2. publish", f"publish.check {version}") as s:
+        publish_check.check(
+            tc,
+            m.npm_version,
+            npm_name=m.npm_name,
+            registry=registry.url,
+            workdir=d.tmp / "publish" / f"{version}-check",
+            manifest=m,
         )
-    return Published(tag, p.npm_version, str(p.dist_tag), integrity, real.exports)
+        if not publish.record(cfg, built, built.plan):
+            raise VerificationFailed(f"{m.npm_name}@{m.npm_version} was already in the ledger")
+        s.detail = "installed from the registry, imported, same integrity; recorded in the ledger"
+    return Published(tag, m.npm_version, str(m.dist_tag), m.integrity, list(built.exports))
 
 
-def prepare_npm_tools(d: Demo, tc: toolchain.Toolchain) -> Path:
-    """Verdaccio, publint and TypeScript into the cache, in one step; returns `tsc`."""
+def prepare_npm_tools(d: Demo, tc: toolchain.Toolchain) -> None:
+    """Verdaccio, publint and TypeScript into the cache, in one step."""
     cache = d.cache
     tools: list[tuple[str, Callable[[], object]]] = [
         (
@@ -414,39 +420,19 @@ def prepare_npm_tools(d: Demo, tc: toolchain.Toolchain) -> Path:
             f"publint {publish.PUBLINT_VERSION}",
             lambda: npmtool.install(cache, publish.PUBLINT, publish.PUBLINT_VERSION, tc),
         ),
-        (
-            f"TypeScript {TYPESCRIPT_VERSION}",
-            lambda: npmtool.install(cache / TOOLS_SUBDIR, TYPESCRIPT, TYPESCRIPT_VERSION, tc),
-        ),
+        (f"TypeScript {TYPESCRIPT_VERSION}", lambda: npmtool.typescript(tc, cache)),
     ]
     with d.steps("2. publish", ", ".join(title for title, _ in tools), announce=True) as s:
         done = [_cached_or_installed(install) for _, install in tools]
         s.detail = "downloaded" if "downloaded" in done else "cached"
-    return npmtool.bin_script(d.cache / TOOLS_SUBDIR / TYPESCRIPT, TYPESCRIPT, "tsc")
 
 
 # --- 3. what a consumer sees ------------------------------------------------------------------
-
-_TSCONFIG = {
-    "compilerOptions": {
-        "strict": True,
-        "skipLibCheck": False,
-        "noEmit": True,
-        "module": "nodenext",
-        "moduleResolution": "nodenext",
-        "target": "es2022",
-        # A Node consumer: no DOM library (checking it alone takes seconds), no ambient @types.
-        "lib": ["es2022"],
-        "types": [],
-    },
-    "files": ["consumer.ts"],
-}
 
 
 def consume(
     d: Demo,
     tc: toolchain.Toolchain,
-    tsc: Path,
     registry: registry_server.Registry,
     newest: Published,
 ) -> dict[str, Any]:
@@ -455,9 +441,8 @@ def consume(
     where = d.tmp / "consumer"
     scope = name.split("/")[0]
     with d.steps(phase, f"install {name}@latest into an empty consumer and import it") as s:
-        exports = publish.consumer_import(
-            tc, where, name, [f"--{scope}:registry={registry.url}", f"{name}@latest"]
-        )
+        route = [f"--{scope}:registry={registry.url}", f"{name}@latest"]
+        exports = publish.consumer_import(tc, where, name, route)
         pkg = json.loads((where / "node_modules" / name / "package.json").read_text("utf-8"))
         seen = publish.registry_integrity(tc, name, pkg["version"], registry.url)
         recorded = ReleaseLedger(cfg.release_ledger).get(pkg["version"])
@@ -476,21 +461,14 @@ def consume(
             f"integrity {seen} (as in the release ledger)"
         )
     with d.steps(phase, f"tsc {TYPESCRIPT_VERSION} --strict, skipLibCheck false") as s:
-        (where / "tsconfig.json").write_text(json.dumps(_TSCONFIG, indent=2) + "\n")
-        (where / "consumer.ts").write_text(
-            f"import * as sdk from {json.dumps(name)};\n\n"
-            "export type Surface = typeof sdk;\n"
-            "export const names: string[] = Object.keys(sdk);\n"
-        )
-        res = tc.run([tc.node, tsc, "-p", where], cwd=where, check=False, timeout=300)
-        print(res.output)
-        if res.returncode == 0:
-            s.detail = "the declarations type-check in a strict consumer"
-        else:
-            errors = [ln for ln in res.output.splitlines() if "error TS" in ln]
-            first = errors[0].strip() if errors else res.output.strip()[-200:]
-            # Shown as a failed step, but the rest of the demo still runs.
-            s.fail(f"{len(errors)} error(s), first: {first[:200]}")
+        try:
+            checked = typecheck.typecheck(tc, d.cache, route, name, d.tmp / "consumer-types")
+            s.detail = (
+                f"{checked.count} declared exports compile in a strict consumer "
+                f"({', '.join(checked.resolutions)} resolution)"
+            )
+        except typecheck.TypeCheckFailed as exc:
+            s.fail(exc.message)  # shown as a failed step; the rest of the demo still runs
     return {
         "version": pkg["version"],
         "exports": exports,
@@ -581,7 +559,7 @@ def run(tmp: Path, *, project_root: Path) -> int:
     os.environ.setdefault("npm_config_fetch_retries", "0")
     tags, spec = sync_and_smoke(d)
     tc = toolchain.provision(spec, d.cache)
-    tsc = prepare_npm_tools(d, tc)
+    prepare_npm_tools(d, tc)
     with ExitStack() as stack:
         with d.steps("2. publish", "start Verdaccio on loopback") as s:
             registry = stack.enter_context(
@@ -593,7 +571,7 @@ def run(tmp: Path, *, project_root: Path) -> int:
         stack.callback(_restore, "NPM_CONFIG_USERCONFIG", saved)
         os.environ.update(registry.npm_env())
         published = [publish_release(d, tag, registry, str(d.origin)) for tag in tags]
-        consumer = consume(d, tc, tsc, registry, published[-1])
+        consumer = consume(d, tc, registry, published[-1])
     notes_and_table(d, tags, str(d.origin))
     status_and_hints(d, tags[-1])
     d.steps.summary()

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from .toolchain import Toolchain
 
 MARKER = ".sdkmirror-installed"
+# One TypeScript for every reader of declarations (interface notes, the declaration bundler,
+# the consumer type-check): 6.0 is the last line with the JavaScript API those drive.
+TYPESCRIPT_VERSION = "6.0.3"
+TYPES_NODE_VERSION = "24.19.2"  # the Node line the upstream declares (engines >=24.15)
 
 
 def node_version(tc: Toolchain) -> str:
@@ -99,3 +103,15 @@ def bin_script(home: Path, name: str, bin_name: str | None = None) -> Path:
     if not rel:
         raise MirrorError(f"{name} in {home} declares no bin {bin_name or name}; reinstall it")
     return pkg_dir / rel
+
+
+def typescript(tc: Toolchain, cache_dir: Path) -> Path:
+    """The pinned TypeScript with `@types/node`, installed once into the cache; its home
+    (`node_modules/typescript` inside it)."""
+    return install(
+        cache_dir,
+        "typescript",
+        TYPESCRIPT_VERSION,
+        tc,
+        with_packages={"@types/node": TYPES_NODE_VERSION},
+    )

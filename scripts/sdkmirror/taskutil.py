@@ -37,13 +37,16 @@ def fail(message: str, code: int) -> Exit:
 def guarded(fn: F) -> F:
     """The error boundary of a task: one `error: ...` line and a code from `ExitCode`.
 
-    Expected failures carry their code; a local file problem is `LOCAL`; Ctrl-C says what was
+    The configuration is validated first. Expected failures carry their code; a local file problem is `LOCAL`; Ctrl-C says what was
     left unchanged and exits 130; anything else is still one line, never a traceback.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            # Every task runs in a project: a broken `[tool.sdkmirror]` is refused the same
+            # way everywhere, before a task that would not otherwise read it does anything.
+            config_mod.load()
             return fn(*args, **kwargs)
         except MirrorError as exc:
             raise fail(str(exc), exc.exit_code) from None

@@ -22,9 +22,6 @@ from . import npmtool
 from .errors import VerificationFailed
 from .toolchain import Toolchain
 
-TYPESCRIPT_VERSION = "6.0.3"
-CACHE_SUBDIR = "typecheck"  # a folder of its own: other TypeScript pins never share its install
-TYPES_NODE_VERSION = "24.19.2"  # the Node line the upstream declares (engines >=24.15)
 ATTW = "@arethetypeswrong/cli"
 ATTW_VERSION = "0.18.5"
 # `esm-only`: the package ships ESM alone (`type: module`, `.mjs`/`.d.mts`, no `require`
@@ -207,19 +204,17 @@ def export_names(tc: Toolchain, typescript_dir: Path, files: Sequence[Path]) -> 
 def install(tc: Toolchain, cache_dir: Path) -> Path:
     """TypeScript and `@types/node`, pinned, installed once into the cache (like publint), so
     the check needs no registry beyond what the tarball's own dependencies do."""
-    return npmtool.install(
-        cache_dir / CACHE_SUBDIR,
-        "typescript",
-        TYPESCRIPT_VERSION,
-        tc,
-        with_packages={"@types/node": TYPES_NODE_VERSION},
-    )
+    return npmtool.typescript(tc, cache_dir)
 
 
 def typecheck(
-    tc: Toolchain, cache_dir: Path, tgz: Path, name: str, workdir: Path
+    tc: Toolchain, cache_dir: Path, source: Path | Sequence[str], name: str, workdir: Path
 ) -> TypeCheckResult:
-    """Install the tarball into an empty consumer and compile an import of every export."""
+    """Install the package into an empty consumer and compile an import of every export.
+
+    `source` is the tarball, or the `npm install` arguments that fetch the package from a
+    registry (what a consumer of the published version gets)."""
+    install_args = [str(source)] if isinstance(source, Path) else list(source)
     home = install(tc, cache_dir)
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -233,7 +228,7 @@ def typecheck(
             "--no-audit",
             "--no-fund",
             "--no-package-lock",
-            str(tgz),
+            *install_args,
         ],
         cwd=workdir,
         what=f"installing {name} into an empty consumer",
