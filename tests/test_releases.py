@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sdkmirror import releases
-from sdkmirror.errors import MirrorError, VerificationFailed
+from sdkmirror.errors import MirrorError, RecordError, VerificationFailed
 from sdkmirror.releases import Release, ReleaseLedger
 
 
@@ -76,3 +76,27 @@ def test_badly_named_notes_are_refused(tmp_path: Path) -> None:
     (tmp_path / "notes" / "latest.md").write_text("x")
     with pytest.raises(MirrorError, match="rename it"):
         releases.read_notes(tmp_path / "notes")
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ('[releases."0.9.3"]\nnpm_name = "x"\n', "upstream_tag"),
+        ('[releases."0.9.3"]\ncommit = 1\n', "npm_name"),
+        ("releases = [1, 2]\n", "releases"),
+    ],
+    ids=["missing-key", "wrong-type", "not-a-table"],
+)
+def test_a_malformed_release_ledger_names_the_file_and_key(tmp_path, entry, key):
+    path = tmp_path / "releases.toml"
+    path.write_text(entry)
+    with pytest.raises(RecordError) as err:
+        ReleaseLedger(path)
+    assert str(path) in err.value.message and key in err.value.message
+
+
+def test_a_release_key_that_is_not_a_version_is_refused(tmp_path):
+    path = tmp_path / "releases.toml"
+    path.write_text('[releases."0.9.3\\n"]\n')
+    with pytest.raises(RecordError, match="not an exact npm version"):
+        ReleaseLedger(path)

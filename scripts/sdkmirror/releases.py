@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import nodesemver
 import tomlkit
 
 from . import tomlstore
-from .errors import MirrorError, VerificationFailed
+from .errors import MirrorError, RecordError, VerificationFailed
+from .schema import Entries, Field, Table, boolean, sha, text, timestamp, validate
+from .versions import is_npm_version, shown, sort_key
 
 HEADER = """
 Release ledger: every npm version published from this mirror, with the upstream tag and commit
@@ -41,18 +41,61 @@ class Release:
     source_ref: str | None = None  # the local patch branch it was built from, if any
 
 
-def _by_version(a: str, b: str) -> int:
-    return int(nodesemver.compare(a, b, loose=False))
-
-
 def sort_versions(versions: list[str], *, newest_first: bool = True) -> list[str]:
-    return sorted(versions, key=functools.cmp_to_key(_by_version), reverse=newest_first)
+    return sorted(versions, key=sort_key, reverse=newest_first)
+
+
+def _npm_version(v: object) -> str | None:
+    return None if is_npm_version(v) else "an exact npm version"
+
+
+def _integrity(v: object) -> str | None:
+    return None if isinstance(v, str) and v.startswith("sha512-") else "a sha512- integrity"
+
+
+SHAPE = Table(
+    {
+        "releases": Field(
+            Entries(
+                Table(
+                    {
+                        "npm_name": Field(text),
+                        "upstream_tag": Field(text),
+                        "commit": Field(sha),
+                        "sdk_version": Field(_npm_version),
+                        "integrity": Field(_integrity),
+                        "published_at": Field(timestamp),
+                        "registry": Field(text),
+                        "override_reason": Field(text, required=False),
+                        "source_ref": Field(text, required=False),
+                        "reproduced": Field(boolean, required=False),
+                        "reproduced_at": Field(timestamp, required=False),
+                    }
+                )
+            ),
+            required=False,
+        )
+    }
+)
+FIX = (
+    "restore it from git (`git checkout -- FILE`); the release ledger is written only by "
+    "`invoke publish` and `invoke release.record`"
+)
 
 
 class ReleaseLedger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.doc = tomlstore.read(path, HEADER)
+        data = self.doc.unwrap()
+        table = data.get("releases", {})
+        bad = [v for v in table if not is_npm_version(v)] if isinstance(table, dict) else []
+        if bad:
+            raise RecordError(
+                f"{path}: release {shown(bad[0])} is not an exact npm version; "
+                + FIX.replace("FILE", str(path))
+            )
+        validate(data, SHAPE, path, FIX.replace("FILE", str(path)))
 
     @property
     def releases(self) -> dict[str, Release]:
@@ -126,7 +169,7 @@ def read_notes(notes_dir: Path) -> dict[str, str]:
         return notes
     for path in notes_dir.glob("*.md"):
         version = path.stem
-        if nodesemver.valid(version, loose=False) is None:
+        if not is_npm_version(version):
             raise MirrorError(f"{path} is not named after an npm version; rename it to <X.Y.Z>.md")
         notes[version] = path.read_text(encoding="utf-8").strip()
     return notes

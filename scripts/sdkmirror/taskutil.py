@@ -37,8 +37,9 @@ def fail(message: str, code: int) -> Exit:
 def guarded(fn: F) -> F:
     """The error boundary of a task: one `error: ...` line and a code from `ExitCode`.
 
-    The configuration is validated first. Expected failures carry their code; a local file problem is `LOCAL`; Ctrl-C says what was
-    left unchanged and exits 130; anything else is still one line, never a traceback.
+    The configuration is validated first. Expected failures carry their code; a local file
+    problem is `LOCAL`; Ctrl-C says what was left unchanged and exits 130; anything else is
+    still one line, never a traceback.
     """
 
     @functools.wraps(fn)
