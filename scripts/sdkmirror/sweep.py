@@ -147,12 +147,12 @@ def _package_checks(cfg: Config, built: publish.Built, workdir: Path) -> Path:
     return tgz
 
 
-def _interface(previous: Any, built: publish.Built) -> tuple[Any, str]:
+def _interface(cfg: Config, previous: Any, built: publish.Built) -> tuple[Any, str]:
     """This release's public surface, and its interface class against the previous one.
 
     The only place the sweep reads interface notes: it calls the notes module's public entry
     points and nothing of their internals."""
-    current = release_notes.surface(built.sdk_dir, built.sdk_pkg, built.toolchain)
+    current = release_notes.surface(built.sdk_dir, built.sdk_pkg, built.toolchain, cfg.cache_dir)
     if previous is None:
         return current, "first"
     return current, release_notes.diff(previous, current).classification
@@ -181,7 +181,7 @@ def sweep_release(
         row.build = PASS
         row.sdk_version = str(built.sdk_pkg.get("version", ""))
         try:
-            surface, row.notes = _interface(previous, built)
+            surface, row.notes = _interface(cfg, previous, built)
         except MirrorError as exc:
             row.notes = _failed(exc)
         try:
