@@ -663,7 +663,7 @@ def test_ledger_records_the_patch_and_reads_old_entries(tmp_path: Path) -> None:
 
     path = tmp_path / "releases.toml"
     path.write_text(  # an entry written before patch branches could publish
-        '[releases."0.9.3"]\nnpm_name = "x"\nupstream_tag = "t"\ncommit = "c"\n'
+        f'[releases."0.9.3"]\nnpm_name = "x"\nupstream_tag = "t"\ncommit = "{"c" * 40}"\n'
         'sdk_version = "0.9.3"\nintegrity = "sha512-A"\n'
         'published_at = 2026-01-01T00:00:00Z\nregistry = "http://r/"\n'
     )
@@ -675,7 +675,7 @@ def test_ledger_records_the_patch_and_reads_old_entries(tmp_path: Path) -> None:
             npm_version="0.9.3-patch.1",
             npm_name="x",
             upstream_tag="t",
-            commit="d",
+            commit="d" * 40,
             sdk_version="0.9.3",
             integrity="sha512-B",
             published_at=old.published_at,
