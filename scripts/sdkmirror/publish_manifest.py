@@ -50,8 +50,13 @@ class Manifest:
         return {"kind": KIND, "schema": SCHEMA, **asdict(self)}
 
 
+def is_integrity(value: object) -> bool:
+    """npm's sha512 SRI string: `sha512-` and the 88 base64 characters of 64 bytes."""
+    return isinstance(value, str) and _INTEGRITY.fullmatch(value) is not None
+
+
 def integrity_problem(value: object, what: str = "integrity") -> str | None:
-    if isinstance(value, str) and _INTEGRITY.fullmatch(value):
+    if is_integrity(value):
         return None
     return f"{what} is not a sha512 integrity (sha512-<88 base64 characters>)"
 

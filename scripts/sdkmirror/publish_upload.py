@@ -85,6 +85,13 @@ def check_provenance_npm(tc: Toolchain) -> None:
         raise MirrorError(problem)
 
 
+def check_integrity(integrity: str) -> None:
+    """Refuse an `--integrity` that is not a sha512 SRI string, naming what to pass."""
+    problem = integrity_problem(integrity, "--integrity")
+    if problem:
+        raise UsageError(f"{problem}; pass the integrity `publish.build` printed")
+
+
 def upload(
     tc: Toolchain,
     tgz: Path,
@@ -101,9 +108,7 @@ def upload(
 
     Same bytes already there: a no-op. Other bytes under that version: `RegistryConflict`."""
     env = os.environ if env is None else env
-    problem = integrity_problem(integrity, "--integrity")
-    if problem:
-        raise UsageError(f"{problem}; pass the integrity `publish.build` printed")
+    check_integrity(integrity)
     registry = registry_url.parse(registry)
     if dist_tag is not None:
         check_dist_tag(dist_tag)

@@ -9,8 +9,6 @@ regenerated there, and only those two files change.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import shutil
 import unicodedata
@@ -18,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import console, ledger_push, proc, registry_url, taskutil
+from . import console, ledger_push, proc, publish_manifest, registry_url, taskutil
 from .config import Config
 from .errors import UsageError
 from .ledger import MirrorLedger
@@ -26,7 +24,6 @@ from .releases import Release, ReleaseLedger, render_file, sync_file
 from .versions import npm_version_problem, shown
 
 _COMMIT = re.compile(r"[0-9a-f]{40}", re.ASCII)
-_SRI = re.compile(r"sha512-[A-Za-z0-9+/]{86}==", re.ASCII)
 _DIST_TAG = re.compile(r"[a-z][a-z0-9-]{0,63}", re.ASCII)
 MAX_REASON = 200
 
@@ -59,12 +56,8 @@ class Facts:
 
 
 def integrity_problem(text: str) -> str | None:
-    if _SRI.fullmatch(text):
-        try:
-            if len(base64.b64decode(text[len("sha512-") :], validate=True)) == 64:
-                return None
-        except binascii.Error:
-            pass
+    if publish_manifest.is_integrity(text):
+        return None
     return (
         f"--integrity {shown(text)} is not a sha512 SRI string; pass the tarball's "
         "`sha512-` + 88 base64 characters (the manifest's integrity)"
