@@ -18,6 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gitrepos import GitRepos  # noqa: E402
 
+from sdkmirror.repackage import Provenance  # noqa: E402
+
+# Where the SDK laid out by the repackaging tests comes from.
+PROV = Provenance(
+    upstream="@moonshot-ai/kimi-code-sdk",
+    upstream_version="0.9.3",
+    release_tag="@moonshot-ai/kimi-code@0.14.2",
+    commit="a" * 40,
+)
+
 
 @pytest.fixture(autouse=True)
 def git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
