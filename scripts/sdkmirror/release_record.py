@@ -9,22 +9,19 @@ regenerated there, and only those two files change.
 
 from __future__ import annotations
 
-import re
 import shutil
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import console, ledger_push, proc, publish_manifest, registry_url, taskutil
+from . import console, identifiers, ledger_push, proc, registry_url, taskutil
 from .config import Config
 from .errors import UsageError
 from .ledger import MirrorLedger
 from .releases import Release, ReleaseLedger, render_file, sync_file
 from .versions import npm_version_problem, shown
 
-_COMMIT = re.compile(r"[0-9a-f]{40}", re.ASCII)
-_DIST_TAG = re.compile(r"[a-z][a-z0-9-]{0,63}", re.ASCII)
 MAX_REASON = 200
 
 
@@ -56,7 +53,7 @@ class Facts:
 
 
 def integrity_problem(text: str) -> str | None:
-    if publish_manifest.is_integrity(text):
+    if identifiers.is_integrity(text):
         return None
     return (
         f"--integrity {shown(text)} is not a sha512 SRI string; pass the tarball's "
@@ -102,14 +99,14 @@ def check_facts(
         else f"--upstream-tag {shown(upstream_tag)} is not a release tag like "
         f"{cfg.tags.name_for('1.2.3')}",
         None
-        if _COMMIT.fullmatch(commit)
+        if identifiers.is_hex40(commit)
         else f"--commit {shown(commit)} is not a full commit id; pass 40 lowercase hex digits",
         integrity_problem(integrity),
         None
         if name == cfg.npm_name
         else f"--npm-name {shown(name)} is not the package this mirror publishes ({cfg.npm_name})",
         None
-        if dist_tag is None or _DIST_TAG.fullmatch(dist_tag)
+        if dist_tag is None or identifiers.is_dist_tag(dist_tag)
         else f"--dist-tag {shown(dist_tag)} is not a dist-tag; pass a lowercase word like latest",
         None if registry is None else registry_url.refusal(registry),
         None if override_reason is None else reason_problem(override_reason),
