@@ -171,7 +171,7 @@ def publish_build(
     help={
         "tarball": "the .tgz publish.build wrote",
         "integrity": "the sha512-... integrity the build reported (its manifest's)",
-        "registry": "npm registry URL (default: the npm config's)",
+        "registry": BUILD_HELP["registry"],
         "dist_tag": "dist-tag to publish under (default: chosen from the registry's latest)",
         "dry_run": "check everything, run `npm publish --dry-run` (--no-dry-run uploads)",
     },
@@ -191,7 +191,7 @@ def publish_upload(c, tarball, integrity, registry=None, dist_tag=None, dry_run=
     help={
         "version": "the published npm version",
         "manifest": "manifest.json of the build: the registry's integrity must be its",
-        "registry": "npm registry URL (default: the npm config's)",
+        "registry": BUILD_HELP["registry"],
     },
 )
 @guarded

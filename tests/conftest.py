@@ -18,6 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gitrepos import GitRepos  # noqa: E402
 
+from sdkmirror.repackage import Provenance  # noqa: E402
+
+# Where the SDK laid out by the repackaging tests comes from.
+PROV = Provenance(
+    upstream="@moonshot-ai/kimi-code-sdk",
+    upstream_version="0.9.3",
+    release_tag="@moonshot-ai/kimi-code@0.14.2",
+    commit="a" * 40,
+)
+
 
 @pytest.fixture(autouse=True)
 def git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,3 +153,71 @@ def npm_tools(toolchain_primary) -> None:
     npmtool.install(cache, typecheck.ATTW, typecheck.ATTW_VERSION, toolchain_primary)
     declarations.install(toolchain_primary, cache)
     typecheck.install(toolchain_primary, cache)
+
+
+@pytest.fixture
+def no_npm_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused loopback connection fails at once instead of after npm's retry back-off."""
+    monkeypatch.setenv("npm_config_fetch_retries", "0")
+
+
+# --- a mirror with the sample's releases, and a loopback registry, for the publish tests ------
+
+
+@pytest.fixture(scope="module")
+def toolchain(tmp_path_factory: pytest.TempPathFactory):
+    """The configuration's default toolchain, provisioned into the shared cache."""
+    from sdkmirror import config as config_mod
+    from sdkmirror import toolchain as toolchain_mod
+
+    spec = config_mod.from_mapping({}, root=Path.cwd()).toolchains[0]
+    return toolchain_mod.provision(spec, Path(os.environ["SDKMIRROR_CACHE"]))
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mirror origin holding the sample's release tags (as `invoke sync` leaves it)."""
+    from sdkmirror import proc, sample
+
+    base = tmp_path_factory.mktemp("mirror")
+    up = sample.create_upstream(base / "upstream.git")
+    origin = base / "origin.git"
+    proc.run(["git", "clone", "-q", "--bare", str(up.bare), str(origin)])
+    return origin
+
+
+@pytest.fixture
+def registry(tmp_path: Path, toolchain, monkeypatch):
+    """A loopback Verdaccio that the user's npm config points at, with its token."""
+    from sdkmirror import registry_server
+
+    with registry_server.verdaccio(
+        tmp_path / "verdaccio", toolchain, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
+    ) as reg:
+        # The registry's token is "the user's npm config" for this test.
+        monkeypatch.setenv("NPM_CONFIG_USERCONFIG", str(reg.npmrc))
+        yield reg
+
+
+@pytest.fixture
+def cfg(project, mirror: Path):
+    """The project's config with the mirror's tags in its ledger, as after a sync."""
+    from sdkmirror import proc
+    from sdkmirror.ledger import MirrorLedger
+
+    cfg = project.config()
+    ledger = MirrorLedger(cfg.mirror_ledger)
+    out = proc.run(
+        [
+            "git",
+            "for-each-ref",
+            "--format=%(refname:short) %(objectname) %(*objectname)",
+            "refs/tags",
+        ],
+        cwd=mirror,
+    ).stdout
+    for line in out.splitlines():
+        name, obj, commit = line.split()
+        ledger.add_tag(name, obj, commit)
+    ledger.save()
+    return cfg

@@ -8,18 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import PROV
 
 from sdkmirror import declarations, publish, repackage, typecheck
-from sdkmirror.repackage import Provenance
 
 NPM_NAME = "@botiverse/kimi-code-sdk"
 RUNTIME = {"smol-toml": "1.4.2"}
-PROV = Provenance(
-    upstream="@moonshot-ai/kimi-code-sdk",
-    upstream_version="0.9.3",
-    release_tag="@moonshot-ai/kimi-code@0.14.2",
-    commit="b" * 40,
-)
 SDK_PKG = {
     "name": "@moonshot-ai/kimi-code-sdk",
     "version": "0.9.3",

@@ -21,7 +21,6 @@ from gitrepos import TAG, GitRepos, git
 
 # The real-registry fixtures of the publish tests: a provisioned toolchain, the sample mirror
 # with its ledger, and a Verdaccio on loopback.
-from test_publish import cfg, mirror, registry, toolchain  # noqa: F401
 from test_sync import do_sync, seed
 
 from sdkmirror import verify
@@ -396,7 +395,7 @@ def test_github_api_failing_throughout(project, repos, moved_on, httpserver, tmp
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["after-pack", "after-upload"])
-def test_publish_killed_then_rerun_converges(point, project, cfg, mirror, registry, toolchain):  # noqa: F811
+def test_publish_killed_then_rerun_converges(point, project, cfg, mirror, registry, toolchain):
     from sdkmirror import publish
     from sdkmirror.releases import ReleaseLedger
 

@@ -7,17 +7,12 @@ import socket
 from pathlib import Path
 
 import pytest
+from conftest import PROV
 
 from sdkmirror import config as config_mod
 from sdkmirror import plainfiles, repackage
 from sdkmirror.plainfiles import UnsafeFile
 
-PROV = repackage.Provenance(
-    upstream="@moonshot-ai/kimi-code-sdk",
-    upstream_version="0.9.3",
-    release_tag="@moonshot-ai/kimi-code@0.14.2",
-    commit="a" * 40,
-)
 SDK = {
     "name": "@moonshot-ai/kimi-code-sdk",
     "version": "0.9.3",

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from sdkmirror import config as config_mod
 from sdkmirror import proc, publish, registry_server, releases, sample
 from sdkmirror.errors import MirrorError, RemoteError, UsageError, VerificationFailed
 from sdkmirror.ledger import MirrorLedger, TagRecord
@@ -21,12 +19,8 @@ from sdkmirror.releases import ReleaseLedger
 
 NPM_NAME = "@botiverse/kimi-code-sdk"
 TAG = "@moonshot-ai/kimi-code@{}"
-
-
-@pytest.fixture(autouse=True)
-def no_npm_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A refused loopback connection fails at once instead of after npm's retry back-off."""
-    monkeypatch.setenv("npm_config_fetch_retries", "0")
+# A refused loopback connection fails at once in every test here.
+pytestmark = pytest.mark.usefixtures("no_npm_retries")
 
 
 # --- pure decisions ---------------------------------------------------------------------------
@@ -192,54 +186,6 @@ def test_github_release_from_the_report_names_that_version(project, httpserver, 
 
 
 # --- against a real registry ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def toolchain(tmp_path_factory: pytest.TempPathFactory):
-    from sdkmirror import toolchain as toolchain_mod
-
-    spec = config_mod.from_mapping({}, root=Path.cwd()).toolchains[0]
-    return toolchain_mod.provision(spec, Path(os.environ["SDKMIRROR_CACHE"]))
-
-
-@pytest.fixture(scope="module")
-def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A mirror origin holding the sample's release tags (as `invoke sync` leaves it)."""
-    base = tmp_path_factory.mktemp("mirror")
-    up = sample.create_upstream(base / "upstream.git")
-    origin = base / "origin.git"
-    proc.run(["git", "clone", "-q", "--bare", str(up.bare), str(origin)])
-    return origin
-
-
-@pytest.fixture
-def registry(tmp_path: Path, toolchain, monkeypatch) -> Iterator[registry_server.Registry]:
-    with registry_server.verdaccio(
-        tmp_path / "verdaccio", toolchain, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
-    ) as reg:
-        # The registry's token is "the user's npm config" for this test.
-        monkeypatch.setenv("NPM_CONFIG_USERCONFIG", str(reg.npmrc))
-        yield reg
-
-
-@pytest.fixture
-def cfg(project, mirror: Path) -> config_mod.Config:
-    cfg = project.config()
-    ledger = MirrorLedger(cfg.mirror_ledger)
-    out = proc.run(
-        [
-            "git",
-            "for-each-ref",
-            "--format=%(refname:short) %(objectname) %(*objectname)",
-            "refs/tags",
-        ],
-        cwd=mirror,
-    ).stdout
-    for line in out.splitlines():
-        name, obj, commit = line.split()
-        ledger.add_tag(name, obj, commit)
-    ledger.save()
-    return cfg
 
 
 @pytest.mark.slow

@@ -6,16 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import PROV
 
 from sdkmirror import repackage
-from sdkmirror.repackage import Provenance, RepackageError
-
-PROV = Provenance(
-    upstream="@moonshot-ai/kimi-code-sdk",
-    upstream_version="0.9.3",
-    release_tag="@moonshot-ai/kimi-code@0.14.2",
-    commit="a" * 40,
-)
+from sdkmirror.repackage import RepackageError
 
 SDK = {
     "name": "@moonshot-ai/kimi-code-sdk",

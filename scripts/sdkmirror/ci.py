@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import console, proc, source, taskutil
+from . import console, identifiers, proc, source, taskutil
 from .alerts import load_sync_report
 from .config import Config
 from .errors import ConfigError, UsageError, VerificationFailed
@@ -200,8 +199,6 @@ def publish_args(cfg: Config, env: Mapping[str, str], origin: str | None = None)
     }
 
 
-_TARBALL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.tgz", re.ASCII)
-_SHASUM = re.compile(r"[0-9a-f]{40}", re.ASCII)
 BUILD_FIELDS = (
     "npm_name",
     "npm_version",
@@ -256,9 +253,9 @@ def build_outputs(cfg: Config, manifest_path: str) -> dict[str, str]:
         override_reason=text("override_reason", optional=True) or None,
     )
     tarball, shasum = text("tarball") or "", text("shasum") or ""
-    if not _TARBALL.fullmatch(tarball):
+    if not identifiers.is_tarball_name(tarball):
         raise UsageError(f"{manifest_path}: tarball {tarball[:80]!r} is not a plain .tgz file name")
-    if not _SHASUM.fullmatch(shasum):
+    if not identifiers.is_hex40(shasum):
         raise UsageError(f"{manifest_path}: shasum is not 40 lowercase hex digits")
     tarball_path = Path(manifest_path).parent / tarball
     if not tarball_path.is_file() or tarball_path.is_symlink():

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+from . import identifiers
 from .errors import ConfigError
 from .mirror_tag import TagPattern, check_template
 from .versions import exact_problem
 
 CONFIG_ENV = "SDKMIRROR_CONFIG"
 CACHE_ENV = "SDKMIRROR_CACHE"
-_NPM_NAME = re.compile(r"^(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*$")
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 DEFAULTS: dict[str, Any] = {
@@ -195,7 +195,7 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
 
     def npm_name(key: str) -> str:
         v = text(key)
-        if not _NPM_NAME.match(v) or len(v) > 214:
+        if not identifiers.is_npm_name(v):
             raise ConfigError(f"[tool.sdkmirror] {key} is not a valid npm package name: {v!r}")
         return v
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import git
-from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.exc import GitCommandError
 
 from . import console, ledger_push, taskutil, tomlstore
 from .config import Config
@@ -49,18 +49,9 @@ def ledger_files(cfg: Config) -> list[Path]:
     return [cfg.mirror_ledger, cfg.release_ledger, cfg.patch_registry, cfg.release_notes]
 
 
-def _open(root: Path) -> git.Repo:
-    try:
-        return git.Repo(root, search_parent_directories=True)
-    except (InvalidGitRepositoryError, NoSuchPathError) as exc:
-        raise UsageError(
-            f"{root} is not inside a git checkout; run from the project's clone"
-        ) from exc
-
-
 def plan(cfg: Config, *, push: bool, remote: str = "origin") -> LedgerCommitPlan:
     """What would be committed: the ledger files that differ from HEAD or are new."""
-    repo = _open(cfg.root)
+    repo = ledger_push.open_checkout(cfg.root)
     if repo.head.is_detached:
         raise UsageError("HEAD is detached; check out the branch to record the ledger on (main)")
     top = Path(str(repo.working_tree_dir)).resolve()
@@ -82,7 +73,7 @@ def apply(cfg: Config, p: LedgerCommitPlan) -> str | None:
     """Commit the planned files on this checkout's branch; the new commit, or None for a no-op."""
     if p.noop:
         return None
-    repo = _open(cfg.root)
+    repo = ledger_push.open_checkout(cfg.root)
     g = repo.git
     try:
         g.add("--", *p.files)
@@ -151,7 +142,7 @@ def _merge_patches(base: PatchRegistry, ours: PatchRegistry, theirs: PatchRegist
 
 def merge_edit(cfg: Config, files: tuple[str, ...]) -> ledger_push.Edit:
     """The edit that applies this checkout's ledger changes (relative to HEAD) to a main."""
-    repo = _open(cfg.root)
+    repo = ledger_push.open_checkout(cfg.root)
     top = Path(str(repo.working_tree_dir)).resolve()
 
     def rel(p: Path) -> str:
@@ -258,7 +249,7 @@ def main(*, push: bool = False, dry_run: bool = False) -> None:
                 [[f"commit {f} on origin's {p.branch}", landed.commit[:12]] for f in landed.files],
             )
         )
-        top = Path(str(_open(cfg.root).working_tree_dir)).resolve()
+        top = Path(str(ledger_push.open_checkout(cfg.root).working_tree_dir)).resolve()
         if not ledger_push.follow(cfg, landed, p.branch, [top / f for f in p.files]):
             console.manual(
                 ["git", "pull", "--ff-only", "origin", p.branch],

@@ -255,8 +255,11 @@ def verify(
     pkg: repackage.Package,
     workdir: Path,
     outcome: Checked,
+    *,
+    typecheck_consumer: bool = True,
 ) -> tarball.TarballReport:
-    """Pack, inspect the tarball, install it into an empty consumer and import it, publint."""
+    """Pack, inspect the tarball, install it into an empty consumer and import it, publint;
+    then the strict consumer type-check, unless the caller runs it apart (the sweep)."""
     with console.step("npm pack"):
         tgz = pack(tc, pkg.dir, workdir / "pack")
     report = tarball.inspect(tgz)
@@ -269,9 +272,17 @@ def verify(
         outcome.exports = consumer_import(tc, workdir / "consumer-tarball", pkg.name, [str(tgz)])
     with console.step("publint"):
         publint(tc, cfg.cache_dir, pkg.dir)
-    with console.step("strict consumer type-check (nodenext, bundler) and attw"):
-        typecheck.check(tc, cfg.cache_dir, tgz, pkg.name, workdir / "consumer-types")
+    if typecheck_consumer:
+        consumer_typecheck(cfg, tc, tgz, pkg.name, workdir)
     return report
+
+
+def consumer_typecheck(
+    cfg: config_mod.Config, tc: Toolchain, tgz: Path, name: str, workdir: Path
+) -> None:
+    """The strict consumer type-check of the tarball (nodenext and bundler) and attw."""
+    with console.step("strict consumer type-check (nodenext, bundler) and attw"):
+        typecheck.check(tc, cfg.cache_dir, tgz, name, workdir / "consumer-types")
 
 
 # --- the stage --------------------------------------------------------------------------------
@@ -331,7 +342,9 @@ def build(
             commit=built.commit,
         )
         plan = replace(plan, dropped=repackage.dropped_fields(built.sdk_pkg))
-        pkg = package(cfg, built, plan, workdir, patch)
+        pkg = package(
+            cfg, built, workdir, npm_name=plan.npm_name, version=plan.npm_version, patch=patch
+        )
         checks = Checks()
         report = verify(cfg, tc, pkg, workdir, checks)
         latest = npm_registry.dist_tags(tc, plan.npm_name, plan.registry).get("latest")
@@ -358,29 +371,31 @@ def build(
 def package(
     cfg: config_mod.Config,
     built: Built,
-    plan: PublishPlan,
     workdir: Path,
-    patch: patches.Patch | None,
+    *,
+    npm_name: str,
+    version: str,
+    patch: patches.Patch | None = None,
 ) -> repackage.Package:
-    """The package directory for `plan` from the built SDK (dist copied as plain files)."""
+    """`npm_name@version` from the built SDK (dist copied as plain files)."""
     prov = repackage.Provenance(
         upstream=str(built.sdk_pkg.get("name", cfg.sdk_package)),
-        upstream_version=plan.sdk_version,
+        upstream_version=str(built.sdk_pkg.get("version")),
         release_tag=built.tag,
         commit=built.commit,
         source_ref=patch.branch if patch else None,
         patch_reason=patch.reason if patch else "",
         patch_upstream_pr=patch.upstream_pr if patch else "",
     )
-    with console.step(f"repackaging as {plan.npm_name}@{plan.npm_version}"):
+    with console.step(f"repackaging as {npm_name}@{version}"):
         return repackage.repackage(
             built.sdk_dir,
             built.dist_dir,
             workdir / "package",
             sdk_pkg=built.sdk_pkg,
             source_root=built.source_dir,
-            npm_name=plan.npm_name,
-            version=plan.npm_version,
+            npm_name=npm_name,
+            version=version,
             provenance=prov,
             max_bytes=cfg.max_package_bytes,
         )

@@ -9,25 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import versions
+from . import identifiers, versions
 from .errors import UsageError
 
 KIND = "publish-build"
 SCHEMA = 1
 NAME = "manifest.json"
 MAX_BYTES = 64 * 1024
-_COMMIT = re.compile(r"[0-9a-f]{40}", re.ASCII)
-_INTEGRITY = re.compile(r"sha512-[A-Za-z0-9+/]{86}==", re.ASCII)
-_SHASUM = re.compile(r"[0-9a-f]{40}", re.ASCII)
-_NPM_NAME = re.compile(r"(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*", re.ASCII)
-_TARBALL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.tgz", re.ASCII)
-_DIST_TAG = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}", re.ASCII)
 _TEXT_MAX = 500
 
 
@@ -51,7 +44,7 @@ class Manifest:
 
 
 def integrity_problem(value: object, what: str = "integrity") -> str | None:
-    if isinstance(value, str) and _INTEGRITY.fullmatch(value):
+    if identifiers.is_integrity(value):
         return None
     return f"{what} is not a sha512 integrity (sha512-<88 base64 characters>)"
 
@@ -86,26 +79,26 @@ def validate(data: object) -> Manifest:
     if extra:
         raise _bad(extra[0], "is unknown")
     name = _text(data, "npm_name")
-    if not _NPM_NAME.fullmatch(name or ""):
+    if not identifiers.is_npm_name(name):
         raise _bad("npm_name", "is not an npm package name")
     for key in ("npm_version", "sdk_version"):
         if not versions.is_npm_version(data.get(key)):
             raise _bad(key, "is not an exact npm version (X.Y.Z or X.Y.Z-pre.N)")
     tag = _text(data, "upstream_tag")
-    if not _COMMIT.fullmatch(str(data.get("commit", ""))):
+    if not identifiers.is_hex40(data.get("commit")):
         raise _bad("commit", "is not a 40-hex commit")
     source_ref = _text(data, "source_ref", optional=True)
     reason = _text(data, "override_reason", optional=True)
     tarball = _text(data, "tarball")
-    if not _TARBALL.fullmatch(tarball or ""):
+    if not identifiers.is_tarball_name(tarball):
         raise _bad("tarball", "is not a plain .tgz file name")
     problem = integrity_problem(data.get("integrity"))
     if problem:
         raise _bad("integrity", problem.removeprefix("integrity "))
-    if not _SHASUM.fullmatch(str(data.get("shasum", ""))):
+    if not identifiers.is_hex40(data.get("shasum")):
         raise _bad("shasum", "is not a 40-hex sha1")
     dist_tag = _text(data, "dist_tag")
-    if not _DIST_TAG.fullmatch(dist_tag or ""):
+    if not identifiers.is_dist_tag(dist_tag):
         raise _bad("dist_tag", "is not a dist-tag name")
     tc = data.get("toolchain")
     if not isinstance(tc, dict) or set(tc) != {"node", "pnpm"}:

@@ -65,9 +65,7 @@ def main_upload(
 ) -> None:
     cfg = config_mod.load()
     reg = check_registry(registry or None)
-    problem = publish_manifest.integrity_problem(integrity, "--integrity")
-    if problem:  # refused before anything is provisioned
-        raise UsageError(f"{problem}; pass the integrity `publish.build` printed")
+    publish_upload.check_integrity(integrity)  # refused before anything is provisioned
     tc = _toolchain(cfg)
     result = publish_upload.upload(
         tc,

@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nodesemver
-
-from . import console, failpoints, npm_registry, npmtool, registry_url, tarball, versions
+from . import (
+    console,
+    failpoints,
+    identifiers,
+    npm_registry,
+    npmtool,
+    registry_url,
+    tarball,
+    versions,
+)
 from .errors import CommandError, MirrorError, RemoteError, UsageError, VerificationFailed
 from .publish_manifest import integrity_problem
 from .publish_plan import (
@@ -29,8 +35,6 @@ from .publish_plan import (
 )
 from .toolchain import Toolchain
 
-_NPM_NAME = re.compile(r"(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*", re.ASCII)
-_DIST_TAG = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,63}", re.ASCII)
 MAX_PACKAGE_JSON = 1 << 20
 
 
@@ -62,7 +66,7 @@ def package_json(tgz: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"{tgz}: package/package.json is not a JSON object")
     name, version = data.get("name"), data.get("version")
-    if not isinstance(name, str) or not _NPM_NAME.fullmatch(name):
+    if not identifiers.is_npm_name(name):
         raise UsageError(f"{tgz}: package.json names no valid npm package")
     problem = versions.npm_version_problem(str(version), "its package.json version")
     if problem:
@@ -71,7 +75,7 @@ def package_json(tgz: Path) -> dict[str, Any]:
 
 
 def check_dist_tag(tag: str) -> str:
-    if not _DIST_TAG.fullmatch(tag) or nodesemver.valid_range(tag, loose=False) is not None:
+    if not identifiers.is_dist_tag(tag):
         raise UsageError(
             f"--dist-tag {versions.shown(tag)} is not a dist-tag name; pass a word such as "
             "latest, previous or patch"
@@ -83,6 +87,13 @@ def check_provenance_npm(tc: Toolchain) -> None:
     problem = provenance_problem(npmtool.npm_version(tc))
     if problem:
         raise MirrorError(problem)
+
+
+def check_integrity(integrity: str) -> None:
+    """Refuse an `--integrity` that is not a sha512 SRI string, naming what to pass."""
+    problem = integrity_problem(integrity, "--integrity")
+    if problem:
+        raise UsageError(f"{problem}; pass the integrity `publish.build` printed")
 
 
 def upload(
@@ -101,9 +112,7 @@ def upload(
 
     Same bytes already there: a no-op. Other bytes under that version: `RegistryConflict`."""
     env = os.environ if env is None else env
-    problem = integrity_problem(integrity, "--integrity")
-    if problem:
-        raise UsageError(f"{problem}; pass the integrity `publish.build` printed")
+    check_integrity(integrity)
     registry = registry_url.parse(registry)
     if dist_tag is not None:
         check_dist_tag(dist_tag)

@@ -6,9 +6,13 @@ npm user config, never in a URL that ends up on a command line, in a log or in t
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 from .errors import UsageError
+
+_HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+", re.ASCII)  # a name, IPv4 or IPv6
+_PATH = re.compile(r"/[A-Za-z0-9._~/-]*", re.ASCII)
 
 
 def problem(url: str) -> str | None:
@@ -19,15 +23,21 @@ def problem(url: str) -> str | None:
         return "has whitespace, control or non-ASCII characters"
     try:
         parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 - raises on a port that is not a number
+        port = parts.port  # raises on a port that is not a number or out of range
     except ValueError:
         return "is not a URL"
+    if port == 0:
+        return "names port 0"
     if parts.scheme not in ("http", "https"):
         return "is not an http(s) URL"
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:
         return "carries user information (put credentials in the npm user config, not the URL)"
     if not parts.hostname:
         return "names no host"
+    if not _HOST.fullmatch(parts.hostname):
+        return "names a host that is not a name, IPv4 or IPv6 address"
+    if parts.path and not _PATH.fullmatch(parts.path):
+        return "has a path with characters other than letters, digits and ._~/-"
     if parts.query or parts.fragment:
         return "has a query or fragment"
     return None
@@ -45,15 +55,23 @@ def _safe(url: str) -> str:
     return repr(shown if len(shown) <= 100 else shown[:97] + "...")
 
 
+def refusal(url: str, what: str = "--registry") -> str | None:
+    """The error line refusing `url` as `what` (never quoting a password), or None."""
+    why = problem(url)
+    if not why:
+        return None
+    redacted = "@" in url
+    return (
+        f"{what} {_safe(url)}{' (user information removed)' if redacted else ''} {why}; "
+        "pass http(s)://host[:port]/[path] without credentials"
+    )
+
+
 def parse(url: str, what: str = "--registry") -> str:
     """The registry URL, normalised to end with `/`; one `UsageError` line otherwise."""
-    why = problem(url)
-    if why:
-        redacted = "@" in url
-        raise UsageError(
-            f"{what} {_safe(url)}{' (user information removed)' if redacted else ''} {why}; "
-            "pass http(s)://host[:port]/[path]"
-        )
+    line = refusal(url, what)
+    if line:
+        raise UsageError(line)
     return url if url.endswith("/") else url + "/"
 
 

@@ -9,28 +9,19 @@ regenerated there, and only those two files change.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import shutil
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from . import console, ledger_push, proc, taskutil
+from . import console, identifiers, ledger_push, proc, registry_url, taskutil
 from .config import Config
 from .errors import UsageError
 from .ledger import MirrorLedger
 from .releases import Release, ReleaseLedger, render_file, sync_file
 from .versions import npm_version_problem, shown
 
-_COMMIT = re.compile(r"[0-9a-f]{40}", re.ASCII)
-_SRI = re.compile(r"sha512-[A-Za-z0-9+/]{86}==", re.ASCII)
-_DIST_TAG = re.compile(r"[a-z][a-z0-9-]{0,63}", re.ASCII)
-_HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+", re.ASCII)  # a name, IPv4 or IPv6
-_REGISTRY_PATH = re.compile(r"/[A-Za-z0-9._~/-]*", re.ASCII)
 MAX_REASON = 200
 
 
@@ -62,48 +53,12 @@ class Facts:
 
 
 def integrity_problem(text: str) -> str | None:
-    if _SRI.fullmatch(text):
-        try:
-            if len(base64.b64decode(text[len("sha512-") :], validate=True)) == 64:
-                return None
-        except binascii.Error:
-            pass
+    if identifiers.is_integrity(text):
+        return None
     return (
         f"--integrity {shown(text)} is not a sha512 SRI string; pass the tarball's "
         "`sha512-` + 88 base64 characters (the manifest's integrity)"
     )
-
-
-def registry_problem(text: str) -> str | None:
-    """Why `text` is not `http(s)://host[:port]/[path]` without credentials, or None."""
-    try:
-        parts = urlsplit(text)
-        port_ok = parts.port is None or 0 < parts.port < 65536
-    except ValueError:
-        parts, port_ok = None, False
-    if (
-        parts is None
-        or not port_ok
-        or not text.isascii()
-        or parts.scheme not in ("http", "https")
-        or parts.username is not None
-        or parts.password is not None
-        or "@" in parts.netloc
-        or not _HOST.fullmatch(parts.hostname or "")
-        or (parts.path and not _REGISTRY_PATH.fullmatch(parts.path))
-        or parts.query
-        or parts.fragment
-    ):
-        return (
-            f"--registry {shown(_redacted(text))} is not http(s)://host[:port]/[path] without "
-            "credentials; credentials belong in the npm user config"
-        )
-    return None
-
-
-def _redacted(text: str) -> str:
-    """A URL with any user info replaced, so a refused registry never prints a password."""
-    return re.sub(r"(?<=://)[^/@]*@", "***@", text)
 
 
 def reason_problem(text: str) -> str | None:
@@ -144,16 +99,16 @@ def check_facts(
         else f"--upstream-tag {shown(upstream_tag)} is not a release tag like "
         f"{cfg.tags.name_for('1.2.3')}",
         None
-        if _COMMIT.fullmatch(commit)
+        if identifiers.is_hex40(commit)
         else f"--commit {shown(commit)} is not a full commit id; pass 40 lowercase hex digits",
         integrity_problem(integrity),
         None
         if name == cfg.npm_name
         else f"--npm-name {shown(name)} is not the package this mirror publishes ({cfg.npm_name})",
         None
-        if dist_tag is None or _DIST_TAG.fullmatch(dist_tag)
+        if dist_tag is None or identifiers.is_dist_tag(dist_tag)
         else f"--dist-tag {shown(dist_tag)} is not a dist-tag; pass a lowercase word like latest",
-        None if registry is None else registry_problem(registry),
+        None if registry is None else registry_url.refusal(registry),
         None if override_reason is None else reason_problem(override_reason),
     ]
     problem = next((p for p in problems if p), None)
@@ -166,7 +121,7 @@ def check_facts(
         upstream_tag=upstream_tag,
         commit=commit,
         integrity=integrity,
-        registry=registry if registry is None or registry.endswith("/") else registry + "/",
+        registry=None if registry is None else registry_url.parse(registry),
         dist_tag=dist_tag or "latest",
         override_reason=override_reason or None,
     )

@@ -8,18 +8,16 @@ free-form names (tag names, patch names) to one shape, `ListOf(shape)` a list.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from . import identifiers
 from .errors import RecordError
 
 Check = Callable[[Any], str | None]  # None when the value fits, else what it should be
-
-_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 def text(v: Any) -> str | None:
@@ -27,7 +25,7 @@ def text(v: Any) -> str | None:
 
 
 def sha(v: Any) -> str | None:
-    return None if isinstance(v, str) and _SHA.match(v) else "a 40-hex object id"
+    return None if identifiers.is_hex40(v) else "a 40-hex object id"
 
 
 def boolean(v: Any) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import tarfile
 import tempfile
 from pathlib import Path
@@ -13,17 +12,16 @@ from pathlib import Path
 import git
 from git.exc import GitCommandError
 
+from . import identifiers
 from .errors import MirrorError, RemoteError, UsageError
 from .gitio import git_env, git_reason, ls_remote
-
-_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 def resolve(url: str, ref: str) -> str:
     """The full ref name (or commit id) that `ref` names on the remote at `url`."""
     if not ref or ref.startswith("-") or any(c.isspace() or c in "~^:?*[\\" for c in ref):
         raise UsageError(f"{ref!r} is not a usable ref; pass a branch, tag or 40-hex commit")
-    if _SHA.fullmatch(ref):
+    if identifiers.is_hex40(ref):
         return ref
     refs = ls_remote(url, name="upstream").refs
     for full in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}"):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import console, publish, release_notes, repackage, tarball, typecheck
+from . import console, publish, publish_build, release_notes
 from .config import Config
 from .declarations import DeclarationsFailed
 from .errors import MirrorError, UsageError
@@ -120,31 +120,16 @@ def _failed(exc: MirrorError) -> str:
 
 
 def _package_checks(cfg: Config, built: publish.Built, workdir: Path) -> Path:
-    """What the publish dry run proves about the package, short of the registry: repackage,
-    pack, the tarball policy, install + import in an empty consumer, publint. The tarball."""
+    """What the publish dry run proves about the package, short of the registry and the
+    type-check (a column of its own): repackage, pack, the tarball policy, install + import
+    in an empty consumer, publint. The tarball."""
     version = str(built.sdk_pkg.get("version"))
-    prov = repackage.Provenance(
-        upstream=str(built.sdk_pkg.get("name", cfg.sdk_package)),
-        upstream_version=version,
-        release_tag=built.tag,
-        commit=built.commit,
+    pkg = publish_build.package(cfg, built, workdir, npm_name=cfg.npm_name, version=version)
+    checks = publish_build.Checks()
+    report = publish_build.verify(
+        cfg, built.toolchain, pkg, workdir, checks, typecheck_consumer=False
     )
-    pkg = repackage.repackage(
-        built.sdk_dir,
-        built.dist_dir,
-        workdir / "package",
-        sdk_pkg=built.sdk_pkg,
-        source_root=built.source_dir,
-        npm_name=cfg.npm_name,
-        version=version,
-        provenance=prov,
-    )
-    tc = built.toolchain
-    tgz = publish.pack(tc, pkg.dir, workdir / "pack")
-    tarball.inspect(tgz)
-    publish.consumer_import(tc, workdir / "consumer-tarball", pkg.name, [str(tgz)])
-    publish.publint(tc, cfg.cache_dir, pkg.dir)
-    return tgz
+    return report.path
 
 
 def _interface(cfg: Config, previous: Any, built: publish.Built) -> tuple[Any, str]:
@@ -191,9 +176,7 @@ def sweep_release(
             return row, surface
         row.package_checks = PASS
         try:
-            typecheck.check(
-                built.toolchain, cfg.cache_dir, tgz, cfg.npm_name, workdir / "consumer-types"
-            )
+            publish_build.consumer_typecheck(cfg, built.toolchain, tgz, cfg.npm_name, workdir)
         except MirrorError as exc:
             row.typecheck = _failed(exc)
             return row, surface
