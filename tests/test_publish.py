@@ -243,7 +243,10 @@ def test_publish_install_import_then_noop_then_conflict(
     assert "createClient" in exports
     installed = json.loads((consumer / "node_modules" / NPM_NAME / "package.json").read_text())
     assert installed["sdkmirror"]["releaseTag"] == TAG.format("0.14.2")
-    assert "devDependencies" not in installed and "private" not in installed
+    assert not {"devDependencies", "private", "imports", "scripts"} & set(installed)
+    # The declarations stand alone: the private workspace package's types were inlined.
+    dts = (consumer / "node_modules" / NPM_NAME / "dist" / "index.d.mts").read_text()
+    assert "@moonshot-ai/protocol" not in dts and "@sample-vendor/" not in dts
 
     rec = ReleaseLedger(cfg.release_ledger).get("0.9.3")
     assert (rec.upstream_tag, rec.sdk_version, rec.integrity) == (
