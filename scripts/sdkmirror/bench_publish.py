@@ -94,7 +94,8 @@ def _raw(
         tc.run([tc.pnpm, "install", "--frozen-lockfile", "--filter", f"{sdk}...", *store], cwd=tree)
         tc.run([tc.pnpm, "--filter", sdk, "build"], cwd=tree)
         sdk_dir = tree / cfg.sdk_dir
-        shutil.copytree(sdk_dir / "dist", pkg_dir / "dist")
+        # The raw baseline copies links as links (npm pack then refuses them): never through.
+        shutil.copytree(sdk_dir / "dist", pkg_dir / "dist", symlinks=True)
         meta = json.loads((sdk_dir / "package.json").read_text(encoding="utf-8"))
         exports = meta["publishConfig"]["exports"]
         data = {"name": RAW_NAME, "version": meta["version"], "type": "module", "exports": exports}
