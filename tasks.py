@@ -10,11 +10,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
 
-from invoke import Collection, task
+from invoke import Collection, main, task
+from invoke.exceptions import Exit, ParseError
 
-from sdkmirror.taskutil import guarded, usage_errors_exit_2
+from sdkmirror.core.errors import ExitCode
+from sdkmirror.ops import boundary
 
-usage_errors_exit_2()  # Invoke's own usage errors exit 2, like every other usage error
+
+def guarded(fn):
+    """Every task ends in one `error:` line and a code from `ExitCode`, never a traceback."""
+    return boundary.guarded(fn, lambda message, code: Exit(message, code=int(code)))
+
+
+def _parse_tasks_exit_2(parse_tasks=main.program.parse_tasks):
+    # Invoke's own usage errors (unknown flag, missing argument) keep their wording, exit 2.
+    try:
+        parse_tasks()
+    except ParseError as exc:
+        raise Exit(str(exc), code=int(ExitCode.USAGE)) from None
+
+
+main.program.parse_tasks = _parse_tasks_exit_2
 ns = Collection()
 
 REMOTE_HELP = {
@@ -36,7 +52,7 @@ REMOTE_HELP = {
 @guarded
 def sync(c, upstream=None, origin=None, dry_run=False, report=None):
     """Fast-forward the mirror branch and mirror new release tags, atomically."""
-    from sdkmirror import sync as sync_mod
+    from sdkmirror.mirror import sync as sync_mod
 
     sync_mod.main(upstream=upstream, origin=origin, dry_run=dry_run, report=report)
 
@@ -50,7 +66,7 @@ def sync(c, upstream=None, origin=None, dry_run=False, report=None):
 @guarded
 def verify(c, origin=None, upstream=None):
     """Audit the mirror against the ledger: tags unmoved, release branches on their tags."""
-    from sdkmirror import verify as verify_mod
+    from sdkmirror.mirror import verify as verify_mod
 
     verify_mod.main(origin=origin, upstream=upstream)
 
@@ -71,7 +87,7 @@ ns.add_task(verify)
 @guarded
 def toolchains_update(c, ref=None, upstream=None, write=False):
     """Propose the smoke matrix from the upstream's engines, packageManager and .nvmrc."""
-    from sdkmirror import matrix
+    from sdkmirror.smoke import matrix
 
     matrix.main(upstream=upstream, ref=ref, write=write)
 
@@ -116,8 +132,8 @@ def publish(
     report=None,
 ):
     """Build a mirror tag's (or patch branch's) SDK, then upload and check it; record it."""
-    from sdkmirror import publish as publish_mod
-    from sdkmirror.taskutil import check_writable
+    from sdkmirror.core.reports import check_writable
+    from sdkmirror.release import publish as publish_mod
 
     check_writable(report)  # an unwritable --report fails before anything is uploaded
     publish_mod.run(
@@ -151,7 +167,7 @@ def publish_build(
     origin=None,
 ):
     """Build, repackage, pack and verify; write the tarball and its manifest. Uploads nothing."""
-    from sdkmirror import publish_stages
+    from sdkmirror.release import publish_stages
 
     publish_stages.main_build(
         out=out,
@@ -179,7 +195,7 @@ def publish_build(
 @guarded
 def publish_upload(c, tarball, integrity, registry=None, dist_tag=None, dry_run=True):
     """Check the tarball's integrity, then run nothing but `npm publish <tarball>`."""
-    from sdkmirror import publish_stages
+    from sdkmirror.release import publish_stages
 
     publish_stages.main_upload(
         tarball=tarball, integrity=integrity, registry=registry, dist_tag=dist_tag, dry_run=dry_run
@@ -197,7 +213,7 @@ def publish_upload(c, tarball, integrity, registry=None, dist_tag=None, dry_run=
 @guarded
 def publish_check(c, version, manifest=None, registry=None):
     """Install the published version into an empty consumer (no scripts), import it."""
-    from sdkmirror import publish_stages
+    from sdkmirror.release import publish_stages
 
     publish_stages.main_check(version=version, manifest=manifest, registry=registry)
 
@@ -213,7 +229,7 @@ def publish_check(c, version, manifest=None, registry=None):
 @guarded
 def publish_reproduce(c, version, registry=None, origin=None, upstream=None):
     """Rebuild a published version from its tag; compare with the registry's tarball."""
-    from sdkmirror import publish_reproduce as mod
+    from sdkmirror.release import publish_reproduce as mod
 
     mod.main(version=version, registry=registry, origin=origin, upstream=upstream)
 
@@ -230,7 +246,7 @@ def publish_reproduce(c, version, registry=None, origin=None, upstream=None):
 @guarded
 def release_tag(c, source_tag, push=False, origin=None, version_override=None):
     """Create the publish tag on a mirror tag's commit; needs a RELEASES.md entry first."""
-    from sdkmirror import release_tag as release_tag_mod
+    from sdkmirror.release import release_tag as release_tag_mod
 
     release_tag_mod.main(
         source_tag=source_tag, push=push, origin=origin, version_override=version_override
@@ -244,8 +260,8 @@ def release_tag(c, source_tag, push=False, origin=None, version_override=None):
 @guarded
 def release_notes(c, from_, to, origin=None, upstream=None):
     """Draft a RELEASES.md entry: the SDK's interface delta between two mirror tags."""
-    from sdkmirror import release_notes as release_notes_mod
-    from sdkmirror.taskutil import check_release_order
+    from sdkmirror.release import release_notes as release_notes_mod
+    from sdkmirror.release.release_notes import check_release_order
 
     check_release_order(from_, to)  # reversed is refused before anything is built
     release_notes_mod.main(from_tag=from_, to_tag=to, origin=origin, upstream=upstream)
@@ -255,7 +271,7 @@ def release_notes(c, from_, to, origin=None, upstream=None):
 @guarded
 def release_render(c, check=False):
     """Generate RELEASES.md from the release ledger and notes/<npm-version>.md."""
-    from sdkmirror import releases
+    from sdkmirror.mirror import releases
 
     releases.main(check=check)
 
@@ -294,7 +310,7 @@ def release_record(
     dry_run=False,
 ):
     """Add one published version to the release ledger and RELEASES.md, merged onto main."""
-    from sdkmirror import release_record as mod
+    from sdkmirror.release import release_record as mod
 
     mod.main(
         npm_version=npm_version,
@@ -345,7 +361,7 @@ ns.add_collection(release)
 @guarded
 def report(c, sync_report, smoke_report=None, dry_run=False, run_url=None, json=False):
     """Raise, repeat or close alert issues from a run's reports; write the step summary."""
-    from sdkmirror import report as report_mod
+    from sdkmirror.ops import report as report_mod
 
     report_mod.main(
         sync_report=sync_report,
@@ -360,7 +376,7 @@ def report(c, sync_report, smoke_report=None, dry_run=False, run_url=None, json=
 @guarded
 def ledger_commit(c, push=False, dry_run=False):
     """Commit only the ledger files (and RELEASES.md) to the current branch."""
-    from sdkmirror import ledger_commit as mod
+    from sdkmirror.mirror import ledger_commit as mod
 
     mod.main(push=push, dry_run=dry_run)
 
@@ -377,7 +393,7 @@ def ledger_commit(c, push=False, dry_run=False):
 @guarded
 def github_release(c, upstream_tag="", npm_version="", from_report="", dry_run=False):
     """Create or update the GitHub Release of a published version, from the release ledger."""
-    from sdkmirror import github_release as mod
+    from sdkmirror.release import github_release as mod
 
     mod.main(
         upstream_tag=upstream_tag or None,
@@ -394,18 +410,20 @@ def ci_matrix(c):
     `ref` and `upstream` (what to build)."""
     import os
 
-    from sdkmirror import ci, taskutil
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
 
-    ci.write_outputs(ci.matrix_outputs(taskutil.load_config(), os.environ))
+    ci.write_outputs(ci.matrix_outputs(config_mod.load(), os.environ))
 
 
 @task(name="sync-outputs", help={"sync_report": "the JSON report `invoke sync --report` wrote"})
 @guarded
 def ci_sync_outputs(c, sync_report):
     """Job outputs `changed`, `ledger_changed`, `status`, `smoke_ref` from a sync report."""
-    from sdkmirror import ci, taskutil
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
 
-    ci.write_outputs(ci.sync_outputs(taskutil.load_config(), sync_report))
+    ci.write_outputs(ci.sync_outputs(config_mod.load(), sync_report))
 
 
 @task(name="publish-args")
@@ -414,9 +432,10 @@ def ci_publish_args(c):
     """Job outputs `source_tag`, `expected_version`, `dry_run` from the triggering event."""
     import os
 
-    from sdkmirror import ci, taskutil
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
 
-    ci.write_outputs(ci.publish_args(taskutil.load_config(), os.environ))
+    ci.write_outputs(ci.publish_args(config_mod.load(), os.environ))
 
 
 @task(name="build-outputs", help={"manifest": "the manifest.json `invoke publish.build` wrote"})
@@ -424,9 +443,10 @@ def ci_publish_args(c):
 def ci_build_outputs(c, manifest):
     """Job outputs: the release facts of a build manifest, each checked (npm_version,
     upstream_tag, commit, integrity, tarball, dist_tag, ...)."""
-    from sdkmirror import ci, taskutil
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
 
-    ci.write_outputs(ci.build_outputs(taskutil.load_config(), manifest))
+    ci.write_outputs(ci.build_outputs(config_mod.load(), manifest))
 
 
 @task(name="lint-workflows")
@@ -434,9 +454,10 @@ def ci_build_outputs(c, manifest):
 def ci_lint_workflows(c):
     """actionlint and zizmor (offline, auditor persona) over .github/workflows; actionlint must
     report nothing, zizmor nothing above low."""
-    from sdkmirror import ci, taskutil
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
 
-    ci.lint_workflows(taskutil.load_config())
+    ci.lint_workflows(config_mod.load())
 
 
 ns.add_task(report)
@@ -465,7 +486,7 @@ ns.add_collection(
 @guarded
 def status(c, upstream=None, origin=None, json=False):
     """The mirror at a glance; exits 8 when something needs the maintainer."""
-    from sdkmirror import status as status_mod
+    from sdkmirror.ops import status as status_mod
 
     status_mod.main(upstream=upstream, origin=origin, json_out=json)
 
@@ -491,7 +512,7 @@ def patch_new(c, name, base, reason, upstream_pr=None, origin=None, upstream=Non
 
     Warns when upstream moved or deleted the base tag since it was mirrored.
     """
-    from sdkmirror import patches
+    from sdkmirror.mirror import patches
 
     patches.main_new(
         name=name,
@@ -508,7 +529,7 @@ def patch_new(c, name, base, reason, upstream_pr=None, origin=None, upstream=Non
 @guarded
 def patch_list(c, json=False):
     """List registered patch branches, active and retired."""
-    from sdkmirror import patches
+    from sdkmirror.mirror import patches
 
     patches.main_list(json_out=json)
 
@@ -520,7 +541,7 @@ def patch_retire(c, name, origin=None, upstream=None, dry_run=False):
 
     Prints upstream's newest release tag, to confirm the fix shipped.
     """
-    from sdkmirror import patches
+    from sdkmirror.mirror import patches
 
     patches.main_retire(name=name, origin=origin, upstream=upstream, dry_run=dry_run)
 
@@ -529,7 +550,7 @@ def patch_retire(c, name, origin=None, upstream=None, dry_run=False):
 @guarded
 def patch_table(c, check=False):
     """Regenerate the README's patch table from the registry."""
-    from sdkmirror import patches
+    from sdkmirror.mirror import patches
 
     patches.main_table(check=check)
 
@@ -543,7 +564,7 @@ def patch_table(c, check=False):
 @guarded
 def doctor(c, repo=None, json=False):
     """Check the GitHub settings the mirror's safety rests on; exits 8 when one deviates."""
-    from sdkmirror import doctor as doctor_mod
+    from sdkmirror.ops import doctor as doctor_mod
 
     doctor_mod.main(repo=repo, json_out=json)
 

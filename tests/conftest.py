@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gitrepos import GitRepos  # noqa: E402
 
-from sdkmirror.repackage import Provenance  # noqa: E402
+from sdkmirror.release.repackage import Provenance  # noqa: E402
 
 # Where the SDK laid out by the repackaging tests comes from.
 PROV = Provenance(
@@ -74,7 +74,7 @@ class Project:
     env: dict[str, str]
 
     def config(self, **overrides):
-        from sdkmirror import config
+        from sdkmirror.core import config
 
         return config.load(self.pyproject, **overrides)
 
@@ -136,7 +136,8 @@ def shared_cache() -> None:
 @pytest.fixture(scope="session")
 def toolchain_primary(shared_cache: None):
     """Node 24.19.0 with pnpm 10.33.0 from the registries, provisioned once into the cache."""
-    from sdkmirror import config, toolchain
+    from sdkmirror.core import config
+    from sdkmirror.infra import toolchain
 
     spec = config.ToolchainSpec("24.19.0", "10.33.0")
     return toolchain.provision(spec, Path(os.environ["SDKMIRROR_CACHE"]))
@@ -146,7 +147,8 @@ def toolchain_primary(shared_cache: None):
 def npm_tools(toolchain_primary) -> None:
     """The npm programs a publish runs, installed into the cache from the user's registry, for
     tests that then point npm at a loopback registry which serves none of them."""
-    from sdkmirror import declarations, npmtool, publish, typecheck
+    from sdkmirror.infra import npmtool
+    from sdkmirror.release import declarations, publish, typecheck
 
     cache = Path(os.environ["SDKMIRROR_CACHE"])
     npmtool.install(cache, publish.PUBLINT, publish.PUBLINT_VERSION, toolchain_primary)
@@ -167,8 +169,8 @@ def no_npm_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def toolchain(tmp_path_factory: pytest.TempPathFactory):
     """The configuration's default toolchain, provisioned into the shared cache."""
-    from sdkmirror import config as config_mod
-    from sdkmirror import toolchain as toolchain_mod
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.infra import toolchain as toolchain_mod
 
     spec = config_mod.from_mapping({}, root=Path.cwd()).toolchains[0]
     return toolchain_mod.provision(spec, Path(os.environ["SDKMIRROR_CACHE"]))
@@ -177,7 +179,8 @@ def toolchain(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A mirror origin holding the sample's release tags (as `invoke sync` leaves it)."""
-    from sdkmirror import proc, sample
+    from sdkmirror.devtools import sample
+    from sdkmirror.infra import proc
 
     base = tmp_path_factory.mktemp("mirror")
     up = sample.create_upstream(base / "upstream.git")
@@ -189,7 +192,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def registry(tmp_path: Path, toolchain, monkeypatch):
     """A loopback Verdaccio that the user's npm config points at, with its token."""
-    from sdkmirror import registry_server
+    from sdkmirror.devtools import registry_server
 
     with registry_server.verdaccio(
         tmp_path / "verdaccio", toolchain, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
@@ -202,8 +205,8 @@ def registry(tmp_path: Path, toolchain, monkeypatch):
 @pytest.fixture
 def cfg(project, mirror: Path):
     """The project's config with the mirror's tags in its ledger, as after a sync."""
-    from sdkmirror import proc
-    from sdkmirror.ledger import MirrorLedger
+    from sdkmirror.infra import proc
+    from sdkmirror.mirror.ledger import MirrorLedger
 
     cfg = project.config()
     ledger = MirrorLedger(cfg.mirror_ledger)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sdkmirror import config
-from sdkmirror.errors import ConfigError
-from sdkmirror.mirror_tag import TagPattern, Version
+from sdkmirror.core import config
+from sdkmirror.core.errors import ConfigError
+from sdkmirror.core.mirror_tag import TagPattern, Version
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sdkmirror import console
+from sdkmirror.infra import console
 
 
 def test_piped_tables_keep_identifiers_on_one_line(capsys):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import PROV
 
-from sdkmirror import declarations, publish, repackage, typecheck
+from sdkmirror.release import declarations, publish, repackage, typecheck
 
 NPM_NAME = "@botiverse/kimi-code-sdk"
 RUNTIME = {"smol-toml": "1.4.2"}

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from gitrepos import GitRepos
 
-from sdkmirror import demo, sample
-from sdkmirror.errors import MirrorError
-from sdkmirror.releases import ReleaseLedger
+from sdkmirror.core.errors import MirrorError
+from sdkmirror.devtools import demo, sample
+from sdkmirror.mirror.releases import ReleaseLedger
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NPM_NAME = "@botiverse/kimi-code-sdk"
@@ -274,7 +274,7 @@ def test_steps_print_one_line_each_and_keep_library_output_in_logs(tmp_path: Pat
 
 
 def test_a_download_gets_a_line_of_its_own_in_plain_output(tmp_path: Path) -> None:
-    from sdkmirror import console
+    from sdkmirror.infra import console
 
     stream = io.StringIO()
     steps = demo.Steps(tmp_path / "logs", stream=stream)

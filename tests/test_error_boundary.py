@@ -28,8 +28,8 @@ from invoke import Context
 from invoke.exceptions import Exit
 from test_sync import do_sync, seed
 
-from sdkmirror.errors import ExitCode
-from sdkmirror.lock import exclusive
+from sdkmirror.core.errors import ExitCode
+from sdkmirror.infra.lock import exclusive
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODES = {int(c) for c in ExitCode}
@@ -338,7 +338,10 @@ def test_nox_list_on_a_broken_pyproject_is_one_line(tmp_path):
 
 
 def test_exit_codes_are_distinct_and_shared_by_the_modules_that_raise_them():
-    from sdkmirror import publish, status, sync, toolchain
+    from sdkmirror.infra import toolchain
+    from sdkmirror.mirror import sync
+    from sdkmirror.ops import status
+    from sdkmirror.release import publish
 
     assert len({int(c) for c in ExitCode}) == len(ExitCode)
     assert sync.Diverged.exit_code == ExitCode.DIVERGED
@@ -413,10 +416,10 @@ def test_any_sync_report_shape_is_a_result_or_one_error_line(data, project, repo
 def test_any_ledger_shape_is_a_result_or_one_error_line(data, project, repos, capsys):
     import tomlkit
 
-    from sdkmirror import verify
-    from sdkmirror.errors import MirrorError
-    from sdkmirror.gitio import RemoteRefs
-    from sdkmirror.ledger import MirrorLedger
+    from sdkmirror.core.errors import MirrorError
+    from sdkmirror.infra.gitio import RemoteRefs
+    from sdkmirror.mirror import verify
+    from sdkmirror.mirror.ledger import MirrorLedger
 
     cfg = project.config()
     cfg.mirror_ledger.parent.mkdir(parents=True, exist_ok=True)
@@ -436,7 +439,7 @@ def test_any_ledger_shape_is_a_result_or_one_error_line(data, project, repos, ca
 
 
 def test_npm_reason_picks_the_code_line():
-    from sdkmirror.netlimits import npm_reason
+    from sdkmirror.infra.netlimits import npm_reason
 
     log = (
         "npm error code ECONNREFUSED\n"
@@ -455,8 +458,8 @@ def test_npm_reason_picks_the_code_line():
 def test_an_unreachable_registry_fails_within_seconds_with_npms_code(toolchain_primary):
     import socket
 
-    from sdkmirror import publish
-    from sdkmirror.errors import RemoteError
+    from sdkmirror.core.errors import RemoteError
+    from sdkmirror.release import publish
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
@@ -480,8 +483,10 @@ def test_release_notes_refuse_a_reversed_range(project, capsys):
 def test_no_network_while_installing_a_toolchain_is_network(tmp_path, monkeypatch):
     import socket
 
-    from sdkmirror import config, smoke, toolchain
-    from sdkmirror.errors import MirrorError
+    from sdkmirror.core import config
+    from sdkmirror.core.errors import MirrorError
+    from sdkmirror.infra import toolchain
+    from sdkmirror.smoke import build as smoke
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

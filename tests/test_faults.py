@@ -23,9 +23,9 @@ from gitrepos import TAG, GitRepos, git
 # with its ledger, and a Verdaccio on loopback.
 from test_sync import do_sync, seed
 
-from sdkmirror import verify
-from sdkmirror.errors import LockHeld, PushRefused, RemoteError
-from sdkmirror.ledger import MirrorLedger
+from sdkmirror.core.errors import LockHeld, PushRefused, RemoteError
+from sdkmirror.mirror import verify
+from sdkmirror.mirror.ledger import MirrorLedger
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KILLED = -signal.SIGKILL
@@ -243,7 +243,7 @@ def test_two_syncs_at_once(project, repos, moved_on):
 
 
 def test_upstream_unreachable(project, repos, moved_on):
-    from sdkmirror import sync
+    from sdkmirror.mirror import sync
 
     with pytest.raises(RemoteError, match="cannot read upstream"):
         sync.run(project.config(), upstream=str(repos.base / "gone.git"), origin=str(repos.origin))
@@ -255,7 +255,7 @@ def test_upstream_unreachable(project, repos, moved_on):
 
 def test_upstream_vanishing_between_listing_and_fetch(project, repos, moved_on, monkeypatch):
     # ls-remote answers, then the fetch finds no repository there: nothing is pushed
-    from sdkmirror import sync
+    from sdkmirror.mirror import sync
 
     hidden = repos.base / "hidden.git"
     real_fetch = sync._fetch
@@ -396,8 +396,8 @@ def test_github_api_failing_throughout(project, repos, moved_on, httpserver, tmp
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["after-pack", "after-upload"])
 def test_publish_killed_then_rerun_converges(point, project, cfg, mirror, registry, toolchain):
-    from sdkmirror import publish
-    from sdkmirror.releases import ReleaseLedger
+    from sdkmirror.mirror.releases import ReleaseLedger
+    from sdkmirror.release import publish
 
     tag, name = TAG.format("0.14.2"), cfg.npm_name
     argv = ["publish", "--source-tag", tag, "--no-dry-run", "--registry", registry.url,

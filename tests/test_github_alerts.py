@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from sdkmirror import alerts
-from sdkmirror.ledger import MirrorLedger
-from sdkmirror.mirror_tag import TagPattern
+from sdkmirror.alerts import alert as alerts
+from sdkmirror.core.mirror_tag import TagPattern
+from sdkmirror.mirror.ledger import MirrorLedger
 
 REPO = "owner/mirror"
 API = f"/api/repos/{REPO}"
@@ -389,7 +389,7 @@ def test_unreadable_report_is_one_clear_error(project, tmp_path: Path) -> None:
 def record_release(project, notes: str) -> None:
     from datetime import UTC, datetime
 
-    from sdkmirror.releases import Release, ReleaseLedger
+    from sdkmirror.mirror.releases import Release, ReleaseLedger
 
     cfg = project.config()
     ledger = ReleaseLedger(cfg.release_ledger)

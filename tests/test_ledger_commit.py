@@ -8,7 +8,7 @@ import pytest
 from conftest import Project, write_project
 from gitrepos import GitRepos, git
 
-from sdkmirror.ledger import MirrorLedger
+from sdkmirror.mirror.ledger import MirrorLedger
 
 
 @pytest.fixture

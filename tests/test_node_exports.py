@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from sdkmirror import node_exports, repackage, smoke
-from sdkmirror.node_exports import InvalidExports, resolve
+from sdkmirror.infra import node_exports
+from sdkmirror.infra.node_exports import InvalidExports, resolve
+from sdkmirror.release import repackage
+from sdkmirror.smoke import build as smoke
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ import tomlkit
 from gitrepos import TAG, git
 from test_sync import do_sync, seed
 
-from sdkmirror import patches, verify
-from sdkmirror.errors import UsageError, VerificationFailed
-from sdkmirror.gitio import ls_remote
-from sdkmirror.ledger import MirrorLedger
+from sdkmirror.core.errors import UsageError, VerificationFailed
+from sdkmirror.infra.gitio import ls_remote
+from sdkmirror.mirror import patches, verify
+from sdkmirror.mirror.ledger import MirrorLedger
 
 README = """# mirror
 

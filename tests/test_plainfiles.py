@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import PROV
 
-from sdkmirror import config as config_mod
-from sdkmirror import plainfiles, repackage
-from sdkmirror.plainfiles import UnsafeFile
+from sdkmirror.core import config as config_mod
+from sdkmirror.infra import plainfiles
+from sdkmirror.infra.plainfiles import UnsafeFile
+from sdkmirror.release import repackage
 
 SDK = {
     "name": "@moonshot-ai/kimi-code-sdk",

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from sdkmirror import proc, publish, registry_server, releases, sample
-from sdkmirror.errors import MirrorError, RemoteError, UsageError, VerificationFailed
-from sdkmirror.ledger import MirrorLedger, TagRecord
-from sdkmirror.releases import ReleaseLedger
+from sdkmirror.core.errors import MirrorError, RemoteError, UsageError, VerificationFailed
+from sdkmirror.devtools import registry_server, sample
+from sdkmirror.infra import proc
+from sdkmirror.mirror import releases
+from sdkmirror.mirror.ledger import MirrorLedger, TagRecord
+from sdkmirror.mirror.releases import ReleaseLedger
+from sdkmirror.release import publish
 
 NPM_NAME = "@botiverse/kimi-code-sdk"
 TAG = "@moonshot-ai/kimi-code@{}"
@@ -125,7 +128,7 @@ def test_plan_is_pure_and_printable() -> None:
 
 
 def test_report_names_the_published_version(tmp_path: Path) -> None:
-    from sdkmirror import github_release
+    from sdkmirror.release import github_release
 
     plan = offline_plan(publish.Request(source_tag=record().name, dry_run=False))
     path = tmp_path / "reports" / "publish.json"
@@ -450,7 +453,7 @@ def patch_origin(mirror: Path, tmp_path: Path) -> Path:
 
 def register_patch(cfg, origin: Path, name: str, base: str = "0.14.2") -> str:
     """`invoke patch.new` on the origin; returns the branch."""
-    from sdkmirror import patches
+    from sdkmirror.mirror import patches
 
     patches.new(
         cfg,
@@ -560,7 +563,7 @@ def test_patch_publish_needs_a_prerelease_override(cfg, patch_origin) -> None:
 
 
 def test_patch_publish_refuses_unregistered_and_retired_patches(cfg, patch_origin) -> None:
-    from sdkmirror import patches
+    from sdkmirror.mirror import patches
 
     commit = MirrorLedger(cfg.mirror_ledger).tags[TAG.format("0.14.2")].commit
     proc.run(["git", "update-ref", "refs/heads/patch-ghost", commit], cwd=patch_origin)
@@ -608,7 +611,7 @@ def test_a_failing_build_stops_the_publish(
 
 
 def test_ledger_records_the_patch_and_reads_old_entries(tmp_path: Path) -> None:
-    from sdkmirror import releases
+    from sdkmirror.mirror import releases
 
     path = tmp_path / "releases.toml"
     path.write_text(  # an entry written before patch branches could publish
@@ -643,7 +646,7 @@ def test_ledger_records_the_patch_and_reads_old_entries(tmp_path: Path) -> None:
 
 
 def test_notice_names_the_patch_only_for_a_patch_build() -> None:
-    from sdkmirror import repackage
+    from sdkmirror.release import repackage
 
     pkg = {"name": NPM_NAME, "version": "0.9.3-patch.1"}
     plain = repackage.Provenance("@moonshot-ai/kimi-code-sdk", "0.9.3", TAG.format("0.14.2"), "c")

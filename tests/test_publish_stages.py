@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from sdkmirror import publish, publish_build, publish_manifest, publish_reproduce, releases
-from sdkmirror.errors import UsageError
-from sdkmirror.publish_manifest import Manifest
+from sdkmirror.core.errors import UsageError
+from sdkmirror.mirror import releases
+from sdkmirror.release import publish, publish_build, publish_manifest, publish_reproduce
+from sdkmirror.release.publish_manifest import Manifest
 
 # A refused loopback connection fails at once in every test here.
 pytestmark = pytest.mark.usefixtures("no_npm_retries")

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from gitrepos import GitRepos
 
-from sdkmirror import alerts, config, registry_server, sample
+from sdkmirror.alerts import alert as alerts
+from sdkmirror.core import config
+from sdkmirror.devtools import registry_server, sample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
@@ -219,7 +221,7 @@ def _readme_patch_new(name: str) -> list[str]:
 @pytest.fixture
 def mirror_checkout(project, repos, tmp_path):
     """A maintainer's checkout (README.md, RELEASES.md) of a mirror the sample was synced into."""
-    from sdkmirror import sync
+    from sdkmirror.mirror import sync
 
     up = sample.create_upstream(tmp_path / "sample-upstream.git")
     for name in ("README.md", "RELEASES.md"):
@@ -320,7 +322,7 @@ def outcome(argv, cp, root: Path, files, before: dict[str, str], after: dict[str
     elif task == "publish":
         ledger = root / "ledger" / "releases.toml"
         if "--no-dry-run" in args:
-            from sdkmirror.releases import ReleaseLedger
+            from sdkmirror.mirror.releases import ReleaseLedger
 
             flags = ("--version-override", "--expected-version")
             want = next(args[i + 1] for i, a in enumerate(args) if a in flags)

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from sdkmirror import api_surface, proc, release_notes, sample
-from sdkmirror.api_surface import Export, Member, Param, Signature, Surface
-from sdkmirror.errors import MirrorError
-from sdkmirror.ledger import MirrorLedger
-from sdkmirror.release_notes import ADDITIVE, BREAKING, IMPLEMENTERS
+from sdkmirror.core.errors import MirrorError
+from sdkmirror.devtools import sample
+from sdkmirror.infra import proc
+from sdkmirror.mirror.ledger import MirrorLedger
+from sdkmirror.release import api_surface, release_notes
+from sdkmirror.release.api_surface import Export, Member, Param, Signature, Surface
+from sdkmirror.release.release_notes import ADDITIVE, BREAKING, IMPLEMENTERS
 
 # --- pure: hand-written surfaces ------------------------------------------------------------
 

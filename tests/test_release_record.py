@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO_ROOT, Project, write_project
 from gitrepos import GitRepos, git
 
-from sdkmirror.ledger import MirrorLedger
+from sdkmirror.mirror.ledger import MirrorLedger
 
 TAG_A, TAG_B = "@moonshot-ai/kimi-code@0.14.2", "@moonshot-ai/kimi-code@0.17.0"
 COMMIT_A, COMMIT_B = "a" * 40, "b" * 40

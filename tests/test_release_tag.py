@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sdkmirror import proc, sample
-from sdkmirror.ledger import MirrorLedger
+from sdkmirror.devtools import sample
+from sdkmirror.infra import proc
+from sdkmirror.mirror.ledger import MirrorLedger
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_render_check_fails_on_drift(project, mirrored) -> None:
 def test_override_tag_publishes_as_an_override_from_the_workflow(project, mirrored) -> None:
     """`release.tag --version-override` puts publish-sdk/v0.9.5 on a commit whose SDK says
     0.9.3: the workflow's arguments publish 0.9.5 as an override instead of failing closed."""
-    from sdkmirror import ci
+    from sdkmirror.ops import ci
 
     up, origin = mirrored
     tag = up.tag("0.14.2")

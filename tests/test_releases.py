@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sdkmirror import releases
-from sdkmirror.errors import MirrorError, RecordError, VerificationFailed
-from sdkmirror.releases import Release, ReleaseLedger
+from sdkmirror.core.errors import MirrorError, RecordError, VerificationFailed
+from sdkmirror.mirror import releases
+from sdkmirror.mirror.releases import Release, ReleaseLedger
 
 
 def rel(version: str, tag: str, *, integrity: str = "sha512-AAA", reason: str | None = None):

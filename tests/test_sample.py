@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from gitrepos import git
 
-from sdkmirror import sample
-from sdkmirror.errors import UsageError
+from sdkmirror.core.errors import UsageError
+from sdkmirror.devtools import sample
 
 
 def test_tree_has_the_upstream_shape(tmp_path: Path) -> None:

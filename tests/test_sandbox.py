@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from sdkmirror import config as config_mod
-from sdkmirror import npm_registry, publish_build, registry_url, sample, sandbox, smoke
-from sdkmirror.errors import UsageError
+from sdkmirror.core import config as config_mod
+from sdkmirror.core.errors import UsageError
+from sdkmirror.devtools import sample
+from sdkmirror.infra import npm_registry, registry_url, sandbox
+from sdkmirror.release import publish_build
+from sdkmirror.smoke import build as smoke
 
 SECRETS = {
     "SDKMIRROR_PUSH_TOKEN": "push-secret-1111",
@@ -88,8 +91,8 @@ def test_the_registry_environment_is_the_only_one_with_credentials(tmp_path: Pat
 
 
 def test_credentials_go_to_npm_view_and_npm_publish_file_only(tmp_path: Path) -> None:
-    from sdkmirror.config import ToolchainSpec
-    from sdkmirror.toolchain import Toolchain
+    from sdkmirror.core.config import ToolchainSpec
+    from sdkmirror.infra.toolchain import Toolchain
 
     tc = Toolchain(ToolchainSpec("24.19.0", "10.33.0"), tmp_path / "bin", "", "")
     for args in (["install"], ["exec", "x"], ["publish"], ["publish", str(tmp_path / "nope")]):
@@ -270,7 +273,8 @@ def test_a_dependency_postinstall_never_runs_in_the_consumer_check(
 def test_a_build_that_links_its_environment_into_dist_packs_nothing(
     tmp_path: Path, toolchain_primary, monkeypatch
 ) -> None:
-    from sdkmirror import plainfiles, repackage
+    from sdkmirror.infra import plainfiles
+    from sdkmirror.release import repackage
 
     monkeypatch.setenv("SDKMIRROR_PUSH_TOKEN", SECRETS["SDKMIRROR_PUSH_TOKEN"])
     source = sample.write_tree(tmp_path / "source", sample.DEFAULT_RELEASES[0])
@@ -298,8 +302,8 @@ def test_a_build_that_links_its_environment_into_dist_packs_nothing(
 
 
 def test_each_toolchain_command_gets_a_fresh_home_removed_after(tmp_path: Path, monkeypatch):
-    from sdkmirror.config import ToolchainSpec
-    from sdkmirror.toolchain import Toolchain
+    from sdkmirror.core.config import ToolchainSpec
+    from sdkmirror.infra.toolchain import Toolchain
 
     for key, value in SECRETS.items():
         monkeypatch.setenv(key, value)

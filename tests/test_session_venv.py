@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sdkmirror import session_venv
+from sdkmirror.smoke import session_venv
 
 
 def test_the_stamp_follows_the_project_and_the_pins(tmp_path: Path) -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from sdkmirror import config, sample, smoke
-from sdkmirror.config import ToolchainSpec
+from sdkmirror.core import config
+from sdkmirror.core.config import ToolchainSpec
+from sdkmirror.devtools import sample
+from sdkmirror.smoke import build as smoke
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

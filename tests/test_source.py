@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from gitrepos import GitRepos, git
 
-from sdkmirror import proc, source
-from sdkmirror.errors import CommandError, MirrorError
+from sdkmirror.core.errors import CommandError, MirrorError
+from sdkmirror.infra import proc
+from sdkmirror.mirror import source
 
 # Every hook git may run while a repository is made, fetched into or exported from.
 HOOKS = (

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from gitrepos import TAG, git
 from test_sync import do_sync, seed
 
-from sdkmirror import status
-from sdkmirror.releases import Release, ReleaseLedger
+from sdkmirror.mirror.releases import Release, ReleaseLedger
+from sdkmirror.ops import status
 
 
 def run_status(project, repos, *extra, upstream=None):
@@ -200,8 +200,8 @@ def test_unreachable_upstream_is_reported_not_a_traceback(project, repos):
 
 
 def test_collect_is_pure_over_listings(project):
-    from sdkmirror.gitio import RemoteRefs
-    from sdkmirror.ledger import MirrorLedger
+    from sdkmirror.infra.gitio import RemoteRefs
+    from sdkmirror.mirror.ledger import MirrorLedger
 
     cfg = project.config()
     t = TAG.format("1.0.0")

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from gitrepos import git
 
-from sdkmirror import sample, sweep
-from sdkmirror.errors import UsageError
+from sdkmirror.core.errors import UsageError
+from sdkmirror.devtools import sample
+from sdkmirror.ops import sweep
 
 BROKEN = "@moonshot-ai/kimi-code@99.0.0"
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from gitrepos import TAG, GitRepos, git
 
-from sdkmirror import sync
-from sdkmirror.errors import LockHeld, PushRefused, RemoteError
-from sdkmirror.gitio import PUSH_TOKEN_ENV, WorkRepo, git_env
-from sdkmirror.ledger import MirrorLedger
-from sdkmirror.lock import exclusive
+from sdkmirror.core.errors import LockHeld, PushRefused, RemoteError
+from sdkmirror.infra.gitio import PUSH_TOKEN_ENV, WorkRepo, git_env
+from sdkmirror.infra.lock import exclusive
+from sdkmirror.mirror import sync
+from sdkmirror.mirror.ledger import MirrorLedger
 
 
 def seed(repos: GitRepos, *versions: str) -> dict[str, str]:
@@ -385,7 +385,7 @@ def test_stale_locks_a_killed_git_left_are_removed(project, repos):
 def test_a_stalled_remote_fails_with_exit_4_naming_it(project, repos, monkeypatch):
     import socket
 
-    from sdkmirror import gitio
+    from sdkmirror.infra import gitio
 
     seed(repos, "0.14.2")
     with socket.socket() as server:  # accepts connections, never answers

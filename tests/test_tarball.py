@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sdkmirror import tarball
-from sdkmirror.errors import MirrorError
+from sdkmirror.core.errors import MirrorError
+from sdkmirror.release import tarball
 
 GOOD = {
     "package/package.json": b'{"name":"x","version":"1.0.0"}',

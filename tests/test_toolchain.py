@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sdkmirror import matrix, sample, toolchain
-from sdkmirror.config import ToolchainSpec
-from sdkmirror.toolchain import Declarations
+from sdkmirror.core.config import ToolchainSpec
+from sdkmirror.devtools import sample
+from sdkmirror.infra import toolchain
+from sdkmirror.infra.toolchain import Declarations
+from sdkmirror.smoke import matrix
 
 DECL = Declarations(">=24.15.0", "pnpm@10.33.0", "24.15.0")
 
@@ -151,7 +153,7 @@ def test_matrix_plan_diff_then_apply(tmp_path: Path) -> None:
     text = path.read_text()
     assert "# a comment that must survive" in text and "# Smoke-build matrix." in text
     assert "\n\n\n" not in text
-    from sdkmirror import config
+    from sdkmirror.core import config
 
     assert config.load(path).toolchains == (
         ToolchainSpec("24.15.0", "10.33.0"),

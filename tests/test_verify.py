@@ -5,9 +5,9 @@ from __future__ import annotations
 from gitrepos import TAG, git
 from test_sync import do_sync, seed
 
-from sdkmirror import verify
-from sdkmirror.errors import VerificationFailed
-from sdkmirror.ledger import MirrorLedger
+from sdkmirror.core.errors import VerificationFailed
+from sdkmirror.mirror import verify
+from sdkmirror.mirror.ledger import MirrorLedger
 
 
 def audit(project, repos):
@@ -80,7 +80,7 @@ def test_verify_works_without_a_work_repository(project, repos):
 
 
 def test_following_a_permanent_rewrite_on_a_new_mirror_branch(project, repos):
-    from sdkmirror import sync
+    from sdkmirror.mirror import sync
 
     seed(repos, "0.14.2")
     do_sync(project, repos)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sdkmirror import versions
-from sdkmirror.mirror_tag import TagPattern
+from sdkmirror.core import versions
+from sdkmirror.core.mirror_tag import TagPattern
 
 HOSTILE = ["0.9.51\n", " 0.9.51", "1\uff13.2.3", "01.2.3", "1.2", "v1.2.3", "1.2.3.4", "", "1.2.3-"]
 

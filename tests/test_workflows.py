@@ -16,9 +16,10 @@ import yaml
 from conftest import REPO_ROOT, Project
 from gitrepos import git
 
-from sdkmirror import ci, config
-from sdkmirror.errors import UsageError, VerificationFailed
-from sdkmirror.ledger import MirrorLedger
+from sdkmirror.core import config
+from sdkmirror.core.errors import UsageError, VerificationFailed
+from sdkmirror.mirror.ledger import MirrorLedger
+from sdkmirror.ops import ci
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))

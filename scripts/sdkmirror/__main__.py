@@ -7,13 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from . import config, console
-from .errors import ExitCode, MirrorError, os_problem
+from sdkmirror.core import config
+from sdkmirror.core.errors import ExitCode, MirrorError, os_problem
+from sdkmirror.infra import console
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    from . import smoke, versions
-    from .errors import UsageError
+    from sdkmirror.core import versions
+    from sdkmirror.core.errors import UsageError
+    from sdkmirror.smoke import build as smoke
 
     for flag, value in (("--node", args.node), ("--pnpm", args.pnpm)):
         problem = versions.exact_problem(value, flag)
@@ -41,7 +43,7 @@ def _smoke(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from . import smoke
+    from sdkmirror.smoke import build as smoke
 
     merged = smoke.load_reports(args.paths or [config.load().reports_dir])
     if args.json:
@@ -52,13 +54,13 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from . import demo
+    from sdkmirror.devtools import demo
 
     return demo.main(Path(args.dir), project_root=Path(args.project).resolve())
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from . import sweep
+    from sdkmirror.ops import sweep
 
     cfg = config.load()
     report = sweep.run(

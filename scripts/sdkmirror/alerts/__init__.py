@@ -1,0 +1,1 @@
+"""Alerts from sync and smoke runs, kept as one GitHub issue each."""

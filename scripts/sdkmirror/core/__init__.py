@@ -1,0 +1,1 @@
+"""The project's vocabulary: settings, errors and exit codes, versions, tag names, record shapes."""

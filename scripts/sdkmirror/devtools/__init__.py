@@ -1,0 +1,1 @@
+"""Not the product: the sample upstream, the demo, benchmarks, the loopback registry."""

@@ -1,0 +1,1 @@
+"""Mechanics with no mirror knowledge: processes, git, console, locks, toolchains, clients."""

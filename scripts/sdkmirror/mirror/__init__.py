@@ -1,0 +1,1 @@
+"""The mirror itself: tags, the ledger, sync, verify, patch branches."""

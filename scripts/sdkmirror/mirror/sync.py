@@ -1,0 +1,541 @@
+"""Keep the mirror in step with upstream: observe, plan, fetch what is missing, push atomically.
+
+A run is three phases. `observe` asks both remotes for their refs (no objects move). `plan_refs`
+is pure: from the two listings and the ledger it decides which refs to create or advance and
+which alerts to raise. Only when the plan changes something does `apply` fetch objects into the
+work repository, settle the fast-forward question, and push every update in one atomic push.
+Origin is the source of truth on every run, so a crash anywhere leaves a state the next run
+converges from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sdkmirror.core import config as config_mod
+from sdkmirror.core import reports
+from sdkmirror.core.config import Config
+from sdkmirror.core.errors import ExitCode, MirrorError, PushRefused
+from sdkmirror.core.mirror_tag import describe_invalid
+from sdkmirror.core.reports import last_sync_path
+from sdkmirror.infra import console, failpoints, gitio
+from sdkmirror.infra.gitio import RemoteRefs, WorkRepo, WorkRepoDamaged, ls_remote
+from sdkmirror.infra.lock import exclusive
+from sdkmirror.mirror.ledger import MirrorLedger
+
+EXIT_DIVERGED = ExitCode.DIVERGED
+SHELL_HOSTILE = set(";|&$`'\"<>()\\!{}*?[] \t\n")
+
+
+class Diverged(MirrorError):
+    """Upstream rewrote its branch; the mirror branch is held where it was."""
+
+    exit_code = EXIT_DIVERGED
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    ref: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class NewTag:
+    name: str
+    version: str
+    object: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class NewBranch:
+    name: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """Everything a run will change, decided before anything changes."""
+
+    mirror_branch: str
+    upstream_head: str
+    mirror_before: str | None
+    # None: unchanged. Set once the fast-forward question is settled (or trivially true).
+    mirror_after: str | None
+    ancestry_unknown: bool
+    new_tags: tuple[NewTag, ...] = ()
+    new_release_branches: tuple[NewBranch, ...] = ()
+    adopt: tuple[NewTag, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+
+    @property
+    def diverged(self) -> bool:
+        return any(a.kind == "diverged" for a in self.alerts)
+
+    @property
+    def changes_origin(self) -> bool:
+        return bool(self.branch_update or self.new_tags or self.new_release_branches)
+
+    @property
+    def branch_update(self) -> str | None:
+        if self.mirror_after and self.mirror_after != self.mirror_before:
+            return self.mirror_after
+        return None
+
+    def updates(self) -> dict[str, str]:
+        """`ref -> object` for the one atomic push."""
+        out: dict[str, str] = {}
+        if self.branch_update:
+            out[f"refs/heads/{self.mirror_branch}"] = self.branch_update
+        for t in self.new_tags:
+            out[f"refs/tags/{t.name}"] = t.object
+        for b in self.new_release_branches:
+            out[f"refs/heads/{b.name}"] = b.commit
+        return out
+
+    def describe(self) -> list[str]:
+        lines: list[str] = []
+        if self.ancestry_unknown:
+            before, head = _short(self.mirror_before), _short(self.upstream_head)
+            lines.append(f"{self.mirror_branch}: {before} -> {head} if it fast-forwards")
+        elif self.branch_update:
+            before, after = _short(self.mirror_before), _short(self.branch_update)
+            lines.append(f"{self.mirror_branch}: {before} -> {after}")
+        lines += [f"new tag {t.name} -> {_short(t.commit)}" for t in self.new_tags]
+        lines += [f"new branch {b.name} -> {_short(b.commit)}" for b in self.new_release_branches]
+        lines += [f"record in ledger: {t.name}" for t in self.adopt]
+        lines += [f"alert {a.kind}: {a.ref}: {a.detail}" for a in self.alerts]
+        return lines or ["nothing to do"]
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "(none)"
+
+
+def _hostile(name: str) -> bool:
+    return any(c in SHELL_HOSTILE or ord(c) < 32 for c in name)
+
+
+def plan_refs(
+    cfg: Config, upstream: RemoteRefs, origin: RemoteRefs, ledger_tags: Mapping[str, str]
+) -> SyncPlan:
+    """Decide the run from two ref listings and the ledger (tag -> object). Pure: no I/O.
+
+    Origin is trusted only where upstream or the ledger vouches for it: a release tag on origin
+    is adopted into the ledger only when it is on upstream's object, and a tag the ledger does
+    not hold on an object upstream never had is a `foreign-tag` alert, never recorded.
+    """
+    head = upstream.head(cfg.upstream_branch)
+    if head is None:
+        raise MirrorError(
+            f"upstream has no branch {cfg.upstream_branch!r}; check [tool.sdkmirror] "
+            "upstream_branch or the --upstream URL"
+        )
+    before = origin.head(cfg.mirror_branch)
+    alerts: list[Alert] = []
+    pattern, branches = cfg.tags, cfg.release_branches
+    prefix = cfg.release_tag_pattern.split("{version}")[0]
+
+    up_tags, org_tags, org_branches = upstream.tags(), origin.tags(), origin.branches()
+    new_tags: list[NewTag] = []
+    for name in sorted(up_tags):
+        obj = up_tags[name]
+        version = pattern.version_of(name)
+        if version is None:
+            if name.startswith(prefix) or _hostile(name):
+                alerts.append(
+                    Alert(
+                        "invalid-tag",
+                        describe_invalid(name),
+                        f"ignored: not exactly {cfg.release_tag_pattern} with an X.Y.Z version",
+                    )
+                )
+            continue
+        ours, recorded = org_tags.get(name), ledger_tags.get(name)
+        if ours is None:
+            # Origin lost a tag the ledger holds on another object: `verify` reports it.
+            if recorded is None or recorded == obj:
+                commit = upstream.commit_of_tag(name) or obj
+                new_tags.append(NewTag(name, str(version), obj, commit))
+        elif ours == obj:
+            continue
+        elif recorded is None:
+            alerts.append(
+                Alert(
+                    "foreign-tag",
+                    name,
+                    f"origin has {_short(ours)}, upstream {_short(obj)}: pushed to origin, not "
+                    "mirrored; not recorded, no release branch",
+                )
+            )
+        elif recorded == ours:
+            alerts.append(
+                Alert(
+                    "tag-moved",
+                    name,
+                    f"upstream now points at {_short(obj)}; mirror keeps {_short(ours)}",
+                )
+            )
+        # else origin's tag moved against the ledger: a violation `invoke verify` reports.
+
+    for name in sorted(org_tags):
+        if pattern.version_of(name) is None or name in up_tags:
+            continue
+        if name in ledger_tags:
+            alerts.append(Alert("tag-deleted", name, "deleted upstream; mirror keeps its tag"))
+        else:
+            alerts.append(
+                Alert(
+                    "foreign-tag",
+                    name,
+                    "upstream never had it: pushed to origin, not mirrored; not recorded, "
+                    "no release branch",
+                )
+            )
+
+    def vouched(name: str) -> bool:
+        recorded = ledger_tags.get(name)
+        if recorded is not None:
+            return recorded == org_tags[name]
+        return up_tags.get(name) == org_tags[name]
+
+    # Every mirror tag, old or new, gets its release branch on the tag's commit.
+    wanted: dict[str, tuple[str, str]] = {}
+    for name in org_tags:
+        version = pattern.version_of(name)
+        if version is not None and vouched(name):
+            commit = origin.commit_of_tag(name) or org_tags[name]
+            wanted[branches.name_for(version)] = (commit, name)
+    for t in new_tags:
+        wanted[branches.name_for(t.version)] = (t.commit, t.name)
+    new_branches: list[NewBranch] = []
+    for bname in sorted(wanted):
+        commit, tag = wanted[bname]
+        have = org_branches.get(bname)
+        if have is None:
+            new_branches.append(NewBranch(bname, commit))
+        elif have != commit:
+            alerts.append(
+                Alert(
+                    "release-branch-conflict",
+                    bname,
+                    f"points at {_short(have)}, but {tag} is {_short(commit)}; left as it is",
+                )
+            )
+
+    adopt = tuple(
+        NewTag(n, str(pattern.version_of(n)), o, origin.commit_of_tag(n) or o)
+        for n, o in sorted(org_tags.items())
+        if pattern.version_of(n) is not None and n not in ledger_tags and up_tags.get(n) == o
+    )
+
+    if before is None:
+        after, unknown = head, False
+    elif before == head:
+        after, unknown = None, False
+    else:
+        after, unknown = None, True
+    return SyncPlan(
+        mirror_branch=cfg.mirror_branch,
+        upstream_head=head,
+        mirror_before=before,
+        mirror_after=after,
+        ancestry_unknown=unknown,
+        new_tags=tuple(new_tags),
+        new_release_branches=tuple(new_branches),
+        adopt=adopt,
+        alerts=tuple(alerts),
+    )
+
+
+def settle_ancestry(plan: SyncPlan, fast_forward: bool) -> SyncPlan:
+    """Fill in the branch decision once the work repository can answer it."""
+    if not plan.ancestry_unknown:
+        return plan
+    if fast_forward:
+        return replace(plan, mirror_after=plan.upstream_head, ancestry_unknown=False)
+    alert = Alert(
+        "diverged",
+        plan.mirror_branch,
+        f"upstream {_short(plan.upstream_head)} does not descend from mirror "
+        f"{_short(plan.mirror_before)}; branch held (history rewrite upstream)",
+    )
+    return replace(plan, ancestry_unknown=False, alerts=(*plan.alerts, alert))
+
+
+@dataclass
+class SyncReport:
+    upstream: str
+    origin: str
+    dry_run: bool
+    status: str = "failed"
+    mirror_branch: dict[str, Any] = field(default_factory=dict)
+    new_tags: list[dict[str, str]] = field(default_factory=list)
+    new_release_branches: list[dict[str, str]] = field(default_factory=list)
+    alerts: list[dict[str, str]] = field(default_factory=list)
+    changed: bool = False
+    ledger_changed: bool = False
+    error: str | None = None
+    plan: list[str] = field(default_factory=list)
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    duration_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "sync", **asdict(self)}
+
+    def fill(self, plan: SyncPlan) -> None:
+        self.mirror_branch = {
+            "name": plan.mirror_branch,
+            "before": plan.mirror_before,
+            "after": plan.mirror_after or plan.mirror_before,
+            "upstream": plan.upstream_head,
+        }
+        self.new_tags = [asdict(t) for t in plan.new_tags]
+        self.new_release_branches = [asdict(b) for b in plan.new_release_branches]
+        self.alerts = [asdict(a) for a in plan.alerts]
+        self.plan = plan.describe()
+
+
+def run(cfg: Config, *, upstream: str, origin: str, dry_run: bool = False) -> SyncReport:
+    """One sync run under the work-directory lock. Raises only for errors, not divergence."""
+    report = SyncReport(upstream=upstream, origin=origin, dry_run=dry_run)
+    start = time.monotonic()
+    try:
+        with exclusive(cfg.work_dir, cfg.lock_timeout, "`invoke sync`"):
+            _run_locked(cfg, report, upstream=upstream, origin=origin, dry_run=dry_run)
+    except PushRefused as exc:
+        kind = "push-auth-workflows" if exc.workflow_scope else "push-refused"
+        detail = exc.reason
+        if exc.workflow_scope:
+            detail += (
+                "; the push token lacks the `workflow` scope: set the SYNC_PAT secret to a token "
+                "with `repo` + `workflow` scope"
+            )
+            exc = PushRefused(f"origin refused the push: {detail}", reason=detail)
+        report.alerts.append({"kind": kind, "ref": origin, "detail": detail})
+        report.error = str(exc)
+        report.status = "failed"
+        exc.report = report  # type: ignore[attr-defined]
+        raise exc from None
+    except MirrorError as exc:
+        report.error = str(exc)
+        report.status = "failed"
+        exc.report = report  # type: ignore[attr-defined]
+        raise
+    finally:
+        report.duration_s = round(time.monotonic() - start, 3)
+    return report
+
+
+def _run_locked(
+    cfg: Config, report: SyncReport, *, upstream: str, origin: str, dry_run: bool
+) -> None:
+    up_refs = ls_remote(
+        upstream, [f"refs/heads/{cfg.upstream_branch}", "refs/tags/*"], name="upstream"
+    )
+    org_refs = ls_remote(origin, name="origin")
+    ledger = MirrorLedger(cfg.mirror_ledger)
+    plan = plan_refs(cfg, up_refs, org_refs, {n: r.object for n, r in ledger.tags.items()})
+
+    if plan.changes_origin or plan.ancestry_unknown:
+        repo = WorkRepo(cfg.work_repo)
+        try:
+            plan = _fetch_and_push(repo, cfg, plan, report, upstream, origin, org_refs, dry_run)
+        except WorkRepoDamaged as exc:
+            # Objects a killed run fetched can rot on disk; `has()` still finds them, so only
+            # reading them tells. The work repository is a cache: rebuild it and go again.
+            console.warn(f"{exc}; rebuilding it and fetching again")
+            repo.rebuild()
+            plan = _fetch_and_push(repo, cfg, plan, report, upstream, origin, org_refs, dry_run)
+    else:
+        report.fill(plan)
+        if dry_run:
+            _print_plan(plan, dry_run=True, origin=origin)
+
+    report.changed = plan.changes_origin and not dry_run
+    if not dry_run:
+        report.ledger_changed = _record(ledger, plan)
+    report.status = "diverged" if plan.diverged else ("updated" if plan.changes_origin else "noop")
+
+
+def _fetch_and_push(
+    repo: WorkRepo,
+    cfg: Config,
+    plan: SyncPlan,
+    report: SyncReport,
+    upstream: str,
+    origin: str,
+    org_refs: RemoteRefs,
+    dry_run: bool,
+) -> SyncPlan:
+    with console.step("fetch from upstream and origin"):
+        _fetch(repo, cfg, plan, upstream=upstream, origin=origin, origin_refs=org_refs)
+    failpoints.reach("after-fetch")
+    if plan.ancestry_unknown:
+        ff = repo.is_ancestor(plan.mirror_before or "", plan.upstream_head)
+        plan = settle_ancestry(plan, ff)
+    plan = _drop_non_commits(repo, plan)
+    report.fill(plan)
+    if dry_run:
+        _print_plan(plan, dry_run=True, origin=origin)
+    elif plan.changes_origin:
+        updates = plan.updates()
+        repo.update_refs(updates)
+        failpoints.reach("after-local-refs")
+        with console.step(f"push {len(updates)} ref(s) to origin in one atomic push"):
+            repo.push_atomic(origin, updates)
+        failpoints.reach("after-push")
+    return plan
+
+
+def _fetch(
+    repo: WorkRepo,
+    cfg: Config,
+    plan: SyncPlan,
+    *,
+    upstream: str,
+    origin: str,
+    origin_refs: RemoteRefs,
+) -> None:
+    up_specs: list[str] = []
+    if plan.upstream_head and not repo.has(plan.upstream_head):
+        b = cfg.upstream_branch
+        up_specs.append(f"+refs/heads/{b}:refs/upstream/heads/{b}")
+    up_specs += [
+        f"+refs/tags/{t.name}:refs/upstream/tags/{t.name}"
+        for t in plan.new_tags
+        if not repo.has(t.object)
+    ]
+    repo.fetch(upstream, up_specs, name="upstream")
+
+    org_specs: list[str] = []
+    if plan.mirror_before and not repo.has(plan.mirror_before):
+        m = cfg.mirror_branch
+        org_specs.append(f"+refs/heads/{m}:refs/origin/heads/{m}")
+    new_tag_names = {t.name for t in plan.new_tags}
+    for b in plan.new_release_branches:
+        if repo.has(b.commit):
+            continue
+        for name in origin_refs.tags():
+            if name not in new_tag_names and origin_refs.commit_of_tag(name) == b.commit:
+                org_specs.append(f"+refs/tags/{name}:refs/origin/tags/{name}")
+                break
+    repo.fetch(origin, org_specs, name="origin")
+
+
+def _drop_non_commits(repo: WorkRepo, plan: SyncPlan) -> SyncPlan:
+    """A release tag must name a commit; one on a tree or blob is reported, not mirrored."""
+    bad = {t.name for t in plan.new_tags if repo.object_type(t.commit) != "commit"}
+    if not bad:
+        return plan
+    bad_commits = {t.commit for t in plan.new_tags if t.name in bad}
+    return replace(
+        plan,
+        new_tags=tuple(t for t in plan.new_tags if t.name not in bad),
+        new_release_branches=tuple(
+            b for b in plan.new_release_branches if b.commit not in bad_commits
+        ),
+        alerts=(
+            *plan.alerts,
+            *(Alert("invalid-tag", n, "does not point at a commit") for n in bad),
+        ),
+    )
+
+
+def _record(ledger: MirrorLedger, plan: SyncPlan) -> bool:
+    """Write what origin now holds into the ledger; only ever adds."""
+    changed = False
+    for t in (*plan.adopt, *plan.new_tags):
+        changed |= ledger.add_tag(t.name, t.object, t.commit)
+    head = plan.branch_update or plan.mirror_before
+    if head:
+        changed |= ledger.add_branch_head(plan.mirror_branch, head)
+    if changed:
+        ledger.save()
+    return changed
+
+
+def _print_plan(plan: SyncPlan, *, dry_run: bool, origin: str) -> None:
+    title = "sync plan (dry run: nothing pushed, ledger untouched)" if dry_run else "sync plan"
+    console.show(console.table(title, ["step"], [[line] for line in plan.describe()]))
+    updates = plan.updates()
+    if dry_run and updates:
+        console.info(
+            "would run: git push --atomic --porcelain -- "
+            + origin
+            + " "
+            + " ".join(f"{sha}:{ref}" for ref, sha in updates.items())
+        )
+
+
+def summarize(report: SyncReport) -> None:
+    rows: list[list[str]] = []
+    mb = report.mirror_branch
+    if mb:
+        moved = mb.get("before") != mb.get("after")
+        rows.append(
+            [
+                f"branch {mb['name']}",
+                f"{_short(mb.get('before'))} -> {_short(mb.get('after'))}"
+                if moved
+                else "unchanged",
+            ]
+        )
+    rows += [[f"tag {t['name']}", f"new at {_short(t['commit'])}"] for t in report.new_tags]
+    rows += [
+        [f"branch {b['name']}", f"new at {_short(b['commit'])}"]
+        for b in report.new_release_branches
+    ]
+    rows += [[f"alert {a['kind']}", f"{a['ref']}: {a['detail']}"] for a in report.alerts]
+    verb = "would be " if report.dry_run else ""
+    console.show(
+        console.table(
+            f"sync: {report.status}{' (dry run)' if report.dry_run else ''}",
+            ["ref", f"{verb}change"],
+            rows,
+        )
+    )
+    if report.ledger_changed:
+        console.manual(["invoke", "ledger.commit", "--push"], "commit the updated ledger to main")
+
+
+def main(*, upstream: str | None, origin: str | None, dry_run: bool, report: str | None) -> None:
+    """`invoke sync`: run, summarise, write the JSON report, exit 3 when held on divergence."""
+    cfg = config_mod.load()
+    upstream_url = upstream or cfg.upstream
+    origin_url = gitio.origin_url(cfg, origin)
+    reports.check_writable(report)  # before anything is pushed, not after
+    result: SyncReport | None = None
+    try:
+        result = run(cfg, upstream=upstream_url, origin=origin_url, dry_run=dry_run)
+    except MirrorError as exc:
+        failed = getattr(exc, "report", None) or SyncReport(
+            upstream=upstream_url, origin=origin_url, dry_run=dry_run, error=str(exc)
+        )
+        _persist(cfg, report, failed)
+        if failed.alerts:
+            summarize(failed)
+        raise
+    _persist(cfg, report, result)
+    summarize(result)
+    if result.status == "diverged":
+        raise Diverged(
+            f"upstream rewrote {cfg.upstream_branch}; {cfg.mirror_branch} held at "
+            f"{_short(result.mirror_branch.get('before'))}. Follow the divergence runbook in the "
+            "README before anything moves"
+        )
+
+
+def _persist(cfg: Config, path: str | None, report: SyncReport) -> None:
+    data = report.to_json()
+    if not report.dry_run:
+        try:
+            reports.write_json(last_sync_path(cfg.reports_dir, report.origin), data)
+        except MirrorError as exc:
+            console.warn(f"could not keep the report in {cfg.reports_dir}: {exc}")
+    reports.write_json(path, data)

@@ -1,0 +1,1 @@
+"""Operations over the whole mirror: status, doctor, CI glue, the release sweep."""

@@ -1,0 +1,563 @@
+"""`invoke status`: the whole mirror on one screen, and a non-zero exit when it needs a person.
+
+`collect` is pure: it takes both remotes' ref listings (or why one could not be read), the
+ledgers, the patch registry and the last reports, and returns a `Status`. Only `gather` does
+I/O: two `ls-remote` calls (never a fetch), local files, and an ancestry question answered by
+the work repository when it already holds both commits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdkmirror.core import config as config_mod
+from sdkmirror.core import reports
+from sdkmirror.core.config import Config
+from sdkmirror.core.errors import ExitCode, MirrorError
+from sdkmirror.core.mirror_tag import Version
+from sdkmirror.core.reports import last_sync_path
+from sdkmirror.infra import console, gitio, proc
+from sdkmirror.infra.gitio import SAFE_ARGS, RemoteRefs, git_env, ls_remote
+from sdkmirror.mirror.ledger import MirrorLedger
+from sdkmirror.mirror.patches import PREFIX as PATCH_PREFIX
+from sdkmirror.mirror.patches import Patch, PatchRegistry
+from sdkmirror.mirror.releases import Release, ReleaseLedger, sort_versions
+
+EXIT_ATTENTION = ExitCode.ATTENTION
+
+
+class NeedsAttention(MirrorError):
+    """Something on the mirror needs the maintainer (exit code 8)."""
+
+    exit_code = EXIT_ATTENTION
+
+
+@dataclass(frozen=True)
+class BranchState:
+    upstream_branch: str
+    upstream_head: str | None
+    mirror_branch: str
+    mirror_head: str | None
+    # in-sync | behind (the next sync fast-forwards) | diverged | not-mirrored | unknown
+    state: str
+
+
+@dataclass(frozen=True)
+class TagState:
+    upstream: int
+    mirrored: int
+    missing: list[str]  # upstream release tags origin lacks: the next sync adds them
+    moved: list[str]  # upstream moved a tag away from the ledger's object: an alert
+    deleted_upstream: list[str]
+    latest: str | None
+    # origin moved a mirror tag away from the ledger's object: a violation (`invoke verify`)
+    moved_on_origin: list[str] = field(default_factory=list)
+    # release tags on origin the ledger does not hold, on an object upstream never had
+    foreign: list[str] = field(default_factory=list)
+    # release branches not on their mirror tag's commit
+    branch_conflicts: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SmokeState:
+    latest_green_tag: str | None
+    latest_run: dict[str, Any] | None  # ref, commit, status (pass | fail), failing toolchains
+
+
+@dataclass(frozen=True)
+class NpmState:
+    latest_version: str | None
+    latest_tag: str | None
+    unpublished_tags: list[str]  # mirror tags newer than the newest published one
+
+
+@dataclass(frozen=True)
+class PatchState:
+    name: str
+    branch: str
+    base: str
+    on_origin: bool
+    base_is_newest: bool
+
+
+@dataclass(frozen=True)
+class Status:
+    upstream: str
+    origin: str
+    branch: BranchState
+    tags: TagState
+    smoke: SmokeState
+    npm: NpmState
+    patches: list[PatchState]
+    unregistered_patch_branches: list[str]
+    alerts: list[dict[str, str]]
+    attention: list[str] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    # The last sync against this origin: started_at, status, error.
+    last_sync: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.attention
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "status", "ok": self.ok, **asdict(self)}
+
+
+# --- smoke reports ------------------------------------------------------------------------------
+
+
+def _toolchain_key(result: Mapping[str, Any]) -> str:
+    tc = result.get("toolchain")
+    if isinstance(tc, Mapping):
+        return f"node@{tc.get('node', '?')}+pnpm@{tc.get('pnpm', '?')}"
+    if isinstance(tc, str):
+        return tc
+    return f"node@{result.get('node', '?')}+pnpm@{result.get('pnpm', '?')}"
+
+
+def _allowed_to_fail(result: Mapping[str, Any]) -> bool:
+    tc = result.get("toolchain")
+    return bool(
+        result.get("allow_failure") or (isinstance(tc, Mapping) and tc.get("allow_failure"))
+    )
+
+
+def smoke_verdicts(reports: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """commit -> {ref, passed: bool, failing: [...]}: per toolchain, the latest result wins.
+
+    `reports` are in chronological order; several reports may cover one commit (one per
+    toolchain job). A commit is green when no required toolchain's latest result failed and at
+    least one passed; `unsupported` is not a failure (the upstream does not support it).
+    """
+    latest: dict[str, dict[str, Mapping[str, Any]]] = {}
+    refs: dict[str, str] = {}
+    for report in reports:
+        for r in report.get("results", []) or []:
+            commit = str(r.get("commit") or report.get("commit") or "")
+            if not commit:
+                continue
+            latest.setdefault(commit, {})[_toolchain_key(r)] = r
+            refs[commit] = str(report.get("ref") or r.get("ref") or "")
+    out: dict[str, dict[str, Any]] = {}
+    for commit, by_tc in latest.items():
+        failing = sorted(
+            f"{k}: {r.get('status')}" + (f" ({r['category']})" if r.get("category") else "")
+            for k, r in by_tc.items()
+            if r.get("status") == "fail" and not _allowed_to_fail(r)
+        )
+        passed = not failing and any(r.get("status") == "pass" for r in by_tc.values())
+        out[commit] = {"ref": refs.get(commit, ""), "passed": passed, "failing": failing}
+    return out
+
+
+def _last_commit(reports: Sequence[Mapping[str, Any]]) -> str | None:
+    for report in reversed(reports):
+        for r in reversed(report.get("results", []) or []):
+            commit = r.get("commit") or report.get("commit")
+            if commit:
+                return str(commit)
+    return None
+
+
+# --- the pure part ------------------------------------------------------------------------------
+
+
+def _newest(names: Sequence[str], cfg: Config) -> str | None:
+    versioned = [(v, n) for n in names if (v := cfg.tags.version_of(n)) is not None]
+    return max(versioned)[1] if versioned else None
+
+
+def collect(
+    cfg: Config,
+    *,
+    upstream_url: str,
+    origin_url: str,
+    upstream: RemoteRefs | None,
+    origin: RemoteRefs | None,
+    unreachable: Mapping[str, str] | None = None,
+    ledger: MirrorLedger,
+    releases: Mapping[str, Release],
+    patches: Mapping[str, Patch],
+    last_sync: Mapping[str, Any] | None,
+    smoke_reports: Sequence[Mapping[str, Any]],
+    is_ancestor: Callable[[str, str], bool | None] = lambda a, b: None,
+) -> Status:
+    """Everything `invoke status` shows, decided from its inputs. Pure."""
+    attention: list[str] = []
+
+    def _vkey(name: str) -> Version:
+        return cfg.tags.version_of(name) or Version(0, 0, 0)
+
+    down = dict(unreachable or {})
+    for name, why in down.items():
+        attention.append(f"{name} unreachable: {why}")
+    up = upstream or RemoteRefs({})
+    org = origin or RemoteRefs({})
+
+    # Branch: compared by ls-remote alone; ancestry only when already answerable locally.
+    up_head = up.head(cfg.upstream_branch) if upstream else None
+    mirror_head = org.head(cfg.mirror_branch) if origin else None
+    sync_report = last_sync or {}
+    held = sync_report.get("status") == "diverged" and (
+        (sync_report.get("mirror_branch") or {}).get("after") == mirror_head
+    )
+    if upstream is None or origin is None:
+        state = "unknown"
+    elif mirror_head is None:
+        state = "not-mirrored"
+    elif up_head == mirror_head:
+        state = "in-sync"
+    else:
+        ff = is_ancestor(mirror_head, up_head) if up_head else None
+        state = "diverged" if ff is False or (ff is None and held) else "behind"
+    if state == "diverged":
+        attention.append(
+            f"{cfg.mirror_branch} diverged from upstream {cfg.upstream_branch}: "
+            "follow the divergence runbook"
+        )
+    branch = BranchState(cfg.upstream_branch, up_head, cfg.mirror_branch, mirror_head, state)
+
+    # Release tags: each side judged against the ledger, never against the other side.
+    up_tags = {n: o for n, o in up.tags().items() if cfg.tags.version_of(n) is not None}
+    org_tags = {n: o for n, o in org.tags().items() if cfg.tags.version_of(n) is not None}
+    recorded = ledger.tags
+    moved = sorted(
+        (n for n, o in up_tags.items() if n in recorded and o != recorded[n].object), key=_vkey
+    )
+    if moved:
+        attention.append(f"upstream moved {len(moved)} mirrored tag(s): {_list(moved, 3)}")
+    # A mirror tag that differs from the ledger was moved on origin itself: `invoke verify`.
+    tampered = sorted(
+        (n for n, rec in recorded.items() if origin and org.tags().get(n) != rec.object),
+        key=_vkey,
+    )
+    if tampered:
+        attention.append(
+            f"mirror tag(s) moved or missing on origin against the ledger: {_list(tampered, 3)}; "
+            "run `invoke verify`"
+        )
+    foreign = sorted(
+        (
+            n
+            for n, o in org_tags.items()
+            if n not in recorded and upstream is not None and up_tags.get(n) != o
+        ),
+        key=_vkey,
+    )
+    if foreign:
+        attention.append(
+            f"release tag(s) on origin upstream never had there: {_list(foreign, 3)}; "
+            "run `invoke verify`"
+        )
+    heads = org.branches()
+    conflicts = sorted(
+        b
+        for n, rec in recorded.items()
+        if (v := cfg.tags.version_of(n)) is not None
+        and (b := cfg.release_branches.name_for(v)) in heads
+        and heads[b] != rec.commit
+    )
+    if conflicts:
+        attention.append(
+            f"release branch(es) not on their mirror tag's commit: {_list(conflicts, 3)}; "
+            "run `invoke verify`"
+        )
+    tags = TagState(
+        upstream=len(up_tags),
+        mirrored=len(org_tags),
+        missing=sorted((n for n in up_tags if n not in org_tags), key=_vkey) if origin else [],
+        moved=moved,
+        deleted_upstream=(
+            sorted((n for n in org_tags if n not in up_tags), key=_vkey) if upstream else []
+        ),
+        latest=_newest(list(org_tags), cfg),
+        moved_on_origin=tampered,
+        foreign=foreign,
+        branch_conflicts=conflicts,
+    )
+
+    # Smoke: the newest mirror tag whose commit built green; the latest run's outcome.
+    verdicts = smoke_verdicts(smoke_reports)
+    green = [
+        n
+        for n in org_tags
+        if (verdicts.get(org.commit_of_tag(n) or "") or {}).get("passed")
+        or any(v["passed"] and v["ref"] == n for v in verdicts.values())
+    ]
+    last = _last_commit(smoke_reports)
+    latest_run = None
+    if last:
+        v = verdicts[last]
+        latest_run = {
+            "ref": v["ref"],
+            "commit": last,
+            "status": "pass" if v["passed"] else "fail",
+            "failing": v["failing"],
+        }
+        if not v["passed"]:
+            attention.append(
+                f"smoke failing at {v['ref'] or last[:12]}: {'; '.join(v['failing']) or 'no pass'}"
+            )
+    smoke = SmokeState(_newest(green, cfg), latest_run)
+
+    # npm: the newest published version and the mirror tags after its upstream tag.
+    newest_npm = sort_versions(list(releases))[0] if releases else None
+    newest_tag = releases[newest_npm].upstream_tag if newest_npm else None
+    published_v = max(
+        (v for r in releases.values() if (v := cfg.tags.version_of(r.upstream_tag))),
+        default=None,
+    )
+    unpublished = sorted(
+        (
+            n
+            for n in org_tags
+            if published_v is None or (cfg.tags.version_of(n) or Version(0, 0, 0)) > published_v
+        ),
+        key=_vkey,
+    )
+    npm = NpmState(newest_npm, newest_tag, unpublished)
+
+    # Patch branches: registered ones, and any `patch-*` on origin nobody registered.
+    branches = org.branches()
+    active = {p.branch: p for p in patches.values() if p.active}
+    patch_states = [
+        PatchState(p.name, p.branch, p.base, p.branch in branches, p.base == tags.latest)
+        for p in sorted(active.values(), key=lambda p: p.name)
+    ]
+    unregistered = (
+        sorted(b for b in branches if b.startswith(PATCH_PREFIX) and b not in active)
+        if origin
+        else []
+    )
+    if unregistered:
+        attention.append(
+            f"unregistered patch branch(es) on origin: {', '.join(unregistered)}; register "
+            "with `invoke patch.new` or delete"
+        )
+    missing_patches = [s.branch for s in patch_states if origin and not s.on_origin]
+    if missing_patches:
+        attention.append(f"registered patch branch(es) missing on origin: {missing_patches}")
+
+    # Open alerts: what the last sync and the latest smoke run raised.
+    alerts = [
+        {
+            "source": "sync",
+            "kind": str(a.get("kind", "")),
+            "ref": str(a.get("ref", "")),
+            "detail": str(a.get("detail", "")),
+        }
+        for a in sync_report.get("alerts", []) or []
+    ]
+    if latest_run and latest_run["status"] == "fail":
+        alerts += [
+            {"source": "smoke", "kind": "smoke-failure", "ref": latest_run["ref"], "detail": f}
+            for f in latest_run["failing"]
+        ]
+    if sync_report.get("status") == "failed":
+        attention.append(f"the last sync failed: {sync_report.get('error') or 'see its report'}")
+
+    return Status(
+        upstream=upstream_url,
+        origin=origin_url,
+        branch=branch,
+        tags=tags,
+        smoke=smoke,
+        npm=npm,
+        patches=patch_states,
+        unregistered_patch_branches=unregistered,
+        alerts=alerts,
+        attention=attention,
+        unreachable=down,
+        last_sync=(
+            {k: sync_report.get(k) for k in ("started_at", "status", "error")}
+            if sync_report
+            else None
+        ),
+    )
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "-"
+
+
+def _list(names: Sequence[str], limit: int = 4) -> str:
+    if not names:
+        return "none"
+    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def rows(s: Status) -> list[list[str]]:
+    b, t = s.branch, s.tags
+    out = [
+        [
+            "branch",
+            b.state,
+            f"upstream {b.upstream_branch} {_short(b.upstream_head)}, "
+            f"mirror {b.mirror_branch} {_short(b.mirror_head)}",
+        ],
+        [
+            "release tags",
+            "moved on origin"
+            if t.moved_on_origin or t.foreign or t.branch_conflicts
+            else "moved upstream"
+            if t.moved
+            else ("pending" if t.missing else "complete"),
+            f"{t.mirrored} mirrored / {t.upstream} upstream; missing: {_list(t.missing)}"
+            + (f"; moved upstream: {_list(t.moved)}" if t.moved else "")
+            + (f"; moved on origin: {_list(t.moved_on_origin)}" if t.moved_on_origin else "")
+            + (f"; not from upstream: {_list(t.foreign)}" if t.foreign else "")
+            + (f"; release branch moved: {_list(t.branch_conflicts)}" if t.branch_conflicts else "")
+            + (f"; deleted upstream: {_list(t.deleted_upstream)}" if t.deleted_upstream else ""),
+        ],
+    ]
+    ls = s.last_sync
+    out.append(
+        [
+            "last sync",
+            str(ls.get("status", "?")) if ls else "none",
+            (
+                f"{ls.get('started_at', '?')} against this origin"
+                + (f": {ls['error']}" if ls.get("error") else "")
+            )
+            if ls
+            else "no sync against this origin recorded here",
+        ]
+    )
+    run = s.smoke.latest_run
+    out.append(
+        [
+            "smoke",
+            run["status"] if run else "no reports",
+            f"latest green tag: {s.smoke.latest_green_tag or 'none'}"
+            + (f"; last run {run['ref'] or _short(run['commit'])}" if run else "")
+            + (f": {'; '.join(run['failing'])}" if run and run["failing"] else ""),
+        ]
+    )
+    out.append(
+        [
+            "npm",
+            s.npm.latest_version or "unpublished",
+            (f"from {s.npm.latest_tag}; " if s.npm.latest_tag else "")
+            + f"not yet published: {_list(s.npm.unpublished_tags)}",
+        ]
+    )
+    for p in s.patches:
+        out.append(
+            [
+                f"patch {p.name}",
+                "on origin" if p.on_origin else "MISSING",
+                f"{p.branch} on {p.base}"
+                + ("" if p.base_is_newest else " (a newer release exists: rebase or retire)"),
+            ]
+        )
+    for br in s.unregistered_patch_branches:
+        out.append(["patch branch", "UNREGISTERED", br])
+    for a in s.alerts:
+        out.append([f"alert ({a['source']})", a["kind"], f"{a['ref']}: {a['detail']}"])
+    for name, why in s.unreachable.items():
+        out.append([name, "unreachable", why])
+    return out
+
+
+def render(s: Status) -> object:
+    verdict = "ok" if s.ok else f"{len(s.attention)} item(s) need the maintainer"
+    return console.table(f"mirror status: {verdict}", ["area", "state", "detail"], rows(s))
+
+
+# --- the edges ----------------------------------------------------------------------------------
+
+
+def load_reports(
+    reports_dir: Path, origin: str
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The last sync against `origin` and every smoke report under `reports_dir`, oldest first."""
+    last_sync = None
+    record = last_sync_path(reports_dir, origin)
+    if record.is_file():
+        try:
+            data = reports.read(record, "sync")
+            last_sync = data if data.get("origin") == origin else None
+        except MirrorError as exc:
+            console.warn(f"skipping report: {exc}")
+    smoke: list[tuple[float, str, dict[str, Any]]] = []
+    if not reports_dir.is_dir():
+        return last_sync, []
+    for path in reports_dir.rglob("*.json"):
+        if reports.kind_of(path) != "smoke":
+            continue
+        try:
+            data = reports.read(path, "smoke")
+        except MirrorError as exc:
+            console.warn(f"skipping report: {exc}")
+            continue
+        smoke.append((path.stat().st_mtime, str(path), data))
+    return last_sync, [d for _, _, d in sorted(smoke, key=lambda x: (x[0], x[1]))]
+
+
+def _listing(
+    url: str, name: str, patterns: Sequence[str], down: dict[str, str]
+) -> RemoteRefs | None:
+    try:
+        return ls_remote(url, patterns, name=name)
+    except MirrorError as exc:
+        down[name] = str(exc)
+        return None
+
+
+def gather(cfg: Config, *, upstream: str, origin: str) -> Status:
+    down: dict[str, str] = {}
+    with console.step("ask upstream and origin for their refs"):
+        up = _listing(
+            upstream, "upstream", [f"refs/heads/{cfg.upstream_branch}", "refs/tags/*"], down
+        )
+        org = _listing(origin, "origin", [], down)
+    last_sync, smoke = load_reports(cfg.reports_dir, origin)
+
+    def is_ancestor(a: str, b: str) -> bool | None:
+        # Only what the work repository already knows: status never fetches or repairs it.
+        if not cfg.work_repo.is_dir():
+            return None
+        argv = ["git", *SAFE_ARGS, "merge-base", "--is-ancestor", a, b]
+        r = proc.run(argv, cwd=cfg.work_repo, env={**os.environ, **git_env()}, check=False)
+        return {0: True, 1: False}.get(r.returncode)
+
+    return collect(
+        cfg,
+        upstream_url=upstream,
+        origin_url=origin,
+        upstream=up,
+        origin=org,
+        unreachable=down,
+        ledger=MirrorLedger(cfg.mirror_ledger),
+        releases=ReleaseLedger(cfg.release_ledger).releases,
+        patches=PatchRegistry(cfg.patch_registry).patches,
+        last_sync=last_sync,
+        smoke_reports=smoke,
+        is_ancestor=is_ancestor,
+    )
+
+
+def main(*, upstream: str | None, origin: str | None, json_out: bool = False) -> Status:
+    """`invoke status`: print the table (and JSON on stdout); exit 8 when action is needed."""
+    cfg = config_mod.load()
+    s = gather(cfg, upstream=upstream or cfg.upstream, origin=gitio.origin_url(cfg, origin))
+    if json_out:
+        console.out.print_json(data=s.to_json())
+    console.show(render(s))
+    if s.attention:
+        for item in s.attention:
+            console.err.print(f"  needs attention: {item}", markup=False)
+        raise NeedsAttention(
+            f"{len(s.attention)} item(s) need the maintainer (exit {EXIT_ATTENTION}); "
+            "see the README runbooks"
+        )
+    return s

@@ -1,0 +1,1 @@
+"""Republishing one mirror tag: plan, build, upload, check, notes, tag, GitHub release."""

@@ -1,0 +1,325 @@
+"""The consumer type-check and attw: the packed declarations, as a strict consumer sees them.
+
+An empty project installs the tarball and, with a pinned TypeScript and `@types/node` from
+the cache, compiles a file importing every export the declarations name, with `skipLibCheck:
+false`, so a type the declarations import from a package the consumer lacks is an error
+rather than a silent `any`. It does so under both resolutions consumers use: `nodenext` and
+`bundler`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sdkmirror.core.errors import VerificationFailed
+from sdkmirror.infra import npmtool
+from sdkmirror.infra.toolchain import Toolchain
+
+ATTW = "@arethetypeswrong/cli"
+ATTW_VERSION = "0.18.5"
+# `esm-only`: the package ships ESM alone (`type: module`, `.mjs`/`.d.mts`, no `require`
+# condition), so attw's CommonJS resolutions (node10, node16 from CJS) have nothing to find;
+# the profile ignores exactly those and still checks node16-ESM and bundler resolution.
+ATTW_PROFILE = "esm-only"
+ATTW_IGNORED = ("node10", "node16-cjs")  # what that profile ignores; its JSON still lists them
+RESOLUTIONS: dict[str, dict[str, str]] = {
+    "nodenext": {"module": "nodenext", "moduleResolution": "nodenext"},
+    "bundler": {"module": "esnext", "moduleResolution": "bundler"},
+}
+
+# Lists the exports of declaration files with the compiler API. argv: typescript dir, files.
+_NAMES_MJS = r"""
+import { createRequire } from "node:module";
+const [tsDir, ...files] = process.argv.slice(2);
+const ts = createRequire(import.meta.url)(tsDir);
+const program = ts.createProgram(files, {
+  noEmit: true,
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  types: [],
+});
+const checker = program.getTypeChecker();
+const typeOnly = (s) =>
+  (s.declarations ?? []).some((d) => ts.isTypeOnlyImportOrExportDeclaration(d));
+const out = {};
+for (const file of files) {
+  const source = program.getSourceFile(file);
+  const module = source && checker.getSymbolAtLocation(source);
+  const values = [];
+  const types = [];
+  for (const symbol of module ? checker.getExportsOfModule(module) : []) {
+    if (symbol.name === "export=") continue;
+    const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+    const isValue = (target.flags & ts.SymbolFlags.Value) !== 0 && !typeOnly(symbol);
+    (isValue ? values : types).push(symbol.name);
+  }
+  out[file] = { values: values.sort(), types: types.sort(), found: Boolean(module) };
+}
+process.stdout.write(JSON.stringify(out));
+"""
+_TS_ERROR = re.compile(r"^(?P<where>.*?)\((?P<line>\d+),\d+\): error (?P<msg>TS\d+: .*)$", re.M)
+
+
+class TypeCheckFailed(VerificationFailed):
+    """A strict TypeScript consumer cannot compile against the package, or attw rejects it."""
+
+    exit_code = 7
+
+
+@dataclass(frozen=True)
+class ExportNames:
+    values: tuple[str, ...]
+    types: tuple[str, ...]
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return tuple(sorted((*self.values, *self.types)))
+
+
+@dataclass(frozen=True)
+class TypeCheckResult:
+    exports: dict[str, ExportNames]  # subpath ("." or "./x") -> its declared exports
+    resolutions: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        return sum(len(n.all) for n in self.exports.values())
+
+
+# --- pure parts -------------------------------------------------------------------------------
+
+
+def typed_subpaths(pkg: Mapping[str, Any]) -> dict[str, str]:
+    """subpath -> declaration file for each entry of `exports` with a `types` condition."""
+    exports = pkg.get("exports")
+    if isinstance(exports, str | list) or (
+        isinstance(exports, dict) and not any(k.startswith(".") for k in exports)
+    ):
+        exports = {".": exports}
+    found: dict[str, str] = {}
+    for subpath, entry in (exports or {}).items():
+        target = _types_target(entry)
+        if target and "*" not in subpath:
+            found[subpath] = target
+    if not found and isinstance(pkg.get("types"), str):
+        found["."] = pkg["types"]
+    return found
+
+
+def _types_target(entry: Any) -> str | None:
+    if isinstance(entry, list):
+        return next((t for e in entry if (t := _types_target(e))), None)
+    if isinstance(entry, dict):
+        for key, value in entry.items():
+            if key == "types" and isinstance(value, str):
+                return value
+            if isinstance(value, dict | list) and (hit := _types_target(value)):
+                return hit
+    return None
+
+
+def consumer_source(name: str, exports: Mapping[str, ExportNames]) -> str:
+    """A module importing every declared export (values as values, types as types), each under
+    an alias so that subpaths never collide, and re-exporting them so none is unused."""
+    lines: list[str] = []
+    values: list[str] = []
+    types: list[str] = []
+    for subpath, names in sorted(exports.items()):
+        spec = name if subpath == "." else f"{name}/{subpath.removeprefix('./')}"
+        for kind, found, into in (("", names.values, values), ("type ", names.types, types)):
+            if not found:
+                continue
+            aliases = [f"__{len(values) + len(types) + i}" for i in range(len(found))]
+            into.extend(aliases)
+            items = ", ".join(f"{n} as {a}" for n, a in zip(found, aliases, strict=True))
+            lines.append(f"import {kind}{{ {items} }} from {json.dumps(spec)};")
+    if values:
+        lines.append(f"export {{ {', '.join(values)} }};")
+    if types:
+        lines.append(f"export type {{ {', '.join(types)} }};")
+    return "\n".join(lines) + "\n"
+
+
+def tsconfig(resolution: str, type_roots: Path) -> dict[str, Any]:
+    return {
+        "compilerOptions": {
+            **RESOLUTIONS[resolution],
+            "target": "es2023",
+            # No DOM: a Node consumer's globals come from @types/node, and the DOM library
+            # would double the compiler's work for every check.
+            "lib": ["es2023"],
+            "strict": True,
+            "skipLibCheck": False,
+            "noEmit": True,
+            "verbatimModuleSyntax": True,
+            "types": ["node"],
+            "typeRoots": [str(type_roots)],
+        },
+        "files": ["consumer.ts"],
+    }
+
+
+def first_error(output: str) -> str | None:
+    """`TS2307: Cannot find module ... (file:line)` from tsc's output, or None."""
+    m = _TS_ERROR.search(output)
+    if not m:
+        return None
+    where = m.group("where").strip().removeprefix("node_modules/")
+    return f"{m.group('msg').strip()} ({where}:{m.group('line')})"
+
+
+# --- steps that run programs ------------------------------------------------------------------
+
+
+def export_names(tc: Toolchain, typescript_dir: Path, files: Sequence[Path]) -> list[ExportNames]:
+    """The exports of each declaration file, read by the TypeScript compiler."""
+    if not files:
+        return []
+    with tempfile.TemporaryDirectory(prefix="sdkmirror-names-") as tmp:
+        script = Path(tmp) / "export-names.mjs"
+        script.write_text(_NAMES_MJS, encoding="utf-8")
+        res = tc.run(
+            [tc.node, script, typescript_dir, *[str(Path(f).resolve()) for f in files]],
+            cwd=Path(tmp),
+            what="reading the declared exports",
+            timeout=300,
+        )
+    data = json.loads(res.stdout)
+    out: list[ExportNames] = []
+    for f in files:
+        entry = data[str(Path(f).resolve())]
+        if not entry["found"]:
+            raise TypeCheckFailed(f"{f} is not a module the compiler can read; check its path")
+        out.append(ExportNames(tuple(entry["values"]), tuple(entry["types"])))
+    return out
+
+
+def install(tc: Toolchain, cache_dir: Path) -> Path:
+    """TypeScript and `@types/node`, pinned, installed once into the cache (like publint), so
+    the check needs no registry beyond what the tarball's own dependencies do."""
+    return npmtool.typescript(tc, cache_dir)
+
+
+def typecheck(
+    tc: Toolchain, cache_dir: Path, source: Path | Sequence[str], name: str, workdir: Path
+) -> TypeCheckResult:
+    """Install the package into an empty consumer and compile an import of every export.
+
+    `source` is the tarball, or the `npm install` arguments that fetch the package from a
+    registry (what a consumer of the published version gets)."""
+    install_args = [str(source)] if isinstance(source, Path) else list(source)
+    home = install(tc, cache_dir)
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    manifest = {"name": "sdkmirror-types-consumer", "version": "0.0.0", "private": True}
+    (workdir / "package.json").write_text(json.dumps({**manifest, "type": "module"}))
+    tc.run(
+        [
+            tc.npm,
+            "install",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--no-package-lock",
+            *install_args,
+        ],
+        cwd=workdir,
+        what=f"installing {name} into an empty consumer",
+        timeout=600,
+    )
+    pkg_dir = workdir / "node_modules" / name
+    pkg = json.loads((pkg_dir / "package.json").read_text(encoding="utf-8"))
+    subpaths = typed_subpaths(pkg)
+    if not subpaths:
+        raise TypeCheckFailed(f"{name} declares no types in its exports; consumers get `any`")
+    missing = [t for t in subpaths.values() if not (pkg_dir / t).is_file()]
+    if missing:
+        raise TypeCheckFailed(f"{name}'s exports name the declarations {missing[0]}, not packed")
+    ts_dir = home / "node_modules" / "typescript"
+    names = export_names(tc, ts_dir, [pkg_dir / t for t in subpaths.values()])
+    exports = dict(zip(subpaths, names, strict=True))
+    (workdir / "consumer.ts").write_text(consumer_source(name, exports), encoding="utf-8")
+    type_roots = home / "node_modules" / "@types"
+    for resolution in RESOLUTIONS:
+        config = workdir / f"tsconfig.{resolution}.json"
+        config.write_text(json.dumps(tsconfig(resolution, type_roots), indent=2), "utf-8")
+        res = tc.run(
+            [tc.node, ts_dir / "bin" / "tsc", "-p", config, "--pretty", "false"],
+            cwd=workdir,
+            check=False,
+            timeout=600,
+        )
+        if res.returncode != 0:
+            first = first_error(res.output) or (res.output.strip().splitlines() or ["?"])[0]
+            raise TypeCheckFailed(
+                f"a strict consumer (skipLibCheck off, {resolution} resolution) cannot "
+                f"type-check {name}: {first}"
+            )
+    return TypeCheckResult(exports, tuple(RESOLUTIONS))
+
+
+def attw(tc: Toolchain, cache_dir: Path, tgz: Path) -> None:
+    """@arethetypeswrong/cli on the tarball, with the ESM-only profile."""
+    home = npmtool.install(cache_dir, ATTW, ATTW_VERSION, tc)
+    script = npmtool.bin_script(home, ATTW, "attw")
+    res = tc.run(
+        [
+            tc.node,
+            script,
+            tgz,
+            "--profile",
+            ATTW_PROFILE,
+            "--no-definitely-typed",  # the package ships its types; ask no registry for @types
+            "--format",
+            "json",
+        ],
+        cwd=tgz.parent,
+        check=False,
+        timeout=300,
+    )
+    problem = attw_problem(res.stdout)
+    if res.returncode != 0 or problem:
+        raise TypeCheckFailed(
+            f"attw ({ATTW_PROFILE}) rejects the package: {problem or _head(res.output)}"
+        )
+
+
+def attw_problem(stdout: str) -> str | None:
+    """The first problem of attw's JSON report that the profile does not ignore, as one line;
+    a package without any declarations is a problem too (its consumers get `any`)."""
+    try:
+        analysis = json.loads(stdout).get("analysis") or {}
+    except (ValueError, AttributeError):
+        return None
+    if analysis.get("types") is False:
+        return "the package contains no type declarations"
+    problems = [
+        p for p in analysis.get("problems") or [] if p.get("resolutionKind") not in ATTW_IGNORED
+    ]
+    if not problems:
+        return None
+    p = problems[0]
+    where = ", ".join(
+        str(p[k]) for k in ("entrypoint", "resolutionKind", "fileName") if p.get(k) is not None
+    )
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{p.get('kind', 'problem')} at {where or 'the package'}{more}"
+
+
+def _head(output: str) -> str:
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    return lines[0][:300] if lines else "no output"
+
+
+def check(tc: Toolchain, cache_dir: Path, tgz: Path, name: str, workdir: Path) -> TypeCheckResult:
+    """Both checks a tarball passes before publishing: the strict consumer, then attw."""
+    result = typecheck(tc, cache_dir, tgz, name, workdir)
+    attw(tc, cache_dir, tgz)
+    return result

@@ -1,0 +1,1 @@
+"""The smoke build of the SDK against one toolchain, the matrix, and its reports."""
