@@ -95,7 +95,7 @@ def bench(session: nox.Session) -> None:
         if name not in BENCHES:
             session.error(f"unknown benchmark {name!r}; choose from {', '.join(BENCHES)}")
         session.log(f"# benchmark: {name}")
-        session.run("python", "-m", f"sdkmirror.bench_{name}")
+        session.run("python", "-m", f"sdkmirror.devtools.bench_{name}")
 
 
 if __name__ == "__main__":
