@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import PROV
 
-from sdkmirror.release import declarations, publish, repackage, typecheck
+from sdkmirror.release import declarations, publish_build, repackage, typecheck
 
 NPM_NAME = "@botiverse/kimi-code-sdk"
 RUNTIME = {"smol-toml": "1.4.2"}
@@ -152,7 +152,7 @@ def pack(tc, sdk: Path, dest: Path) -> Path:
         version="0.9.3",
         provenance=PROV,
     )
-    return publish.pack(tc, pkg.dir, dest / "pack")
+    return publish_build.pack(tc, pkg.dir, dest / "pack")
 
 
 def cache() -> Path:
@@ -302,7 +302,7 @@ def test_attw_rejects_types_that_point_nowhere(toolchain_primary, tmp_path: Path
             }
         )
     )
-    tgz = publish.pack(tc, pkg, tmp_path / "pack")
+    tgz = publish_build.pack(tc, pkg, tmp_path / "pack")
     with pytest.raises(typecheck.TypeCheckFailed, match=r"attw \(esm-only\) rejects") as failed:
         typecheck.attw(tc, cache(), tgz)
     # The first problem the ESM-only profile counts: node16-cjs and node10 are not reported.

@@ -30,6 +30,7 @@ from test_sync import do_sync, seed
 
 from sdkmirror.core.errors import ExitCode
 from sdkmirror.infra.lock import exclusive
+from sdkmirror.release import publish_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODES = {int(c) for c in ExitCode}
@@ -341,13 +342,12 @@ def test_exit_codes_are_distinct_and_shared_by_the_modules_that_raise_them():
     from sdkmirror.infra import toolchain
     from sdkmirror.mirror import sync
     from sdkmirror.ops import status
-    from sdkmirror.release import publish
 
     assert len({int(c) for c in ExitCode}) == len(ExitCode)
     assert sync.Diverged.exit_code == ExitCode.DIVERGED
     assert toolchain.ToolchainError.exit_code == ExitCode.TOOLCHAIN
     assert status.NeedsAttention.exit_code == ExitCode.ATTENTION
-    assert publish.RegistryConflict.exit_code == ExitCode.REGISTRY_CONFLICT
+    assert publish_plan.RegistryConflict.exit_code == ExitCode.REGISTRY_CONFLICT
 
 
 # --- property: any shape of report or ledger ends in a result or one error line ----------------

@@ -18,7 +18,7 @@ from sdkmirror.infra import proc
 from sdkmirror.mirror import releases
 from sdkmirror.mirror.ledger import MirrorLedger, TagRecord
 from sdkmirror.mirror.releases import ReleaseLedger
-from sdkmirror.release import publish
+from sdkmirror.release import publish, publish_build, publish_plan, publish_upload
 
 NPM_NAME = "@botiverse/kimi-code-sdk"
 TAG = "@moonshot-ai/kimi-code@{}"
@@ -35,40 +35,42 @@ def record(name: str = TAG.format("0.14.2")) -> TagRecord:
 
 def test_missing_source_tag_names_the_fix() -> None:
     with pytest.raises(UsageError, match=r"not a mirror tag in the ledger.*invoke sync"):
-        publish.resolve_source(TAG.format("9.9.9"), {})
-    assert publish.resolve_source(record().name, {record().name: record()}) == record()
+        publish_plan.resolve_source(TAG.format("9.9.9"), {})
+    assert publish_plan.resolve_source(record().name, {record().name: record()}) == record()
 
 
 def test_version_rules() -> None:
-    assert publish.choose_version("0.9.3", expected="0.9.3", override=None) == "0.9.3"
-    assert publish.choose_version("0.9.3", expected=None, override="0.9.5") == "0.9.5"
+    assert publish_plan.choose_version("0.9.3", expected="0.9.3", override=None) == "0.9.3"
+    assert publish_plan.choose_version("0.9.3", expected=None, override="0.9.5") == "0.9.5"
     with pytest.raises(UsageError, match="nothing was packed"):
-        publish.choose_version("0.9.3", expected="0.9.4", override=None)
+        publish_plan.choose_version("0.9.3", expected="0.9.4", override=None)
     # An override needs no reason (the ledger keeps one only when given) ...
-    publish.check_version_flags("0.9.5", None, None)
-    publish.check_version_flags("0.9.5", "re-bundled", None)
+    publish_plan.check_version_flags("0.9.5", None, None)
+    publish_plan.check_version_flags("0.9.5", "re-bundled", None)
     # ... but a reason without an override is a mistake.
     with pytest.raises(UsageError, match="only goes with"):
-        publish.check_version_flags(None, "because", None)
+        publish_plan.check_version_flags(None, "because", None)
     with pytest.raises(UsageError, match="not an exact npm version"):
-        publish.check_version_flags(None, None, "v1")
+        publish_plan.check_version_flags(None, None, "v1")
 
 
 def test_upload_decision() -> None:
     kw = {"name": NPM_NAME, "version": "0.9.3"}
-    assert publish.decide("sha512-A", None, **kw) is publish.Action.PUBLISH
-    assert publish.decide("sha512-A", "sha512-A", **kw) is publish.Action.ALREADY_PUBLISHED
-    with pytest.raises(publish.RegistryConflict, match="immutable"):
-        publish.decide("sha512-A", "sha512-B", **kw)
+    assert publish_plan.decide("sha512-A", None, **kw) is publish_plan.Action.PUBLISH
+    assert (
+        publish_plan.decide("sha512-A", "sha512-A", **kw) is publish_plan.Action.ALREADY_PUBLISHED
+    )
+    with pytest.raises(publish_plan.RegistryConflict, match="immutable"):
+        publish_plan.decide("sha512-A", "sha512-B", **kw)
 
 
 def test_provenance_only_with_an_oidc_token_in_actions() -> None:
-    assert not publish.oidc_requested({})
-    assert not publish.oidc_requested({"GITHUB_ACTIONS": "true"})
-    assert publish.oidc_requested(
+    assert not publish_plan.oidc_requested({})
+    assert not publish_plan.oidc_requested({"GITHUB_ACTIONS": "true"})
+    assert publish_plan.oidc_requested(
         {"GITHUB_ACTIONS": "true", "ACTIONS_ID_TOKEN_REQUEST_URL": "http://127.0.0.1/t"}
     )
-    argv = publish.publish_argv(
+    argv = publish_plan.publish_argv(
         Path("x.tgz"), "http://r/", provenance=True, dry_run=False, tag="previous"
     )
     assert argv == [
@@ -84,7 +86,7 @@ def test_provenance_only_with_an_oidc_token_in_actions() -> None:
 
 
 def test_dist_tag_keeps_latest_on_the_newest_release() -> None:
-    tag = publish.choose_dist_tag
+    tag = publish_plan.choose_dist_tag
     assert tag("0.9.3", None) == "latest"  # first publish
     assert tag("0.9.4", "0.9.3") == "latest"
     assert tag("0.10.0", "0.9.3") == "latest"  # by semver, not as strings
@@ -100,9 +102,9 @@ def test_dist_tag_keeps_latest_on_the_newest_release() -> None:
         tag("v1", None)
 
 
-def offline_plan(req: publish.Request) -> publish.PublishPlan:
+def offline_plan(req: publish_plan.Request) -> publish_plan.PublishPlan:
     """The plan for `req` against a fixed record and registry: no I/O at all."""
-    return publish.make_plan(
+    return publish_plan.make_plan(
         req,
         record=record(),
         origin="o",
@@ -114,13 +116,13 @@ def offline_plan(req: publish.Request) -> publish.PublishPlan:
 
 
 def test_plan_is_pure_and_printable() -> None:
-    req = publish.Request(
+    req = publish_plan.Request(
         source_tag=record().name, version_override="0.9.5", override_reason="re-bundled"
     )
     plan = offline_plan(req)
     assert (plan.npm_version, plan.registry, plan.dry_run) == ("0.9.5", "http://r/", True)
     assert ("override reason", "re-bundled") in plan.rows()
-    bare = offline_plan(publish.Request(source_tag=record().name, version_override="0.9.5"))
+    bare = offline_plan(publish_plan.Request(source_tag=record().name, version_override="0.9.5"))
     assert (bare.npm_version, bare.override_reason) == ("0.9.5", None)
     assert ("dist-tag", "previous") in replace(bare, dist_tag="previous").rows()
     dropped = replace(bare, dropped=("imports", "scripts")).rows()
@@ -130,7 +132,7 @@ def test_plan_is_pure_and_printable() -> None:
 def test_report_names_the_published_version(tmp_path: Path) -> None:
     from sdkmirror.release import github_release
 
-    plan = offline_plan(publish.Request(source_tag=record().name, dry_run=False))
+    plan = offline_plan(publish_plan.Request(source_tag=record().name, dry_run=False))
     path = tmp_path / "reports" / "publish.json"
     publish.write_report(publish.Outcome(plan, published=True, recorded=True), path)
     assert github_release.from_report(path) == (record().name, "0.9.3")
@@ -171,7 +173,7 @@ def test_github_release_from_the_report_names_that_version(project, httpserver, 
     assert missing.returncode == 2, missing.stderr
     assert "cannot read the publish report" in missing.stderr and not httpserver.log
 
-    plan = offline_plan(publish.Request(source_tag=record().name, dry_run=False))
+    plan = offline_plan(publish_plan.Request(source_tag=record().name, dry_run=False))
     report = tmp_path / "publish.json"
     publish.write_report(publish.Outcome(plan, published=True, recorded=True), report)
     api = "/api/repos/owner/mirror"
@@ -213,8 +215,10 @@ def on_registry(tc, reg, version: str) -> str | None:
     return publish.registry_integrity(tc, NPM_NAME, version, reg.url)
 
 
-def req(tag: str, mirror: Path, reg, **kw) -> publish.Request:
-    return publish.Request(source_tag=TAG.format(tag), origin=str(mirror), registry=reg.url, **kw)
+def req(tag: str, mirror: Path, reg, **kw) -> publish_plan.Request:
+    return publish_plan.Request(
+        source_tag=TAG.format(tag), origin=str(mirror), registry=reg.url, **kw
+    )
 
 
 @pytest.mark.slow
@@ -237,7 +241,7 @@ def test_publish_install_import_then_noop_then_conflict(
 
     # A stranger installs it from the registry with plain npm and imports it.
     consumer = tmp_path / "stranger"
-    exports = publish.consumer_import(
+    exports = publish_build.consumer_import(
         toolchain,
         consumer,
         NPM_NAME,
@@ -260,12 +264,12 @@ def test_publish_install_import_then_noop_then_conflict(
     ledger_text = cfg.release_ledger.read_text()
 
     again = publish.run(req("0.14.2", mirror, registry, dry_run=False), cfg)
-    assert again.plan.action is publish.Action.ALREADY_PUBLISHED
+    assert again.plan.action is publish_plan.Action.ALREADY_PUBLISHED
     assert not again.published and not again.recorded
     assert cfg.release_ledger.read_text() == ledger_text
 
     # 0.14.3 ships the same SDK version from another commit: other bytes, same version.
-    with pytest.raises(publish.RegistryConflict, match="already on the registry"):
+    with pytest.raises(publish_plan.RegistryConflict, match="already on the registry"):
         publish.run(req("0.14.3", mirror, registry, dry_run=False), cfg)
     assert on_registry(toolchain, registry, "0.9.3") == out.report.integrity
     assert cfg.release_ledger.read_text() == ledger_text
@@ -343,7 +347,7 @@ def test_dist_tags_and_releases_md_follow_each_publish(
     assert releases_md_in_sync(cfg)
     # a consumer asking for the package by name still gets the newest release
     consumer = tmp_path / "by-name"
-    publish.consumer_import(
+    publish_build.consumer_import(
         toolchain, consumer, NPM_NAME, [f"--@botiverse:registry={registry.url}", NPM_NAME]
     )
     installed = json.loads((consumer / "node_modules" / NPM_NAME / "package.json").read_text())
@@ -409,14 +413,14 @@ def test_registry_down_before_anything_is_read(toolchain, tmp_path) -> None:
 
 
 def test_provenance_needs_npm_11_5_1() -> None:
-    assert publish.provenance_problem("11.5.1") is None
-    assert "npm >= 11.5.1" in publish.provenance_problem("10.9.2")
-    assert "npm >= 11.5.1" in publish.provenance_problem("11.5.0")
+    assert publish_plan.provenance_problem("11.5.1") is None
+    assert "npm >= 11.5.1" in publish_plan.provenance_problem("10.9.2")
+    assert "npm >= 11.5.1" in publish_plan.provenance_problem("11.5.0")
 
 
 @pytest.mark.slow
 def test_primary_toolchain_can_publish_with_provenance(toolchain) -> None:
-    publish.check_provenance_npm(toolchain)  # raises when the toolchain's npm is too old
+    publish_upload.check_provenance_npm(toolchain)  # raises when the toolchain's npm is too old
 
 
 @pytest.mark.slow
@@ -437,10 +441,12 @@ PATCH_PR = "https://example.invalid/kimi-code/pull/7"
 
 def test_empty_flags_mean_not_given() -> None:
     """The publish workflow passes `--expected-version ""` on a manual dispatch."""
-    r = publish.Request(source_tag=TAG.format("0.14.2"), expected_version="", registry=" ")
+    r = publish_plan.Request(source_tag=TAG.format("0.14.2"), expected_version="", registry=" ")
     assert (r.expected_version, r.registry, r.version_override) == (None, None, None)
-    publish.check_version_flags(r.version_override, r.override_reason, r.expected_version)
-    assert publish.choose_version("0.9.3", expected=r.expected_version, override=None) == "0.9.3"
+    publish_plan.check_version_flags(r.version_override, r.override_reason, r.expected_version)
+    assert (
+        publish_plan.choose_version("0.9.3", expected=r.expected_version, override=None) == "0.9.3"
+    )
 
 
 @pytest.fixture
@@ -486,8 +492,8 @@ def patched_index(origin: Path) -> str:
     return text.stdout + "\nexport const PATCHED = true;\n"
 
 
-def patch_req(origin: Path, ref: str, **kw) -> publish.Request:
-    return publish.Request(source_ref=ref, origin=str(origin), **kw)
+def patch_req(origin: Path, ref: str, **kw) -> publish_plan.Request:
+    return publish_plan.Request(source_ref=ref, origin=str(origin), **kw)
 
 
 @pytest.mark.slow
@@ -523,7 +529,7 @@ def test_publish_from_a_patch_branch_records_the_patch(
 
     # What the registry serves carries the patch in its NOTICE.md and package.json.
     consumer = tmp_path / "consumer"
-    publish.consumer_import(
+    publish_build.consumer_import(
         toolchain,
         consumer,
         NPM_NAME,

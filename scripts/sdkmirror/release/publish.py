@@ -4,9 +4,6 @@
 credentials, runs only `npm publish FILE`), `publish_check` (installs from the registry,
 sandboxed): in a row, a dry run by default. Each step either proves something about the
 package or refuses with one line; the upload comes after every check.
-
-The names the stages and their callers use are re-exported here, so `publish.build_tag`,
-`publish.verify` and the pure decisions stay importable from one place.
 """
 
 from __future__ import annotations
@@ -27,38 +24,13 @@ from sdkmirror.infra.toolchain import Toolchain
 from sdkmirror.mirror import releases
 from sdkmirror.mirror.releases import Release, ReleaseLedger
 from sdkmirror.release import publish_build, publish_check, publish_upload, tarball
-from sdkmirror.release.publish_build import (  # noqa: F401 - re-exported for callers of `publish.*`
-    PUBLINT,
-    PUBLINT_VERSION,
-    Built,
-    build_tag,
-    consumer_import,
-    pack,
-    patch_head,
-    primary_spec,
-    publint,
-    verify,
-)
-from sdkmirror.release.publish_plan import (  # noqa: F401 - re-exported for callers of `publish.*`
-    PRERELEASE_TAG,
-    PROVENANCE_NPM,
+from sdkmirror.release.publish_plan import (
     Action,
     PublishPlan,
-    RegistryConflict,
     Request,
     check_registry,
-    check_version_flags,
-    choose_dist_tag,
-    choose_version,
-    decide,
-    make_plan,
     oidc_requested,
-    provenance_problem,
-    publish_argv,
-    resolve_patch,
-    resolve_source,
 )
-from sdkmirror.release.publish_upload import check_provenance_npm  # noqa: F401 - re-exported
 
 
 @dataclass
