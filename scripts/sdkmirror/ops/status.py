@@ -23,8 +23,8 @@ from sdkmirror.core.reports import last_sync_path
 from sdkmirror.infra import console, gitio, proc
 from sdkmirror.infra.gitio import SAFE_ARGS, RemoteRefs, git_env, ls_remote
 from sdkmirror.mirror.ledger import MirrorLedger
-from sdkmirror.mirror.patches import PREFIX as PATCH_PREFIX
-from sdkmirror.mirror.patches import Patch, PatchRegistry
+from sdkmirror.mirror.patch_registry import PREFIX as PATCH_PREFIX
+from sdkmirror.mirror.patch_registry import Patch, PatchRegistry
 from sdkmirror.mirror.releases import Release, ReleaseLedger, sort_versions
 
 EXIT_ATTENTION = ExitCode.ATTENTION
