@@ -147,7 +147,7 @@ class PatchRegistry:
             entry["head"] = head
 
     def save(self) -> None:
-        tomlstore.write(self.path, self.doc)
+        tomlstore.write(self.path, self.doc, what="the patch registry")
 
 
 def utc_today() -> date:

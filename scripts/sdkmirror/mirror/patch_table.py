@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 from sdkmirror.core import config as config_mod
+from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.config import Config
 from sdkmirror.core.errors import MirrorError, UsageError
 from sdkmirror.infra import console
@@ -71,7 +72,7 @@ def write_table(path: Path, registry: PatchRegistry) -> bool:
     new_text = replace_table(text, render_table(registry.patches))
     if new_text == text:
         return False
-    path.write_text(new_text, encoding="utf-8")
+    write_atomic(path, new_text)
     return True
 
 
@@ -91,7 +92,7 @@ def table(cfg: Config, *, check: bool) -> bool:
             )
         return False
     if expected != text:
-        path.write_text(expected, encoding="utf-8")
+        write_atomic(path, expected)
         return True
     return False
 
