@@ -512,9 +512,9 @@ def patch_new(c, name, base, reason, upstream_pr=None, origin=None, upstream=Non
 
     Warns when upstream moved or deleted the base tag since it was mirrored.
     """
-    from sdkmirror.mirror import patches
+    from sdkmirror.mirror import patch_branches
 
-    patches.main_new(
+    patch_branches.main_new(
         name=name,
         base=base,
         reason=reason,
@@ -529,9 +529,9 @@ def patch_new(c, name, base, reason, upstream_pr=None, origin=None, upstream=Non
 @guarded
 def patch_list(c, json=False):
     """List registered patch branches, active and retired."""
-    from sdkmirror.mirror import patches
+    from sdkmirror.mirror import patch_registry
 
-    patches.main_list(json_out=json)
+    patch_registry.main_list(json_out=json)
 
 
 @task(help=PATCH_HELP)
@@ -541,18 +541,18 @@ def patch_retire(c, name, origin=None, upstream=None, dry_run=False):
 
     Prints upstream's newest release tag, to confirm the fix shipped.
     """
-    from sdkmirror.mirror import patches
+    from sdkmirror.mirror import patch_branches
 
-    patches.main_retire(name=name, origin=origin, upstream=upstream, dry_run=dry_run)
+    patch_branches.main_retire(name=name, origin=origin, upstream=upstream, dry_run=dry_run)
 
 
 @task(help={"check": "fail when README.md's patch table differs from the registry"})
 @guarded
 def patch_table(c, check=False):
     """Regenerate the README's patch table from the registry."""
-    from sdkmirror.mirror import patches
+    from sdkmirror.mirror import patch_table
 
-    patches.main_table(check=check)
+    patch_table.main_table(check=check)
 
 
 @task(

@@ -11,9 +11,10 @@ from gitrepos import TAG, git
 from test_sync import do_sync, seed
 
 from sdkmirror.core.errors import UsageError, VerificationFailed
-from sdkmirror.infra.gitio import ls_remote
-from sdkmirror.mirror import patches, verify
+from sdkmirror.infra.gitio import RemoteRefs, ls_remote
+from sdkmirror.mirror import patch_branches, patch_registry, patch_table, verify
 from sdkmirror.mirror.ledger import MirrorLedger
+from sdkmirror.mirror.patch_registry import PatchRegistry
 
 README = """# mirror
 
@@ -58,7 +59,7 @@ def test_new_creates_branch_on_the_tag_commit_and_registers_it(mirrored, repos):
 
     assert cp.returncode == 0, cp.stderr
     assert repos.origin_refs()["refs/heads/patch-fix-steer"] == tag_commit(repos, "0.14.2")
-    reg = patches.PatchRegistry(mirrored.config().patch_registry).patches
+    reg = PatchRegistry(mirrored.config().patch_registry).patches
     p = reg["fix-steer"]
     assert (p.base, p.commit, p.status) == (
         TAG.format("0.14.2"),
@@ -146,7 +147,7 @@ def test_rerun_after_a_crash_between_push_and_record_converges(mirrored, repos):
 
     assert cp.returncode == 0, cp.stderr
     assert "register it only" in cp.stderr
-    assert "fix" in patches.PatchRegistry(mirrored.config().patch_registry).active()
+    assert "fix" in PatchRegistry(mirrored.config().patch_registry).active()
     assert verify.run(mirrored.config(), origin=str(repos.origin)) == []
 
 
@@ -166,7 +167,7 @@ def test_retire_deletes_branch_keeps_record(mirrored, repos):
 
     assert cp.returncode == 0, cp.stderr
     assert "refs/heads/patch-fix" not in repos.origin_refs()
-    p = patches.PatchRegistry(mirrored.config().patch_registry).patches["fix"]
+    p = PatchRegistry(mirrored.config().patch_registry).patches["fix"]
     assert (p.status, p.head) == ("retired", fixed)
     assert p.retired is not None
     assert "| `patch-fix` |" in (mirrored.root / "README.md").read_text()
@@ -191,7 +192,7 @@ def test_table_check_fails_on_drift_and_rewrite_fixes_it(mirrored, repos):
     readme.write_text(readme.read_text().replace("steer drops", "hand-edited"))
 
     cp = mirrored.invoke("patch.table", "--check")
-    assert cp.returncode == patches.TableDrift.exit_code
+    assert cp.returncode == patch_table.TableDrift.exit_code
     assert "invoke patch.table" in cp.stderr
 
     assert mirrored.invoke("patch.table").returncode == 0
@@ -207,7 +208,7 @@ def test_table_without_markers_is_one_clear_error(mirrored):
 
 
 def test_empty_registry_renders_none_row():
-    assert patches.render_table({}).splitlines()[-1] == "| (none) | | | | |"
+    assert patch_table.render_table({}).splitlines()[-1] == "| (none) | | | | |"
 
 
 def test_verify_flags_an_unregistered_patch_branch(mirrored, repos):
@@ -223,18 +224,18 @@ def test_plan_new_is_pure_and_checks_origin_tag_against_ledger(mirrored, repos):
     cfg = mirrored.config()
     ledger = MirrorLedger(cfg.mirror_ledger)
     refs = ls_remote(str(repos.origin))
-    plan = patches.plan_new(
+    plan = patch_branches.plan_new(
         cfg, "x", base=TAG.format("0.14.3"), reason="r", upstream_pr=None, origin=refs,
-        registry=patches.PatchRegistry(cfg.patch_registry), ledger=ledger, today=date(2025, 1, 2),
+        registry=PatchRegistry(cfg.patch_registry), ledger=ledger, today=date(2025, 1, 2),
     )  # fmt: skip
     assert plan.patch.created == date(2025, 1, 2) and not plan.branch_exists
     # someone force-moved the mirror tag on origin: no patch starts there
     other = tag_commit(repos, "0.14.2")
     git("update-ref", f"refs/tags/{TAG.format('0.14.3')}", other, cwd=repos.origin)
     with pytest.raises(UsageError, match="invoke verify"):
-        patches.plan_new(
+        patch_branches.plan_new(
             cfg, "x", base=TAG.format("0.14.3"), reason="r", upstream_pr=None,
-            origin=ls_remote(str(repos.origin)), registry=patches.PatchRegistry(cfg.patch_registry),
+            origin=ls_remote(str(repos.origin)), registry=PatchRegistry(cfg.patch_registry),
             ledger=ledger,
         )  # fmt: skip
 
@@ -245,12 +246,12 @@ def test_plan_new_is_pure_and_checks_origin_tag_against_ledger(mirrored, repos):
      ("0.9", False)],
 )  # fmt: skip
 def test_patch_publish_needs_a_prerelease_version(version, ok):
-    p = patches.Patch("fix", TAG.format("0.14.2"), "a" * 40, "r")
+    p = patch_registry.Patch("fix", TAG.format("0.14.2"), "a" * 40, "r")
     if ok:
-        assert patches.check_patch_version(version, p) == version
+        assert patch_branches.check_patch_version(version, p) == version
     else:
         with pytest.raises(UsageError, match=r"0\.9\.3-patch\.1"):
-            patches.check_patch_version(version, p)
+            patch_branches.check_patch_version(version, p)
 
 
 def test_readme_patch_table_matches_the_registry(monkeypatch):
@@ -272,18 +273,22 @@ def test_readme_patch_table_matches_the_registry(monkeypatch):
 def test_publish_source_checks_patch_base_and_version(mirrored, repos):
     assert new(mirrored, repos, "fix").returncode == 0
     cfg = mirrored.config()
-    p = patches.publish_source(cfg, "patch-fix", source_tag=BASE, version_override="0.9.3-patch.1")
+    p = patch_branches.publish_source(
+        cfg, "patch-fix", source_tag=BASE, version_override="0.9.3-patch.1"
+    )
     assert (p.branch, p.base) == ("patch-fix", BASE)
     with pytest.raises(UsageError, match="is based on"):
-        patches.publish_source(
+        patch_branches.publish_source(
             cfg, "patch-fix", source_tag=TAG.format("0.14.3"), version_override="0.9.3-patch.1"
         )
     with pytest.raises(UsageError, match="prerelease"):
-        patches.publish_source(cfg, "patch-fix", source_tag=BASE, version_override="0.9.4")
+        patch_branches.publish_source(cfg, "patch-fix", source_tag=BASE, version_override="0.9.4")
     with pytest.raises(UsageError, match="not registered"):
-        patches.publish_source(cfg, "patch-nope", source_tag=BASE, version_override="1.0.0-p.1")
+        patch_branches.publish_source(
+            cfg, "patch-nope", source_tag=BASE, version_override="1.0.0-p.1"
+        )
     with pytest.raises(UsageError, match="not a patch branch"):
-        patches.publish_source(cfg, "main", source_tag=BASE, version_override="1.0.0-p.1")
+        patch_branches.publish_source(cfg, "main", source_tag=BASE, version_override="1.0.0-p.1")
 
 
 # --- the upstream's side: --upstream on patch.new and patch.retire ---------------------------
@@ -347,13 +352,13 @@ def test_retire_prints_upstreams_newest_release(mirrored, repos):
 
 def test_release_hint_names_the_pr_and_handles_no_release(mirrored):
     cfg = mirrored.config()
-    p = patches.Patch("x", BASE, "c" * 40, "why", "https://example.invalid/pull/7")
-    assert patches.release_hint(cfg, p, None).startswith("upstream has no release tag yet")
-    assert patches.release_hint(cfg, p, TAG.format("0.14.10")).endswith(
+    p = patch_registry.Patch("x", BASE, "c" * 40, "why", "https://example.invalid/pull/7")
+    assert patch_branches.release_hint(cfg, p, None).startswith("upstream has no release tag yet")
+    assert patch_branches.release_hint(cfg, p, TAG.format("0.14.10")).endswith(
         "confirm it carries the fix (upstream PR: https://example.invalid/pull/7)"
     )
-    listing = patches.RemoteRefs(
+    listing = RemoteRefs(
         {f"refs/tags/{TAG.format(v)}": "o" * 40 for v in ("0.9.0", "0.14.10", "0.14.9")}
         | {"refs/tags/@moonshot-ai/kimi-code@1.0.0-rc.1": "o" * 40}
     )
-    assert patches.newest_release(cfg, listing) == TAG.format("0.14.10")
+    assert patch_branches.newest_release(cfg, listing) == TAG.format("0.14.10")

@@ -459,9 +459,9 @@ def patch_origin(mirror: Path, tmp_path: Path) -> Path:
 
 def register_patch(cfg, origin: Path, name: str, base: str = "0.14.2") -> str:
     """`invoke patch.new` on the origin; returns the branch."""
-    from sdkmirror.mirror import patches
+    from sdkmirror.mirror import patch_branches
 
-    patches.new(
+    patch_branches.new(
         cfg,
         name,
         base=TAG.format(base),
@@ -569,7 +569,7 @@ def test_patch_publish_needs_a_prerelease_override(cfg, patch_origin) -> None:
 
 
 def test_patch_publish_refuses_unregistered_and_retired_patches(cfg, patch_origin) -> None:
-    from sdkmirror.mirror import patches
+    from sdkmirror.mirror import patch_branches
 
     commit = MirrorLedger(cfg.mirror_ledger).tags[TAG.format("0.14.2")].commit
     proc.run(["git", "update-ref", "refs/heads/patch-ghost", commit], cwd=patch_origin)
@@ -577,7 +577,7 @@ def test_patch_publish_refuses_unregistered_and_retired_patches(cfg, patch_origi
         publish.run(patch_req(patch_origin, "patch-ghost", version_override="0.9.3-patch.1"), cfg)
 
     branch = register_patch(cfg, patch_origin, "landed")
-    patches.retire(cfg, "landed", origin=str(patch_origin), dry_run=False)
+    patch_branches.retire(cfg, "landed", origin=str(patch_origin), dry_run=False)
     with pytest.raises(UsageError, match="patch-landed: that patch is retired"):
         publish.run(patch_req(patch_origin, branch, version_override="0.9.3-patch.1"), cfg)
     assert not cfg.release_ledger.exists()

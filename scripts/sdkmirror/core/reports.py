@@ -1,4 +1,4 @@
-"""Run reports (sync, smoke, publish) as JSON files: the one reader every consumer shares.
+"""Run reports (sync, smoke, publish) as JSON files: the one reader and writer they all share.
 
 Each kind has a declared shape, checked on read, so a report that parses but is wrong (an
 `"alerts": "zz"`, a report of another kind) is one error naming the file and the key.
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from sdkmirror.core.errors import LocalError, RecordError, UsageError, os_problem
+from sdkmirror.core.atomic_file import write_atomic
+from sdkmirror.core.errors import RecordError, UsageError, os_problem
 from sdkmirror.core.schema import Field, ListOf, Table, boolean, number, one_of, text, validate
 
 _ALERT = Table({"kind": Field(text), "ref": Field(text), "detail": Field(text)})
@@ -126,17 +126,8 @@ def check_writable(path: str | Path | None, what: str = "--report") -> None:
         p.unlink()
 
 
-def write_json(path: str | Path | None, data: Any) -> None:
+def write_json(path: str | Path | None, data: Any, *, what: str = "the report") -> None:
     """Write `data` as JSON in one rename: a reader sees the old file or the new, never half."""
     if not path:
         return
-    p = Path(path)
-    text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
-    tmp = p.with_name(f".{p.name}.tmp")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise LocalError(f"cannot write {path}: {os_problem(exc)}") from None
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", what=what)

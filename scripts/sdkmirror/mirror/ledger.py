@@ -8,7 +8,6 @@ from pathlib import Path
 
 import tomlkit
 
-from sdkmirror.core.errors import LocalError, os_problem
 from sdkmirror.core.schema import Entries, Field, ListOf, Table, sha, timestamp, validate
 from sdkmirror.infra import tomlstore
 
@@ -90,10 +89,9 @@ class MirrorLedger:
 
     def save(self) -> None:
         """Replace the ledger in one rename; on failure (disk full) the old one is intact."""
-        try:
-            tomlstore.write(self.path, self.doc)
-        except OSError as exc:
-            raise LocalError(
-                f"the ledger {self.path} was not written ({os_problem(exc)}); the old one is "
-                "intact: free the space, then run `invoke sync` again, it records what origin holds"
-            ) from None
+        tomlstore.write(
+            self.path,
+            self.doc,
+            what="the ledger",
+            fix="free the space, then run `invoke sync` again, it records what origin holds",
+        )

@@ -23,7 +23,7 @@ from sdkmirror.infra import console, tomlstore
 from sdkmirror.infra.gitio import wrap
 from sdkmirror.mirror import ledger_push
 from sdkmirror.mirror.ledger import MirrorLedger
-from sdkmirror.mirror.patches import PatchRegistry
+from sdkmirror.mirror.patch_registry import PatchRegistry
 from sdkmirror.mirror.releases import ReleaseLedger, render_file, sync_file
 
 

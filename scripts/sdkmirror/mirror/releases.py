@@ -9,6 +9,7 @@ from pathlib import Path
 
 import tomlkit
 
+from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.errors import MirrorError, RecordError, VerificationFailed
 from sdkmirror.core.schema import Entries, Field, Table, boolean, sha, text, timestamp, validate
 from sdkmirror.core.versions import is_npm_version, shown, sort_key
@@ -156,7 +157,7 @@ class ReleaseLedger:
         entry["reproduced_at"] = when.astimezone(UTC).replace(microsecond=0)
 
     def save(self) -> None:
-        tomlstore.write(self.path, self.doc)
+        tomlstore.write(self.path, self.doc, what="the release ledger")
 
 
 # --- RELEASES.md ----------------------------------------------------------------------------
@@ -233,8 +234,7 @@ def sync_file(target: Path, text: str, *, check: bool) -> bool:
             f"{target.name} is out of date with the release ledger and notes; "
             "run `invoke release.render` and commit the result"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    write_atomic(target, text)
     return True
 
 

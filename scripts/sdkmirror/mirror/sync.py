@@ -535,7 +535,9 @@ def _persist(cfg: Config, path: str | None, report: SyncReport) -> None:
     data = report.to_json()
     if not report.dry_run:
         try:
-            reports.write_json(last_sync_path(cfg.reports_dir, report.origin), data)
+            reports.write_json(
+                last_sync_path(cfg.reports_dir, report.origin), data, what="the last-sync record"
+            )
         except MirrorError as exc:
             console.warn(f"could not keep the report in {cfg.reports_dir}: {exc}")
-    reports.write_json(path, data)
+    reports.write_json(path, data, what="the sync report")

@@ -12,8 +12,8 @@ from sdkmirror.infra import console, gitio
 from sdkmirror.infra.gitio import RemoteRefs, WorkRepo, ls_remote
 from sdkmirror.infra.lock import exclusive
 from sdkmirror.mirror.ledger import MirrorLedger
-from sdkmirror.mirror.patches import PREFIX as PATCH_PREFIX
-from sdkmirror.mirror.patches import PatchRegistry
+from sdkmirror.mirror.patch_registry import PREFIX as PATCH_PREFIX
+from sdkmirror.mirror.patch_registry import PatchRegistry
 
 
 @dataclass(frozen=True)

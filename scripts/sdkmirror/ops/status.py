@@ -9,7 +9,7 @@ the work repository when it already holds both commits.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,8 @@ from sdkmirror.core.reports import last_sync_path
 from sdkmirror.infra import console, gitio, proc
 from sdkmirror.infra.gitio import SAFE_ARGS, RemoteRefs, git_env, ls_remote
 from sdkmirror.mirror.ledger import MirrorLedger
-from sdkmirror.mirror.patches import PREFIX as PATCH_PREFIX
-from sdkmirror.mirror.patches import Patch, PatchRegistry
+from sdkmirror.mirror.patch_registry import PREFIX as PATCH_PREFIX
+from sdkmirror.mirror.patch_registry import Patch, PatchRegistry
 from sdkmirror.mirror.releases import Release, ReleaseLedger, sort_versions
 
 EXIT_ATTENTION = ExitCode.ATTENTION
@@ -172,41 +172,29 @@ def _newest(names: Sequence[str], cfg: Config) -> str | None:
     return max(versioned)[1] if versioned else None
 
 
-def collect(
+def _by_version(cfg: Config, names: Iterable[str]) -> list[str]:
+    return sorted(names, key=lambda n: cfg.tags.version_of(n) or Version(0, 0, 0))
+
+
+def _release_tags(cfg: Config, refs: RemoteRefs) -> dict[str, str]:
+    return {n: o for n, o in refs.tags().items() if cfg.tags.version_of(n) is not None}
+
+
+def branch_section(
     cfg: Config,
-    *,
-    upstream_url: str,
-    origin_url: str,
-    upstream: RemoteRefs | None,
-    origin: RemoteRefs | None,
-    unreachable: Mapping[str, str] | None = None,
-    ledger: MirrorLedger,
-    releases: Mapping[str, Release],
-    patches: Mapping[str, Patch],
-    last_sync: Mapping[str, Any] | None,
-    smoke_reports: Sequence[Mapping[str, Any]],
-    is_ancestor: Callable[[str, str], bool | None] = lambda a, b: None,
-) -> Status:
-    """Everything `invoke status` shows, decided from its inputs. Pure."""
-    attention: list[str] = []
-
-    def _vkey(name: str) -> Version:
-        return cfg.tags.version_of(name) or Version(0, 0, 0)
-
-    down = dict(unreachable or {})
-    for name, why in down.items():
-        attention.append(f"{name} unreachable: {why}")
-    up = upstream or RemoteRefs({})
-    org = origin or RemoteRefs({})
-
-    # Branch: compared by ls-remote alone; ancestry only when already answerable locally.
-    up_head = up.head(cfg.upstream_branch) if upstream else None
-    mirror_head = org.head(cfg.mirror_branch) if origin else None
-    sync_report = last_sync or {}
+    up: RemoteRefs | None,
+    org: RemoteRefs | None,
+    sync_report: Mapping[str, Any],
+    is_ancestor: Callable[[str, str], bool | None],
+) -> tuple[BranchState, list[str]]:
+    """The mirror branch against upstream's, by ls-remote alone; ancestry only when answerable
+    locally. A branch the last sync held back as diverged stays diverged."""
+    up_head = up.head(cfg.upstream_branch) if up else None
+    mirror_head = org.head(cfg.mirror_branch) if org else None
     held = sync_report.get("status") == "diverged" and (
         (sync_report.get("mirror_branch") or {}).get("after") == mirror_head
     )
-    if upstream is None or origin is None:
+    if up is None or org is None:
         state = "unknown"
     elif mirror_head is None:
         state = "not-mirrored"
@@ -215,46 +203,53 @@ def collect(
     else:
         ff = is_ancestor(mirror_head, up_head) if up_head else None
         state = "diverged" if ff is False or (ff is None and held) else "behind"
+    attention = []
     if state == "diverged":
         attention.append(
             f"{cfg.mirror_branch} diverged from upstream {cfg.upstream_branch}: "
             "follow the divergence runbook"
         )
     branch = BranchState(cfg.upstream_branch, up_head, cfg.mirror_branch, mirror_head, state)
+    return branch, attention
 
-    # Release tags: each side judged against the ledger, never against the other side.
-    up_tags = {n: o for n, o in up.tags().items() if cfg.tags.version_of(n) is not None}
-    org_tags = {n: o for n, o in org.tags().items() if cfg.tags.version_of(n) is not None}
+
+def tags_section(
+    cfg: Config, up: RemoteRefs | None, org: RemoteRefs | None, ledger: MirrorLedger
+) -> tuple[TagState, list[str]]:
+    """Release tags and release branches: each side judged against the ledger, never against
+    the other side."""
+    up_tags = _release_tags(cfg, up or RemoteRefs({}))
+    org_tags = _release_tags(cfg, org or RemoteRefs({}))
     recorded = ledger.tags
-    moved = sorted(
-        (n for n, o in up_tags.items() if n in recorded and o != recorded[n].object), key=_vkey
+    attention = []
+    moved = _by_version(
+        cfg, (n for n, o in up_tags.items() if n in recorded and o != recorded[n].object)
     )
     if moved:
         attention.append(f"upstream moved {len(moved)} mirrored tag(s): {_list(moved, 3)}")
     # A mirror tag that differs from the ledger was moved on origin itself: `invoke verify`.
-    tampered = sorted(
-        (n for n, rec in recorded.items() if origin and org.tags().get(n) != rec.object),
-        key=_vkey,
+    tampered = _by_version(
+        cfg, (n for n, rec in recorded.items() if org and org.tags().get(n) != rec.object)
     )
     if tampered:
         attention.append(
             f"mirror tag(s) moved or missing on origin against the ledger: {_list(tampered, 3)}; "
             "run `invoke verify`"
         )
-    foreign = sorted(
+    foreign = _by_version(
+        cfg,
         (
             n
             for n, o in org_tags.items()
-            if n not in recorded and upstream is not None and up_tags.get(n) != o
+            if n not in recorded and up is not None and up_tags.get(n) != o
         ),
-        key=_vkey,
     )
     if foreign:
         attention.append(
             f"release tag(s) on origin upstream never had there: {_list(foreign, 3)}; "
             "run `invoke verify`"
         )
-    heads = org.branches()
+    heads = org.branches() if org else {}
     conflicts = sorted(
         b
         for n, rec in recorded.items()
@@ -270,27 +265,32 @@ def collect(
     tags = TagState(
         upstream=len(up_tags),
         mirrored=len(org_tags),
-        missing=sorted((n for n in up_tags if n not in org_tags), key=_vkey) if origin else [],
+        missing=_by_version(cfg, (n for n in up_tags if n not in org_tags)) if org else [],
         moved=moved,
-        deleted_upstream=(
-            sorted((n for n in org_tags if n not in up_tags), key=_vkey) if upstream else []
-        ),
+        deleted_upstream=_by_version(cfg, (n for n in org_tags if n not in up_tags)) if up else [],
         latest=_newest(list(org_tags), cfg),
         moved_on_origin=tampered,
         foreign=foreign,
         branch_conflicts=conflicts,
     )
+    return tags, attention
 
-    # Smoke: the newest mirror tag whose commit built green; the latest run's outcome.
+
+def smoke_section(
+    cfg: Config, org: RemoteRefs | None, smoke_reports: Sequence[Mapping[str, Any]]
+) -> tuple[SmokeState, list[str]]:
+    """The newest mirror tag whose commit built green, and the latest run's outcome."""
+    refs = org or RemoteRefs({})
     verdicts = smoke_verdicts(smoke_reports)
     green = [
         n
-        for n in org_tags
-        if (verdicts.get(org.commit_of_tag(n) or "") or {}).get("passed")
+        for n in _release_tags(cfg, refs)
+        if (verdicts.get(refs.commit_of_tag(n) or "") or {}).get("passed")
         or any(v["passed"] and v["ref"] == n for v in verdicts.values())
     ]
     last = _last_commit(smoke_reports)
     latest_run = None
+    attention = []
     if last:
         v = verdicts[last]
         latest_run = {
@@ -303,47 +303,57 @@ def collect(
             attention.append(
                 f"smoke failing at {v['ref'] or last[:12]}: {'; '.join(v['failing']) or 'no pass'}"
             )
-    smoke = SmokeState(_newest(green, cfg), latest_run)
+    return SmokeState(_newest(green, cfg), latest_run), attention
 
-    # npm: the newest published version and the mirror tags after its upstream tag.
+
+def npm_section(cfg: Config, org: RemoteRefs | None, releases: Mapping[str, Release]) -> NpmState:
+    """The newest published version and the mirror tags after its upstream tag."""
     newest_npm = sort_versions(list(releases))[0] if releases else None
     newest_tag = releases[newest_npm].upstream_tag if newest_npm else None
     published_v = max(
         (v for r in releases.values() if (v := cfg.tags.version_of(r.upstream_tag))),
         default=None,
     )
-    unpublished = sorted(
+    unpublished = _by_version(
+        cfg,
         (
             n
-            for n in org_tags
+            for n in _release_tags(cfg, org or RemoteRefs({}))
             if published_v is None or (cfg.tags.version_of(n) or Version(0, 0, 0)) > published_v
         ),
-        key=_vkey,
     )
-    npm = NpmState(newest_npm, newest_tag, unpublished)
+    return NpmState(newest_npm, newest_tag, unpublished)
 
-    # Patch branches: registered ones, and any `patch-*` on origin nobody registered.
-    branches = org.branches()
+
+def patches_section(
+    org: RemoteRefs | None, patches: Mapping[str, Patch], latest_tag: str | None
+) -> tuple[list[PatchState], list[str], list[str]]:
+    """Registered patch branches, and any `patch-*` on origin nobody registered."""
+    branches = org.branches() if org else {}
     active = {p.branch: p for p in patches.values() if p.active}
-    patch_states = [
-        PatchState(p.name, p.branch, p.base, p.branch in branches, p.base == tags.latest)
+    states = [
+        PatchState(p.name, p.branch, p.base, p.branch in branches, p.base == latest_tag)
         for p in sorted(active.values(), key=lambda p: p.name)
     ]
     unregistered = (
-        sorted(b for b in branches if b.startswith(PATCH_PREFIX) and b not in active)
-        if origin
-        else []
+        sorted(b for b in branches if b.startswith(PATCH_PREFIX) and b not in active) if org else []
     )
+    attention = []
     if unregistered:
         attention.append(
             f"unregistered patch branch(es) on origin: {', '.join(unregistered)}; register "
             "with `invoke patch.new` or delete"
         )
-    missing_patches = [s.branch for s in patch_states if origin and not s.on_origin]
-    if missing_patches:
-        attention.append(f"registered patch branch(es) missing on origin: {missing_patches}")
+    missing = [s.branch for s in states if org and not s.on_origin]
+    if missing:
+        attention.append(f"registered patch branch(es) missing on origin: {missing}")
+    return states, unregistered, attention
 
-    # Open alerts: what the last sync and the latest smoke run raised.
+
+def alerts_section(
+    sync_report: Mapping[str, Any], latest_run: Mapping[str, Any] | None
+) -> list[dict[str, str]]:
+    """Open alerts: what the last sync and the latest smoke run raised."""
     alerts = [
         {
             "source": "sync",
@@ -358,26 +368,57 @@ def collect(
             {"source": "smoke", "kind": "smoke-failure", "ref": latest_run["ref"], "detail": f}
             for f in latest_run["failing"]
         ]
+    return alerts
+
+
+def last_sync_section(sync_report: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The last sync against this origin: when, how it ended, and why it failed."""
+    if not sync_report:
+        return None, []
+    attention = []
     if sync_report.get("status") == "failed":
         attention.append(f"the last sync failed: {sync_report.get('error') or 'see its report'}")
+    return {k: sync_report.get(k) for k in ("started_at", "status", "error")}, attention
 
+
+def collect(
+    cfg: Config,
+    *,
+    upstream_url: str,
+    origin_url: str,
+    upstream: RemoteRefs | None,
+    origin: RemoteRefs | None,
+    unreachable: Mapping[str, str] | None = None,
+    ledger: MirrorLedger,
+    releases: Mapping[str, Release],
+    patches: Mapping[str, Patch],
+    last_sync: Mapping[str, Any] | None,
+    smoke_reports: Sequence[Mapping[str, Any]],
+    is_ancestor: Callable[[str, str], bool | None] = lambda a, b: None,
+) -> Status:
+    """Everything `invoke status` shows, decided from its inputs, one section at a time. Pure."""
+    down = dict(unreachable or {})
+    sync_report = last_sync or {}
+    branch, branch_attn = branch_section(cfg, upstream, origin, sync_report, is_ancestor)
+    tags, tags_attn = tags_section(cfg, upstream, origin, ledger)
+    smoke, smoke_attn = smoke_section(cfg, origin, smoke_reports)
+    patch_states, unregistered, patch_attn = patches_section(origin, patches, tags.latest)
+    sync_summary, sync_attn = last_sync_section(sync_report)
+    attention = [f"{name} unreachable: {why}" for name, why in down.items()]
+    attention += branch_attn + tags_attn + smoke_attn + patch_attn + sync_attn
     return Status(
         upstream=upstream_url,
         origin=origin_url,
         branch=branch,
         tags=tags,
         smoke=smoke,
-        npm=npm,
+        npm=npm_section(cfg, origin, releases),
         patches=patch_states,
         unregistered_patch_branches=unregistered,
-        alerts=alerts,
+        alerts=alerts_section(sync_report, smoke.latest_run),
         attention=attention,
         unreachable=down,
-        last_sync=(
-            {k: sync_report.get(k) for k in ("started_at", "status", "error")}
-            if sync_report
-            else None
-        ),
+        last_sync=sync_summary,
     )
 
 

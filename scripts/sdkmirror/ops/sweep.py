@@ -9,7 +9,6 @@ is uploaded. A release that fails is a red row; the sweep goes on with the next 
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -18,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sdkmirror.core import reports
+from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.config import Config
 from sdkmirror.core.errors import MirrorError, UsageError
 from sdkmirror.core.versions import Version
@@ -241,9 +242,8 @@ def markdown(report: SweepReport) -> str:
 
 
 def write(report: SweepReport, out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "sweep.json", out_dir / "sweep.md"
-    json_path.write_text(json.dumps(report.as_json(), indent=2) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(report), encoding="utf-8")
+    reports.write_json(json_path, report.as_json(), what="the sweep report")
+    write_atomic(md_path, markdown(report), what="the sweep summary")
     console.info(f"sweep report: {json_path} and {md_path}")
     return json_path, md_path

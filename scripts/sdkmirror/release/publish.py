@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sdkmirror.core import config as config_mod
+from sdkmirror.core import reports
 from sdkmirror.core.errors import MirrorError, UsageError
 from sdkmirror.infra import console, failpoints, npm_registry
 from sdkmirror.infra.lock import exclusive
@@ -163,8 +164,7 @@ def outcome_report(outcome: Outcome) -> dict[str, Any]:
 
 
 def write_report(outcome: Outcome, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(outcome_report(outcome), indent=2) + "\n", encoding="utf-8")
+    reports.write_json(path, outcome_report(outcome), what="the publish report")
     console.info(f"publish report written to {path}")
 
 

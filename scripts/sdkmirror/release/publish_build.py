@@ -18,8 +18,8 @@ from sdkmirror.infra import console, npm_registry, npmtool, plainfiles
 from sdkmirror.infra.gitio import origin_url
 from sdkmirror.infra.lock import exclusive
 from sdkmirror.infra.toolchain import Toolchain
-from sdkmirror.mirror import patches
 from sdkmirror.mirror.ledger import MirrorLedger, TagRecord
+from sdkmirror.mirror.patch_registry import Patch
 from sdkmirror.release import declarations, repackage, tarball, typecheck
 from sdkmirror.release.publish_manifest import NAME as MANIFEST_NAME
 from sdkmirror.release.publish_manifest import Manifest
@@ -77,7 +77,7 @@ def build_tag(
     workdir: Path,
     *,
     expected_version: str | None = None,
-    patch: patches.Patch | None = None,
+    patch: Patch | None = None,
 ) -> Built:
     """Materialize the mirror at the tag's commit (or at `patch`'s branch head, stacked on the
     tag) and build the SDK with the primary toolchain.
@@ -135,7 +135,7 @@ def build_tag(
     )
 
 
-def patch_head(cfg: config_mod.Config, record: TagRecord, patch: patches.Patch, origin: str) -> str:
+def patch_head(cfg: config_mod.Config, record: TagRecord, patch: Patch, origin: str) -> str:
     """The patch branch's head on origin, once it is known to contain the base tag's commit."""
     from sdkmirror.infra.gitio import WorkRepo, ls_remote
 
@@ -369,7 +369,7 @@ def package(
     *,
     npm_name: str,
     version: str,
-    patch: patches.Patch | None = None,
+    patch: Patch | None = None,
 ) -> repackage.Package:
     """`npm_name@version` from the built SDK (dist copied as plain files)."""
     prov = repackage.Provenance(

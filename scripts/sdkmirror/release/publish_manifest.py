@@ -8,13 +8,12 @@ integrity of the right form, a plain tarball file name) and a problem names the 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from sdkmirror.core import identifiers, versions
+from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.errors import UsageError
 
 KIND = "publish-build"
@@ -145,13 +144,6 @@ def read(path: Path) -> Manifest:
 def write(path: Path, manifest: Manifest) -> Path:
     """Write atomically (temporary file, then rename): a reader never sees half a manifest."""
     validate(manifest.as_json())  # never write what the reader would refuse
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(manifest.as_json(), indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(
+        path, json.dumps(manifest.as_json(), indent=2) + "\n", what="the publish manifest"
+    )

@@ -17,8 +17,9 @@ from sdkmirror.core import config as config_mod
 from sdkmirror.core import versions
 from sdkmirror.core.errors import MirrorError, UsageError
 from sdkmirror.infra import console, registry_url
-from sdkmirror.mirror import patches
+from sdkmirror.mirror import patch_branches
 from sdkmirror.mirror.ledger import TagRecord
+from sdkmirror.mirror.patch_registry import Patch
 
 PROVENANCE_NPM = "11.5.1"  # the first npm that publishes with an OIDC token (trusted publishing)
 PRERELEASE_TAG = "prerelease"  # for prereleases whose first identifier cannot name a dist-tag
@@ -87,15 +88,15 @@ def resolve_source(tag: str, ledger_tags: Mapping[str, TagRecord]) -> TagRecord:
     return record
 
 
-def resolve_patch(cfg: config_mod.Config, req: Request) -> tuple[Request, patches.Patch | None]:
+def resolve_patch(cfg: config_mod.Config, req: Request) -> tuple[Request, Patch | None]:
     """With `--source-ref patch-NAME`: the active registered patch, and the request completed
     from it (source tag = the patch's base, override reason = the registered reason)."""
     if req.source_ref is None:
         if req.source_tag is None:
             raise UsageError("pass --source-tag TAG (a mirror tag) or --source-ref patch-NAME")
         return req, None
-    base = patches.for_source_ref(cfg, req.source_ref).base
-    patch = patches.publish_source(
+    base = patch_branches.for_source_ref(cfg, req.source_ref).base
+    patch = patch_branches.publish_source(
         cfg,
         req.source_ref,
         source_tag=req.source_tag or base,

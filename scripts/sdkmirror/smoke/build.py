@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sdkmirror.core import reports
+from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.config import Config, ToolchainSpec
 from sdkmirror.core.errors import MirrorError
 from sdkmirror.infra import console, node_exports
@@ -412,22 +413,15 @@ def _tail(log: str, lines: int = 40) -> str:
 
 def write_report(report: Mapping[str, Any], report_dir: Path, name: str) -> tuple[Path, Path]:
     """`<name>.json` and `<name>.md`; the table also goes to `$GITHUB_STEP_SUMMARY` if set."""
-    report_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = report_dir / f"{name}.json", report_dir / f"{name}.md"
-    _atomic(json_path, json.dumps(report, indent=2) + "\n")
+    reports.write_json(json_path, report, what="the smoke report")
     md = markdown(report)
-    _atomic(md_path, md)
+    write_atomic(md_path, md, what="the smoke summary")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:
             fh.write(md + "\n")
     return json_path, md_path
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 _ICON = {PASS: "✅ pass", FAIL: "❌ fail", UNSUPPORTED: "⚪ unsupported"}

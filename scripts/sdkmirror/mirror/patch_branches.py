@@ -1,111 +1,38 @@
 """Local patch branches: `patch-NAME` on a mirror tag, each one registered, none forgotten.
 
 The mirror never edits upstream code. When a fix cannot wait for upstream, it lives on a
-`patch-NAME` branch that starts at a mirror tag's commit and is recorded in a TOML registry
+`patch-NAME` branch that starts at a mirror tag's commit and is recorded in the patch registry
 (why, on which tag, which upstream PR). Once upstream lands the fix the branch is deleted and
-the record stays, marked retired. The README's patch table is generated from the registry.
+the record stays, marked retired. `invoke publish --source-ref patch-NAME` checks its patch here.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, date, datetime
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import date
 
 import nodesemver
-import tomlkit
 from git.exc import GitCommandError
 
 from sdkmirror.core import config as config_mod
 from sdkmirror.core.config import Config
 from sdkmirror.core.errors import MirrorError, UsageError
-from sdkmirror.core.schema import Entries, Field, Table, one_of, sha, text, timestamp, validate
-from sdkmirror.infra import console, gitio, tomlstore
+from sdkmirror.infra import console, gitio
 from sdkmirror.infra.gitio import RemoteRefs, WorkRepo, ls_remote, push_refusal
 from sdkmirror.infra.lock import exclusive
 from sdkmirror.mirror.ledger import MirrorLedger
-
-PREFIX = "patch-"
-NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-STATUSES = ("active", "retired")
-TABLE_START = "<!-- patch-table:start -->"
-TABLE_END = "<!-- patch-table:end -->"
-_PR_URL = re.compile(r"https://[A-Za-z0-9.-]+(?::\d+)?/[^\s|<>`]*")
-
-HEADER = """
-Patch registry: every `patch-NAME` branch this mirror has carried on top of a mirror tag.
-Written by `invoke patch.new` and `invoke patch.retire`; the README's patch table is generated
-from it (`invoke patch.table`). A retired patch keeps its record: what was carried, and why.
-"""
-
-
-SHAPE = Table(
-    {
-        "patches": Field(
-            Entries(
-                Table(
-                    {
-                        "branch": Field(text, required=False),
-                        "base": Field(text),
-                        "commit": Field(sha),
-                        "reason": Field(text, required=False),
-                        "upstream_pr": Field(text, required=False),
-                        "status": Field(one_of(*STATUSES), required=False),
-                        "created": Field(timestamp, required=False),
-                        "retired": Field(timestamp, required=False),
-                        "head": Field(text, required=False),
-                    }
-                )
-            ),
-            required=False,
-        )
-    }
+from sdkmirror.mirror.patch_registry import (
+    PREFIX,
+    Patch,
+    PatchRegistry,
+    check_name,
+    name_of_branch,
+    utc_today,
 )
+from sdkmirror.mirror.patch_table import readme_path, sync_readme
 
-
-class TableDrift(MirrorError):
-    """The README's patch table does not match the registry."""
-
-    exit_code = 7
-
-
-@dataclass(frozen=True)
-class Patch:
-    name: str
-    base: str  # the mirror tag the branch starts from
-    commit: str  # the commit the branch was created on (the base tag's commit)
-    reason: str
-    upstream_pr: str = ""
-    status: str = "active"
-    created: date | None = None
-    retired: date | None = None
-    head: str = ""  # the branch head when it was retired
-
-    @property
-    def branch(self) -> str:
-        return PREFIX + self.name
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"
-
-
-def check_name(name: str) -> str:
-    """The patch name, or a UsageError that says what a valid one looks like."""
-    if not isinstance(name, str) or not NAME.fullmatch(name):
-        shown = str(name).encode("unicode_escape").decode("ascii")[:80]
-        raise UsageError(
-            f"invalid patch name {shown!r}: use 1-63 lowercase letters, digits and '-', "
-            "starting with a letter or digit (the branch becomes patch-NAME)"
-        )
-    return name
-
-
-def name_of_branch(branch: str) -> str | None:
-    """`patch-foo` -> `foo`; None for a branch that is not a patch branch."""
-    return branch[len(PREFIX) :] if branch.startswith(PREFIX) else None
+_PR_URL = re.compile(r"https://[A-Za-z0-9.-]+(?::\d+)?/[^\s|<>`]*")
 
 
 def _one_line(text: str, what: str) -> str:
@@ -123,69 +50,6 @@ def check_pr_url(url: str | None) -> str:
     if not _PR_URL.fullmatch(url):
         raise UsageError(f"--upstream-pr must be an https:// URL without spaces, got {url!r}")
     return url
-
-
-class PatchRegistry:
-    """The TOML registry, edited with tomlkit so hand-written comments survive."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.doc = tomlstore.read(path, HEADER)
-        validate(
-            self.doc.unwrap(), SHAPE, path, "restore it from git; edit it with `invoke patch.*`"
-        )
-
-    @property
-    def patches(self) -> dict[str, Patch]:
-        out: dict[str, Patch] = {}
-        for name, t in self.doc.get("patches", {}).items():
-            status = str(t.get("status", "active"))
-            if status not in STATUSES:
-                raise MirrorError(
-                    f"{self.path}: patch {name!r} has status {status!r}; use active or retired"
-                )
-            out[name] = Patch(
-                name=name,
-                base=str(t["base"]),
-                commit=str(t["commit"]),
-                reason=str(t.get("reason", "")),
-                upstream_pr=str(t.get("upstream_pr", "")),
-                status=status,
-                created=t.get("created"),
-                retired=t.get("retired"),
-                head=str(t.get("head", "")),
-            )
-        return out
-
-    def active(self) -> dict[str, Patch]:
-        return {n: p for n, p in self.patches.items() if p.active}
-
-    def add(self, patch: Patch) -> None:
-        tomlstore.section(self.doc, "patches")
-        entry = tomlkit.table()
-        entry["branch"] = patch.branch
-        entry["base"] = patch.base
-        entry["commit"] = patch.commit
-        entry["reason"] = patch.reason
-        if patch.upstream_pr:
-            entry["upstream_pr"] = patch.upstream_pr
-        entry["status"] = patch.status
-        entry["created"] = patch.created or _today()
-        self.doc["patches"][patch.name] = entry
-
-    def retire(self, name: str, *, when: date, head: str) -> None:
-        entry = self.doc["patches"][name]
-        entry["status"] = "retired"
-        entry["retired"] = when
-        if head:
-            entry["head"] = head
-
-    def save(self) -> None:
-        tomlstore.write(self.path, self.doc)
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
 
 
 # --- new ----------------------------------------------------------------------------------------
@@ -254,7 +118,7 @@ def plan_new(
             f"origin already has {branch} at {existing[:12]}, not on {base}; "
             "choose another name or delete that branch first"
         )
-    patch = Patch(name, base, rec.commit, reason, pr, "active", today or _today())
+    patch = Patch(name, base, rec.commit, reason, pr, "active", today or utc_today())
     return NewPlan(patch, branch_exists=existing is not None)
 
 
@@ -359,7 +223,7 @@ def plan_retire(
     if not patch.active:
         raise UsageError(f"patch {name!r} was already retired on {patch.retired}")
     head = origin.branches().get(patch.branch)
-    return RetirePlan(replace(patch, status="retired", retired=today or _today()), head)
+    return RetirePlan(replace(patch, status="retired", retired=today or utc_today()), head)
 
 
 def apply_retire(cfg: Config, plan: RetirePlan, *, origin: str, registry: PatchRegistry) -> None:
@@ -382,7 +246,7 @@ def apply_retire(cfg: Config, plan: RetirePlan, *, origin: str, registry: PatchR
                 )
             except GitCommandError as exc:
                 raise push_refusal(exc, "origin", origin) from exc
-    registry.retire(p.name, when=p.retired or _today(), head=plan.head or "")
+    registry.retire(p.name, when=p.retired or utc_today(), head=plan.head or "")
     registry.save()
 
 
@@ -420,84 +284,6 @@ def retire(
             apply_retire(cfg, plan, origin=origin, registry=registry)
             sync_readme(cfg, registry)
     return plan
-
-
-# --- the README table ---------------------------------------------------------------------------
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ").strip()
-
-
-def render_table(patches: dict[str, Patch]) -> str:
-    """The Markdown table the README carries between the patch-table markers."""
-    rows = [
-        "| Local patch branch | Based on tag | Reason | Upstream PR | Status |",
-        "|---|---|---|---|---|",
-    ]
-    ordered = sorted(patches.values(), key=lambda p: (not p.active, p.created or date.min, p.name))
-    for p in ordered:
-        status = "active" if p.active else f"retired {p.retired or ''}".strip()
-        rows.append(
-            f"| `{p.branch}` | `{p.base}` | {_cell(p.reason)} | {_cell(p.upstream_pr) or '-'} "
-            f"| {status} |"
-        )
-    if not ordered:
-        rows.append("| (none) | | | | |")
-    return "\n".join(rows)
-
-
-def replace_table(readme: str, table: str) -> str:
-    """`readme` with the text between the markers replaced by `table`."""
-    start, end = readme.find(TABLE_START), readme.find(TABLE_END)
-    if start < 0 or end < start:
-        raise UsageError(
-            f"README.md has no {TABLE_START} ... {TABLE_END} markers; add them where the "
-            "patch table belongs"
-        )
-    return readme[: start + len(TABLE_START)] + "\n" + table + "\n" + readme[end:]
-
-
-def readme_path(cfg: Config) -> Path:
-    return cfg.root / "README.md"
-
-
-def sync_readme(cfg: Config, registry: PatchRegistry) -> bool:
-    """Regenerate the README's table after a registry change, when the README has markers."""
-    path = readme_path(cfg)
-    if not path.is_file() or TABLE_START not in path.read_text(encoding="utf-8"):
-        return False
-    return write_table(path, registry)
-
-
-def write_table(path: Path, registry: PatchRegistry) -> bool:
-    text = path.read_text(encoding="utf-8")
-    new_text = replace_table(text, render_table(registry.patches))
-    if new_text == text:
-        return False
-    path.write_text(new_text, encoding="utf-8")
-    return True
-
-
-def table(cfg: Config, *, check: bool) -> bool:
-    """Rewrite the README's patch table; with `check`, fail instead when it has drifted."""
-    path = readme_path(cfg)
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist; the patch table lives in the README")
-    registry = PatchRegistry(cfg.patch_registry)
-    text = path.read_text(encoding="utf-8")
-    expected = replace_table(text, render_table(registry.patches))
-    if check:
-        if expected != text:
-            raise TableDrift(
-                f"the patch table in {path.name} does not match {cfg.patch_registry.name}; "
-                "run `invoke patch.table` and commit the result"
-            )
-        return False
-    if expected != text:
-        path.write_text(expected, encoding="utf-8")
-        return True
-    return False
 
 
 # --- publishing from a patch branch -------------------------------------------------------------
@@ -604,40 +390,3 @@ def main_retire(
         console.info(f"patch.retire: {plan.patch.branch} deleted; record kept as retired")
         _commit_hint(cfg, f"Retire patch branch {plan.patch.branch}")
     return plan
-
-
-def main_list(*, json_out: bool = False) -> list[Patch]:
-    cfg = config_mod.load()
-    patches = list(PatchRegistry(cfg.patch_registry).patches.values())
-    if json_out:
-        console.out.print_json(data=[_as_json(p) for p in patches])
-        return patches
-    rows = [
-        [p.branch, p.base, p.status, str(p.created or ""), p.reason, p.upstream_pr or "-"]
-        for p in patches
-    ]
-    console.show(
-        console.table(
-            f"patches: {sum(p.active for p in patches)} active, {len(patches)} registered",
-            ["branch", "base", "status", "created", "reason", "upstream PR"],
-            rows,
-        )
-    )
-    return patches
-
-
-def main_table(*, check: bool) -> None:
-    cfg = config_mod.load()
-    changed = table(cfg, check=check)
-    if check:
-        console.info("patch.table: README.md matches the registry")
-    else:
-        console.info("patch.table: README.md " + ("updated" if changed else "already up to date"))
-
-
-def _as_json(p: Patch) -> dict[str, Any]:
-    data = asdict(p)
-    data["branch"] = p.branch
-    for key in ("created", "retired"):
-        data[key] = str(data[key]) if data[key] else None
-    return data
