@@ -44,6 +44,7 @@ from sdkmirror.release import (
     publish,
     publish_build,
     publish_check,
+    publish_plan,
     publish_upload,
     release_notes,
     typecheck,
@@ -230,7 +231,7 @@ class _Log(io.TextIOBase):
 def write_config(project_pyproject: Path, dest: Path, *, upstream: str) -> Path:
     """A pyproject.toml in `dest` with the project's [tool.sdkmirror], state kept in `dest`."""
     doc = tomlkit.parse(project_pyproject.read_text(encoding="utf-8"))
-    table = doc["tool"]["sdkmirror"]  # type: ignore[index]
+    table = doc["tool"]["sdkmirror"]
     project = config_mod.load(project_pyproject)
     table["upstream"] = upstream
     table["work_dir"] = "state"
@@ -337,7 +338,7 @@ def sync_and_smoke(d: Demo) -> tuple[list[str], config_mod.ToolchainSpec]:
                 s.fail(f"{e['status']}: {e['category']}: {e['reason']}")
     if steps.any_failed:
         raise VerificationFailed("the sample does not build here; read the smoke step's log")
-    return tags, publish.primary_spec(cfg, tree)
+    return tags, publish_build.primary_spec(cfg, tree)
 
 
 def _cached_or_installed(install: Callable[[], object]) -> str:
@@ -367,7 +368,7 @@ def publish_release(
     release ledger entry `invoke publish` records."""
     cfg = d.cfg
     version = str(cfg.tags.version_of(tag))
-    request = publish.Request(source_tag=tag, registry=registry.url, origin=origin)
+    request = publish_plan.Request(source_tag=tag, registry=registry.url, origin=origin)
     with d.steps("2. publish", f"publish.build {version}") as s:
         built = publish_build.build(cfg, request, d.tmp / "publish" / version)
         tc, m = built.built.toolchain, built.manifest
@@ -413,8 +414,10 @@ def prepare_npm_tools(d: Demo, tc: toolchain.Toolchain) -> None:
             lambda: registry_server.install(cache, tc),
         ),
         (
-            f"publint {publish.PUBLINT_VERSION}",
-            lambda: npmtool.install(cache, publish.PUBLINT, publish.PUBLINT_VERSION, tc),
+            f"publint {publish_build.PUBLINT_VERSION}",
+            lambda: npmtool.install(
+                cache, publish_build.PUBLINT, publish_build.PUBLINT_VERSION, tc
+            ),
         ),
         (f"TypeScript {TYPESCRIPT_VERSION}", lambda: npmtool.typescript(tc, cache)),
     ]
@@ -438,7 +441,7 @@ def consume(
     scope = name.split("/")[0]
     with d.steps(phase, f"install {name}@latest into an empty consumer and import it") as s:
         route = [f"--{scope}:registry={registry.url}", f"{name}@latest"]
-        exports = publish.consumer_import(tc, where, name, route)
+        exports = publish_build.consumer_import(tc, where, name, route)
         pkg = json.loads((where / "node_modules" / name / "package.json").read_text("utf-8"))
         seen = publish.registry_integrity(tc, name, pkg["version"], registry.url)
         recorded = ReleaseLedger(cfg.release_ledger).get(pkg["version"])

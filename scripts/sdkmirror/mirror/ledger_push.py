@@ -200,7 +200,7 @@ def _prepare(
     return base, commit, changed, diff
 
 
-def _push(wt: git.Repo, url: str, branch: str, commit: str, base: str, env: dict) -> None:
+def _push(wt: git.Repo, url: str, branch: str, commit: str, base: str, env: dict[str, str]) -> None:
     """Push `commit` as the new `branch`, never forced; `_BranchMoved` when origin moved."""
     try:
         wt.git.execute(

@@ -404,8 +404,8 @@ def _fetch(
 ) -> None:
     up_specs: list[str] = []
     if plan.upstream_head and not repo.has(plan.upstream_head):
-        b = cfg.upstream_branch
-        up_specs.append(f"+refs/heads/{b}:refs/upstream/heads/{b}")
+        u = cfg.upstream_branch
+        up_specs.append(f"+refs/heads/{u}:refs/upstream/heads/{u}")
     up_specs += [
         f"+refs/tags/{t.name}:refs/upstream/tags/{t.name}"
         for t in plan.new_tags

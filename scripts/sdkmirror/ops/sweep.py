@@ -25,7 +25,7 @@ from sdkmirror.infra import console
 from sdkmirror.infra.gitio import ls_remote
 from sdkmirror.infra.lock import exclusive
 from sdkmirror.mirror.ledger import TagRecord
-from sdkmirror.release import publish, publish_build, release_notes
+from sdkmirror.release import publish_build, release_notes
 from sdkmirror.release.declarations import DeclarationsFailed
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
@@ -120,7 +120,7 @@ def _failed(exc: MirrorError) -> str:
     return f"{FAIL}: {str(exc).splitlines()[0][:300]}"
 
 
-def _package_checks(cfg: Config, built: publish.Built, workdir: Path) -> Path:
+def _package_checks(cfg: Config, built: publish_build.Built, workdir: Path) -> Path:
     """What the publish dry run proves about the package, short of the registry and the
     type-check (a column of its own): repackage, pack, the tarball policy, install + import
     in an empty consumer, publint. The tarball."""
@@ -133,7 +133,7 @@ def _package_checks(cfg: Config, built: publish.Built, workdir: Path) -> Path:
     return report.path
 
 
-def _interface(cfg: Config, previous: Any, built: publish.Built) -> tuple[Any, str]:
+def _interface(cfg: Config, previous: Any, built: publish_build.Built) -> tuple[Any, str]:
     """This release's public surface, and its interface class against the previous one.
 
     The only place the sweep reads interface notes: it calls the notes module's public entry
@@ -157,7 +157,7 @@ def sweep_release(
     surface = None
     try:
         try:
-            built = publish.build_tag(cfg, record, upstream, workdir)
+            built = publish_build.build_tag(cfg, record, upstream, workdir)
         except DeclarationsFailed as exc:
             row.build, row.typecheck = PASS, _failed(exc)
             return row, None

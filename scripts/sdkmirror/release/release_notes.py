@@ -235,7 +235,8 @@ def main(
     from sdkmirror.infra.gitio import origin_url
     from sdkmirror.infra.lock import exclusive
     from sdkmirror.mirror.ledger import MirrorLedger
-    from sdkmirror.release.publish import build_tag, resolve_source
+    from sdkmirror.release.publish_build import build_tag
+    from sdkmirror.release.publish_plan import resolve_source
 
     cfg = cfg or config_mod.load(upstream=upstream)
     url = origin_url(cfg, origin)
