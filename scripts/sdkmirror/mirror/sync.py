@@ -320,12 +320,12 @@ def run(cfg: Config, *, upstream: str, origin: str, dry_run: bool = False) -> Sy
         report.alerts.append({"kind": kind, "ref": origin, "detail": detail})
         report.error = str(exc)
         report.status = "failed"
-        exc.report = report  # type: ignore[attr-defined]
+        exc.report = report
         raise exc from None
     except MirrorError as exc:
         report.error = str(exc)
         report.status = "failed"
-        exc.report = report  # type: ignore[attr-defined]
+        exc.report = report
         raise
     finally:
         report.duration_s = round(time.monotonic() - start, 3)
