@@ -1,6 +1,6 @@
 """Sessions: the project's tests and lint, the SDK smoke matrix, the demo, benchmarks.
 
-Bare `nox` runs lint and tests; smoke, demo, sweep and bench are opt-in (`nox -s NAME`).
+Bare `nox` runs lint, typecheck and tests; smoke, demo, sweep and bench are opt-in (`nox -s NAME`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sdkmirror.smoke import session_venv  # stdlib only, like the config: runs i
 ROOT = Path(__file__).resolve().parent
 
 nox.needs_version = ">=2025.2.9"
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.error_on_missing_interpreters = True
 
 
@@ -33,10 +33,19 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the library, tasks, sessions and tests."""
+    """ruff over everything; the library's layers (import-linter) and declared imports (deptry)."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
+    session.run("deptry", "scripts/sdkmirror")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy strict over the library (configured in pyproject.toml)."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy", *session.posargs)
 
 
 # --- smoke build and demo ---------------------------------------------------------------------

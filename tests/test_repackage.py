@@ -174,6 +174,60 @@ def test_default_catalog_reader(tmp_path: Path) -> None:
     assert repackage.default_catalog(tmp_path) == {"zod": "4.3.6", "smol-toml": "^1.3.0"}
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A flow mapping, a quoted range with a space, a key with a '#' in quotes.
+        (
+            'catalog: {zod: "4.3.6", "@antfu/utils": ">=9.2.0 <10"}  # pinned\n',
+            {"zod": "4.3.6", "@antfu/utils": ">=9.2.0 <10"},
+        ),
+        # An indented comment, a blank-line gap, a version with a comment but no space before.
+        (
+            "packages:\n  - packages/*\ncatalog:\n    # runtime\n\n    zod: '4.3.6'\n"
+            '    smol-toml: "^1.3.0"   # toml\noverrides:\n  foo: 1.0.0\n',
+            {"zod": "4.3.6", "smol-toml": "^1.3.0"},
+        ),
+        # The default catalog spelled as a named one; other named catalogs are not read.
+        (
+            "catalogs:\n  default:\n    zod: 4.3.6\n  next:\n    zod: 5.0.0\n",
+            {"zod": "4.3.6"},
+        ),
+        # No catalog at all, and an empty file.
+        ("packages:\n  - packages/*\n", {}),
+        ("", {}),
+    ],
+    ids=["flow-mapping", "comments-and-quotes", "catalogs-default", "no-catalog", "empty"],
+)
+def test_default_catalog_reads_yaml_as_pnpm_does(
+    tmp_path: Path, text: str, expected: dict[str, str]
+) -> None:
+    (tmp_path / "pnpm-workspace.yaml").write_text(text, encoding="utf-8")
+    assert repackage.default_catalog(tmp_path) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("catalog:\n  zod: 1.10\n", r"catalog entry 'zod': 1\.1 .*quote the version"),
+        ("catalog: [zod]\n", "default catalog is not a mapping"),
+        ("catalog: {zod: 4.3.6\n", "not valid YAML at line 2"),
+        ("- packages/*\n", "not a mapping of settings"),
+        (
+            "catalog:\n  zod: 4.3.6\ncatalogs:\n  default:\n    zod: 4.3.5\n",
+            "default catalog twice",
+        ),
+    ],
+    ids=["number-version", "list", "broken-yaml", "top-level-list", "defined-twice"],
+)
+def test_a_default_catalog_that_cannot_be_read_is_one_error(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    (tmp_path / "pnpm-workspace.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(RepackageError, match=problem):
+        repackage.default_catalog(tmp_path)
+
+
 REAL_SHAPED = {
     "name": "@moonshot-ai/kimi-code-sdk",
     "version": "0.19.1",

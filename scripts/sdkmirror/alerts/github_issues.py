@@ -50,7 +50,9 @@ def _apply_one(client: Client, a: Action, issues: Mapping[int, Any]) -> str:
             lambda: client.repo.create_issue(title=a.title, body=a.body, labels=list(a.labels)),
         )
         return f"opened #{created.number}"
-    issue = issues[a.number]  # type: ignore[index]
+    if a.number is None:  # the plan gives every comment and close its issue's number
+        raise ValueError(f"cannot {a.verb} an alert issue without its number: {a.describe()}")
+    issue = issues[a.number]
     client.call(f"commenting on #{a.number}", lambda: issue.create_comment(a.body))
     if a.verb == "close":
         client.call(

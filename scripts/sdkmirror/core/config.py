@@ -10,7 +10,7 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sdkmirror.core import identifiers
 from sdkmirror.core.errors import ConfigError
@@ -199,10 +199,7 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
             raise ConfigError(f"[tool.sdkmirror] {key} is not a valid npm package name: {v!r}")
         return v
 
-    def relpath(key: str, *, allow_empty: bool = False) -> Path | None:
-        v = values[key]
-        if allow_empty and v == "":
-            return None
+    def relpath(key: str) -> Path:
         v = text(key)
         p = Path(v)
         if p.is_absolute() and key not in ("work_dir", "pnpm_store"):
@@ -237,8 +234,8 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
             f"got {max_bytes!r}"
         )
 
-    work_dir = cast(Path, relpath("work_dir"))
-    store = relpath("pnpm_store", allow_empty=True)
+    work_dir = relpath("work_dir")
+    store = None if values["pnpm_store"] == "" else relpath("pnpm_store")
 
     return Config(
         root=root,
@@ -253,11 +250,11 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
         npm_name=npm_name("npm_name"),
         work_dir=work_dir,
         pnpm_store_setting=store,
-        mirror_ledger=relpath("mirror_ledger"),  # type: ignore[arg-type]
-        release_ledger=relpath("release_ledger"),  # type: ignore[arg-type]
-        patch_registry=relpath("patch_registry"),  # type: ignore[arg-type]
-        release_notes=relpath("release_notes"),  # type: ignore[arg-type]
-        notes_dir=relpath("notes_dir"),  # type: ignore[arg-type]
+        mirror_ledger=relpath("mirror_ledger"),
+        release_ledger=relpath("release_ledger"),
+        patch_registry=relpath("patch_registry"),
+        release_notes=relpath("release_notes"),
+        notes_dir=relpath("notes_dir"),
         lock_timeout=float(timeout),
         toolchains=_toolchains(values["toolchains"]),
         max_package_bytes=max_bytes,

@@ -27,6 +27,8 @@ class MirrorError(Exception):
     """An expected failure: printed as one line, never as a traceback."""
 
     exit_code: int = ExitCode.FAILED
+    # What a run had done when it failed (a sync's report), for the caller to still write.
+    report: object | None = None
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
         super().__init__(message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sdkmirror.core.versions import EXACT, Version
 
@@ -30,6 +30,7 @@ class TagPattern:
     """Maps release versions to tag (or branch) names and back, exactly."""
 
     template: str
+    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problem = check_template(self.template)
@@ -46,7 +47,7 @@ class TagPattern:
         """The version a name carries, or None for anything that is not exactly a release name."""
         if len(name) > MAX_REF_LENGTH:
             return None
-        m = self._regex.fullmatch(name)  # type: ignore[attr-defined]
+        m = self._regex.fullmatch(name)
         return Version.parse(m.group(1)) if m else None
 
     def name_for(self, version: Version | str) -> str:

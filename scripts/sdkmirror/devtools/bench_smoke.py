@@ -18,6 +18,7 @@ from sdkmirror.core.config import ToolchainSpec
 from sdkmirror.devtools import sample
 from sdkmirror.devtools.bench_sync import median_time
 from sdkmirror.infra import console, toolchain
+from sdkmirror.mirror import source
 from sdkmirror.smoke import build as smoke
 
 TRIALS = 5
@@ -78,7 +79,7 @@ def run(upstream: str | None = None, ref: str | None = None, trials: int = TRIAL
         ]
         first = toolchain.provision(specs[0], cfg.cache_dir)
         tree = base / "tree"
-        commit = smoke.materialize(upstream, ref, tree)
+        commit = source.materialize(upstream, ref, tree)
         lines.append(f"source: {upstream} at {ref} ({commit[:12]}), toolchain {specs[0].id}")
 
         with console.step("warming the store"):

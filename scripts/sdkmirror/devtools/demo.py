@@ -232,7 +232,7 @@ class _Log(io.TextIOBase):
 def write_config(project_pyproject: Path, dest: Path, *, upstream: str) -> Path:
     """A pyproject.toml in `dest` with the project's [tool.sdkmirror], state kept in `dest`."""
     doc = tomlkit.parse(project_pyproject.read_text(encoding="utf-8"))
-    table = doc["tool"]["sdkmirror"]  # type: ignore[index]
+    table = doc["tool"]["sdkmirror"]
     project = config_mod.load(project_pyproject)
     table["upstream"] = upstream
     table["work_dir"] = "state"

@@ -63,8 +63,13 @@ class RetryPolicy:
                 values[key] = float(value)
             except ValueError:
                 raise MirrorError(f"{RETRY_ENV}: {key} must be a number, got {value!r}") from None
-        policy = cls(**values)  # type: ignore[arg-type]
-        return cls(int(policy.attempts), policy.backoff, policy.max_wait, policy.write_gap)
+        default = cls()
+        return cls(
+            int(values.get("attempts", default.attempts)),
+            values.get("backoff", default.backoff),
+            values.get("max_wait", default.max_wait),
+            values.get("write_gap", default.write_gap),
+        )
 
 
 def _header(exc: GithubException, name: str) -> str | None:

@@ -67,10 +67,10 @@ def npm_settings(base: Mapping[str, str]) -> dict[str, str]:
         values = _ini(path.read_text(encoding="utf-8", errors="replace")) if path.is_file() else {}
     except OSError:
         values = {}
-    for key, value in base.items():
+    for key, setting in base.items():
         low = key.lower()
         if low.startswith("npm_config_"):
-            values[low[len("npm_config_") :].replace("_", "-")] = value
+            values[low[len("npm_config_") :].replace("_", "-")] = setting
     out: dict[str, str] = {}
     for key in NPM_SETTINGS:
         value = values.get(key)

@@ -36,4 +36,5 @@ def section(doc: TOMLDocument, key: str) -> Table:
     if key not in doc:
         doc.add(tomlkit.nl())
         doc[key] = tomlkit.table(is_super_table=True)
-    return doc[key]  # type: ignore[return-value]
+    table: Table = doc[key]
+    return table

@@ -422,7 +422,8 @@ def read_declarations(source_dir: Path) -> Declarations:
 
 
 def declarations_from(pkg: Mapping[str, Any], nvmrc: str | None) -> Declarations:
-    engines = pkg.get("engines") if isinstance(pkg.get("engines"), dict) else {}
+    raw_engines = pkg.get("engines")
+    engines: Mapping[str, Any] = raw_engines if isinstance(raw_engines, dict) else {}
     node = engines.get("node") if isinstance(engines.get("node"), str) else None
     pm = pkg.get("packageManager") if isinstance(pkg.get("packageManager"), str) else None
     return Declarations(node, pm, nvmrc.strip() if nvmrc else None)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import git
 from git.exc import GitCommandError
@@ -96,13 +98,33 @@ def _at_head(repo: git.Repo, rel: str) -> str | None:
         return None
 
 
-def _loaded(kind: Callable[[Path], object], text: str | None) -> object:
+class _Ledger(Protocol):
+    def save(self) -> None: ...
+
+
+_L = TypeVar("_L", bound=_Ledger)
+
+
+def _loaded(kind: Callable[[Path], _L], text: str | None) -> _L:
     """A ledger object over `text` (HEAD's version of the file; None: not there yet)."""
     with tempfile.TemporaryDirectory(prefix="sdkmirror-base-") as tmp:
         path = Path(tmp) / "base.toml"
         if text is not None:
             path.write_text(text, encoding="utf-8")
         return kind(path)
+
+
+def _merge_into(
+    kind: Callable[[Path], _L],
+    merge: Callable[[_L, _L, _L], None],
+    base: str | None,
+    ours: Path,
+    theirs: Path,
+) -> None:
+    """Apply to `theirs` what `ours` added since `base` (HEAD's text), and save it."""
+    target = kind(theirs)
+    merge(_loaded(kind, base), kind(ours), target)
+    target.save()
 
 
 def _merge_mirror(base: MirrorLedger, ours: MirrorLedger, theirs: MirrorLedger) -> None:
@@ -150,10 +172,10 @@ def merge_edit(cfg: Config, files: tuple[str, ...]) -> ledger_push.Edit:
     def rel(p: Path) -> str:
         return str(p.resolve().relative_to(top))
 
-    kinds = {
-        rel(cfg.mirror_ledger): (MirrorLedger, _merge_mirror),
-        rel(cfg.release_ledger): (ReleaseLedger, _merge_releases),
-        rel(cfg.patch_registry): (PatchRegistry, _merge_patches),
+    kinds: dict[str, Callable[[str | None, Path, Path], None]] = {
+        rel(cfg.mirror_ledger): partial(_merge_into, MirrorLedger, _merge_mirror),
+        rel(cfg.release_ledger): partial(_merge_into, ReleaseLedger, _merge_releases),
+        rel(cfg.patch_registry): partial(_merge_into, PatchRegistry, _merge_patches),
     }
     heads = {f: _at_head(repo, f) for f in files}
 
@@ -175,12 +197,9 @@ def merge_edit(cfg: Config, files: tuple[str, ...]) -> ledger_push.Edit:
                     theirs.unlink(missing_ok=True)
                 written.append(theirs)
                 continue
-            kind, merge = kinds[f]
-            target = kind(theirs)
-            merge(_loaded(kind, heads[f]), kind(ours), target)
-            target.save()  # type: ignore[attr-defined]
+            kinds[f](heads[f], ours, theirs)
             written.append(theirs)
-            merged_releases |= kind is ReleaseLedger
+            merged_releases |= f == rel(cfg.release_ledger)
         if merged_releases or notes_moved:
             text = render_file(main.release_ledger, main.notes_dir, main.root)
             sync_file(main.release_notes, text, check=False)

@@ -20,7 +20,13 @@ from pathlib import Path
 
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from sdkmirror.core.config import Config
 from sdkmirror.core.errors import PushRefused, RemoteError, UsageError
@@ -110,7 +116,7 @@ def land(
             repo, top, cfg, edit, message, url=url, branch=branch, push=push, attempt=tries
         )
 
-    def before_sleep(state) -> None:  # type: ignore[no-untyped-def]
+    def before_sleep(state: RetryCallState) -> None:
         console.warn(f"origin's {branch} moved while recording; applying the change again")
 
     try:
@@ -200,7 +206,7 @@ def _prepare(
     return base, commit, changed, diff
 
 
-def _push(wt: git.Repo, url: str, branch: str, commit: str, base: str, env: dict) -> None:
+def _push(wt: git.Repo, url: str, branch: str, commit: str, base: str, env: dict[str, str]) -> None:
     """Push `commit` as the new `branch`, never forced; `_BranchMoved` when origin moved."""
     try:
         wt.git.execute(

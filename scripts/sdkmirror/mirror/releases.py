@@ -10,6 +10,7 @@ from pathlib import Path
 import tomlkit
 
 from sdkmirror.core.atomic_file import write_atomic
+from sdkmirror.core.config import Config
 from sdkmirror.core.errors import MirrorError, RecordError, VerificationFailed
 from sdkmirror.core.schema import Entries, Field, Table, boolean, sha, text, timestamp, validate
 from sdkmirror.core.versions import is_npm_version, shown, sort_key
@@ -189,11 +190,13 @@ def render(
         "|---|---|---|---|---|",
     ]
     for v in sort_versions(list(releases)):
-        r = releases[v]
-        sdk = r.sdk_version + (f" (override: {r.override_reason})" if r.override_reason else "")
+        rel = releases[v]
+        sdk = rel.sdk_version + (
+            f" (override: {rel.override_reason})" if rel.override_reason else ""
+        )
         lines.append(
-            f"| {v} | `{r.upstream_tag}` | {sdk} | `{r.commit[:12]}` | "
-            f"{r.published_at.date().isoformat()} |"
+            f"| {v} | `{rel.upstream_tag}` | {sdk} | `{rel.commit[:12]}` | "
+            f"{rel.published_at.date().isoformat()} |"
         )
     if not releases:
         lines.append("| _none yet_ | | | | |")
@@ -248,7 +251,7 @@ def has_entry(release_notes: Path, version: str) -> bool:
     return version in _HEADING.findall(release_notes.read_text(encoding="utf-8"))
 
 
-def main(*, check: bool = False, cfg=None) -> bool:
+def main(*, check: bool = False, cfg: Config | None = None) -> bool:
     """`invoke release.render [--check]`."""
     from sdkmirror.core import config as config_mod
     from sdkmirror.infra import console

@@ -74,7 +74,8 @@ class Scratch:
                 ],
                 env=_env(url),
             )
-            return self.repo.git.rev_parse("refs/smoke/source^{commit}").strip()
+            commit: str = self.repo.git.rev_parse("refs/smoke/source^{commit}").strip()
+            return commit
         except GitCommandError as exc:
             raise RemoteError(f"cannot fetch {ref} from {url}: {git_reason(exc)}") from exc
 

@@ -320,12 +320,12 @@ def run(cfg: Config, *, upstream: str, origin: str, dry_run: bool = False) -> Sy
         report.alerts.append({"kind": kind, "ref": origin, "detail": detail})
         report.error = str(exc)
         report.status = "failed"
-        exc.report = report  # type: ignore[attr-defined]
+        exc.report = report
         raise exc from None
     except MirrorError as exc:
         report.error = str(exc)
         report.status = "failed"
-        exc.report = report  # type: ignore[attr-defined]
+        exc.report = report
         raise
     finally:
         report.duration_s = round(time.monotonic() - start, 3)
@@ -404,8 +404,8 @@ def _fetch(
 ) -> None:
     up_specs: list[str] = []
     if plan.upstream_head and not repo.has(plan.upstream_head):
-        b = cfg.upstream_branch
-        up_specs.append(f"+refs/heads/{b}:refs/upstream/heads/{b}")
+        u = cfg.upstream_branch
+        up_specs.append(f"+refs/heads/{u}:refs/upstream/heads/{u}")
     up_specs += [
         f"+refs/tags/{t.name}:refs/upstream/tags/{t.name}"
         for t in plan.new_tags

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from sdkmirror.core import config as config_mod
 from sdkmirror.core.errors import ExitCode, MirrorError, os_problem
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 Fail = Callable[[str, int], BaseException]
 
 # What a Ctrl-C leaves as it was, per task: every write is one rename or one atomic push.
@@ -28,7 +29,7 @@ UNCHANGED_ON_INTERRUPT = {
 DEFAULT_UNCHANGED = "files are replaced in one rename and pushes are atomic; run it again"
 
 
-def guarded(fn: F, fail: Fail) -> F:
+def guarded(fn: Callable[P, R], fail: Fail) -> Callable[P, R]:
     """Wrap a task so that it ends in `fail("error: ...", code)` and never in a traceback.
 
     The configuration is validated first. Expected failures carry their code; a local file
@@ -38,7 +39,7 @@ def guarded(fn: F, fail: Fail) -> F:
     ending = type(fail("", 0))
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             # Every task runs in a project: a broken `[tool.sdkmirror]` is refused the same
             # way everywhere, before a task that would not otherwise read it does anything.
@@ -60,4 +61,4 @@ def guarded(fn: F, fail: Fail) -> F:
                 ExitCode.FAILED,
             ) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from github import GithubException
@@ -233,12 +234,12 @@ def run_checks(client: Client, workflows_dir: Any) -> list[Check]:
     r = Reader(client)
     checks = [_guard("default workflow token", lambda: workflow_token(r))]
     for env, secrets in ENVIRONMENTS.items():
-        checks.append(_guard(f"environment {env}", lambda env=env: environment(r, env)))
+        checks.append(_guard(f"environment {env}", partial(environment, r, env)))
         if secrets:
             checks.append(
                 _guard(
                     f"secrets of {env}",
-                    lambda env=env, s=secrets: environment_secrets(r, env, s),
+                    partial(environment_secrets, r, env, secrets),
                 )
             )
     checks.append(_guard("repository secrets", lambda: repository_secrets(r)))

@@ -253,8 +253,8 @@ def tags_section(
     conflicts = sorted(
         b
         for n, rec in recorded.items()
-        if (v := cfg.tags.version_of(n)) is not None
-        and (b := cfg.release_branches.name_for(v)) in heads
+        if (ver := cfg.tags.version_of(n)) is not None
+        and (b := cfg.release_branches.name_for(ver)) in heads
         and heads[b] != rec.commit
     )
     if conflicts:
@@ -311,7 +311,7 @@ def npm_section(cfg: Config, org: RemoteRefs | None, releases: Mapping[str, Rele
     newest_npm = sort_versions(list(releases))[0] if releases else None
     newest_tag = releases[newest_npm].upstream_tag if newest_npm else None
     published_v = max(
-        (v for r in releases.values() if (v := cfg.tags.version_of(r.upstream_tag))),
+        (ver for r in releases.values() if (ver := cfg.tags.version_of(r.upstream_tag))),
         default=None,
     )
     unpublished = _by_version(

@@ -35,6 +35,7 @@ from sdkmirror.release.publish_plan import (
     resolve_patch,
     resolve_source,
 )
+from sdkmirror.release.tarball import TarballReport
 
 PUBLINT = "publint"
 PUBLINT_VERSION = "0.3.25"
@@ -214,7 +215,7 @@ def consumer_import(tc: Toolchain, workdir: Path, name: str, install_args: list[
         cwd=workdir,
         what=f"importing {name} in a consumer",
     )
-    exports = json.loads(res.stdout or "[]")
+    exports: list[str] = json.loads(res.stdout or "[]")
     if not exports:
         raise VerificationFailed(f"{name} imports but exports nothing; the bundle is broken")
     return exports
@@ -298,7 +299,7 @@ class BuildResult:
     manifest: Manifest
     tarball: Path
     manifest_path: Path
-    report: tarball.TarballReport | None = None
+    report: TarballReport | None = None
     exports: list[str] = field(default_factory=list)
 
 

@@ -15,7 +15,7 @@ from sdkmirror.core.errors import UsageError
 from sdkmirror.infra import console, npm_registry
 from sdkmirror.infra.toolchain import Toolchain, provision
 from sdkmirror.release import publish_build, publish_check, publish_manifest, publish_upload
-from sdkmirror.release.publish_plan import Request, check_registry
+from sdkmirror.release.publish_plan import Action, Request, check_registry
 
 
 def _toolchain(cfg: config_mod.Config) -> Toolchain:
@@ -25,7 +25,7 @@ def _toolchain(cfg: config_mod.Config) -> Toolchain:
 
 
 def main_build(*, out: str, registry: str | None = None, **flags: str | None) -> None:
-    req = Request(registry=registry, dry_run=True, **flags)  # type: ignore[arg-type]
+    req = Request(registry=registry, dry_run=True, **flags)
     cfg = config_mod.load(upstream=req.upstream)
     result = publish_build.build(cfg, req, Path(out))
     m = result.manifest
@@ -73,7 +73,7 @@ def main_upload(
         "uploaded"
         if result.published
         else "dry run: nothing uploaded"
-        if result.dry_run and result.action is not publish_upload.Action.ALREADY_PUBLISHED
+        if result.dry_run and result.action is not Action.ALREADY_PUBLISHED
         else result.action.value
     )
     console.info(f"{result.npm_name}@{result.npm_version} ({result.dist_tag}): {state}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import nodesemver
+import yaml
 
 from sdkmirror.core.errors import MirrorError
 from sdkmirror.infra import node_exports, plainfiles
@@ -251,28 +251,43 @@ def workspace_versions(source_root: Path) -> dict[str, str]:
     return found
 
 
-_CATALOG_ENTRY = re.compile(
-    r"""^\s+['"]?([^'":\s]+)['"]?\s*:\s*['"]?([^'"#\s]+)['"]?\s*(?:#.*)?$"""
-)
-
-
 def default_catalog(source_root: Path) -> dict[str, str]:
-    """The `catalog:` map of pnpm-workspace.yaml (the default catalog only, flat entries)."""
+    """The default catalog of pnpm-workspace.yaml: `catalog:`, or `catalogs: default:`.
+
+    Read as YAML, so quoting, flow mappings and comments mean what they mean to pnpm. A
+    version must be a string: a YAML number (`1.10` reads as 1.1) is refused, not guessed."""
     path = source_root / "pnpm-workspace.yaml"
     if not path.is_file():
         return {}
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RepackageError(f"{path.name} is not valid YAML{where}: {problem}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise RepackageError(f"{path.name} is not a mapping of settings")
+    named = doc.get("catalogs") or {}
+    if not isinstance(named, dict):
+        raise RepackageError(f"{path.name}'s `catalogs` is not a mapping of catalogs")
+    if doc.get("catalog") is not None and named.get("default") is not None:
+        raise RepackageError(
+            f"{path.name} defines the default catalog twice (`catalog` and `catalogs.default`)"
+        )
+    entries = doc.get("catalog") or named.get("default") or {}
+    if not isinstance(entries, dict):
+        raise RepackageError(f"{path.name}'s default catalog is not a mapping of versions")
     catalog: dict[str, str] = {}
-    inside = False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if not line[0].isspace():
-            inside = line.rstrip() == "catalog:"
-            continue
-        if inside:
-            m = _CATALOG_ENTRY.match(line)
-            if m:
-                catalog[m.group(1)] = m.group(2)
+    for name, version in entries.items():
+        if not isinstance(name, str) or not isinstance(version, str):
+            raise RepackageError(
+                f"{path.name}'s catalog entry {name!r}: {version!r} is not a package name and "
+                "a version string; quote the version"
+            )
+        catalog[name] = version
     return catalog
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdkmirror.core.errors import VerificationFailed
+from sdkmirror.core.errors import ExitCode, VerificationFailed
 from sdkmirror.infra import npmtool
 from sdkmirror.infra.toolchain import Toolchain
 
@@ -70,7 +70,7 @@ _TS_ERROR = re.compile(r"^(?P<where>.*?)\((?P<line>\d+),\d+\): error (?P<msg>TS\
 class TypeCheckFailed(VerificationFailed):
     """A strict TypeScript consumer cannot compile against the package, or attw rejects it."""
 
-    exit_code = 7
+    exit_code = ExitCode.VIOLATION
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,7 @@ def build(source_dir: Path, toolchain: Toolchain, cfg: Config) -> BuildOutcome:
         return BuildOutcome(FAIL, "layout", reason, sdk_dir, dist_dir, pkg or {}, log=reason)
 
     outcome = BuildOutcome(PASS, None, "", sdk_dir, dist_dir, pkg)
-    steps = (
+    steps: tuple[tuple[str, list[str | Path]], ...] = (
         (
             "install",
             [
@@ -307,7 +307,8 @@ class SmokeResult:
 
     @property
     def entry(self) -> dict[str, Any]:
-        return self.report["results"][0]
+        first: dict[str, Any] = self.report["results"][0]
+        return first
 
     @property
     def failed(self) -> bool:

@@ -41,7 +41,7 @@ def plan(
     proposed = toolchain.propose_matrix(decl, available, latest_pnpm, cfg.toolchains)
     old_text = path.read_text(encoding="utf-8")
     doc = tomlkit.parse(old_text)
-    table = doc["tool"]["sdkmirror"]  # type: ignore[index]
+    table = doc["tool"]["sdkmirror"]
     # Entries that stay keep their own table object, and with it their comments.
     existing = {(t.get("node"), t.get("pnpm")): t for t in table.get("toolchains", [])}
     aot = tomlkit.aot()
