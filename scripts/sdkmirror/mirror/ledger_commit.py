@@ -88,7 +88,8 @@ def apply(cfg: Config, p: LedgerCommitPlan) -> str | None:
         env_extra=gitio.identity(repo),
         what=what,
     )
-    return repo.head.commit.hexsha
+    # Asked of git: GitPython would start a `cat-file` child of its own to name the object.
+    return gitio.run("rev-parse", "HEAD", cwd=top, what=what).strip()
 
 
 # --- merging onto origin's main ----------------------------------------------------------

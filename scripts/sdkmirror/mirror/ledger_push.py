@@ -255,7 +255,7 @@ def follow(cfg: Config, landed: Landed, branch: str, files: Sequence[Path]) -> b
     if repo.head.is_detached or repo.active_branch.name != branch:
         return False
     top = Path(str(repo.working_tree_dir)).resolve()
-    head = repo.head.commit.hexsha
+    head = gitio.run("rev-parse", "HEAD", cwd=top).strip()
     try:
         gitio.run("merge-base", "--is-ancestor", head, landed.commit, cwd=top)
     except GitError:
