@@ -116,9 +116,17 @@ def test_one_environment_whatever_the_callers(monkeypatch, tmp_path):
 
 
 def test_extra_env_adds_but_never_loosens_the_safety_settings(tmp_path):
-    env = _child_env(tmp_path, GIT_AUTHOR_DATE="@1760000000 +0000", LC_ALL="de_DE.UTF-8")
+    env = _child_env(
+        tmp_path,
+        GIT_AUTHOR_DATE="@1760000000 +0000",
+        LC_ALL="de_DE.UTF-8",
+        GIT_CONFIG_COUNT="1",
+        GIT_CONFIG_KEY_0="core.hooksPath",
+        GIT_CONFIG_VALUE_0="hooks",
+    )
     assert env["GIT_AUTHOR_DATE"] == "@1760000000 +0000"
     assert env["LC_ALL"] == "C"
+    assert "GIT_CONFIG_COUNT" not in env
 
 
 def test_the_push_header_goes_only_to_an_origin_https_url(monkeypatch):

@@ -42,7 +42,7 @@ _GIT_ENV = {
 # What a git child inherits, and nothing else. An allow-list rather than "everything but
 # GIT_*": a task started from a hook or `git rebase --exec` carries GIT_DIR/GIT_INDEX_FILE,
 # GIT_CONFIG_PARAMETERS can plant `url.*.insteadOf` or an fsmonitor command, and variables with
-# other names (XDG_CONFIG_HOME, PAGER, GIT-less proxies' siblings) keep appearing. Kept: what
+# other names change git too (XDG_CONFIG_HOME, PAGER, EDITOR, LANG). Kept: what
 # finds programs and temp space, reaches a remote (ssh agent, proxies, CA bundles), and names
 # who commits (CI sets the identity in the environment).
 _INHERITED = (
@@ -146,7 +146,9 @@ def run(
     environment (commit identity and dates), never replaces its safety settings.
     """
     env = git_env(url, auth=auth)
-    env.update({k: v for k, v in (env_extra or {}).items() if k not in _GIT_ENV})
+    # Nothing added may undo a safety setting or plant configuration (GIT_CONFIG_*).
+    extra = env_extra or {}
+    env.update({k: v for k, v in extra.items() if k not in _GIT_ENV and "CONFIG" not in k})
     argv = _argv(args, url)
     label = what or _what(args)
     try:
@@ -182,8 +184,6 @@ def pipe(
         proc.pipe(
             argv, reader, first_env=git_env(), second_env=reader_env, what=what, timeout=timeout
         )
-    except GitError:
-        raise
     except CommandError as exc:
         if exc.argv != argv:
             raise
