@@ -81,5 +81,6 @@ class GitRepos:
 
     def install_hook(self, repo: Path, name: str, script: str) -> None:
         hook = repo / "hooks" / name
+        hook.parent.mkdir(exist_ok=True)  # a repository made without a template has none
         hook.write_text("#!/bin/sh\n" + script)
         hook.chmod(0o755)

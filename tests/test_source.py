@@ -111,6 +111,9 @@ def test_no_hook_runs_while_exporting(
     # A template directory from the environment or the user's config would plant hooks in the
     # scratch repository (a reference-transaction hook runs on every fetch).
     monkeypatch.setenv("GIT_TEMPLATE_DIR", str(templates))
+    # This test's own user config: the shared one would plant these hooks in every later
+    # test's repositories.
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
     git("config", "--global", "init.templateDir", str(templates))
     source.materialize(str(repos.upstream), "main", tmp_path / "tree")
     assert (tmp_path / "tree/packages/sdk/index.ts").is_file()

@@ -76,6 +76,41 @@ class CommandError(MirrorError):
         super().__init__(msg)
 
 
+class GitError(CommandError):
+    """A git command failed; the one error type every git child raises.
+
+    `reason` is git's own first `fatal:` line (else its first `error:` line, else its last
+    line): what is wrong, not the generic words git closes with. A caller that knows the
+    situation raises a domain error from it (`RemoteError`, `PushRefused`: their exit codes).
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        returncode: int,
+        stdout: str = "",
+        stderr: str = "",
+        *,
+        what: str | None = None,
+        timed_out: bool = False,
+    ) -> None:
+        super().__init__(argv, returncode, stdout, stderr, what=what)
+        self.reason = git_complaint(stderr) or last_line(stdout) or f"exit {returncode}"
+        self.timed_out = timed_out
+        head = what or f"`{' '.join(argv[:3])}{' ...' if len(argv) > 3 else ''}`"
+        self.args = (f"{head} failed (exit {returncode}): {self.reason}",)
+
+
+def git_complaint(stderr: str) -> str:
+    """git's first `fatal:` line, else its first `error:` line, else its last line."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for prefix in ("fatal:", "error:"):
+        found = next((ln for ln in lines if ln.startswith(prefix)), None)
+        if found:
+            return found[:300]
+    return lines[-1][:300] if lines else ""
+
+
 class RemoteError(MirrorError):
     """A remote could not be reached or read."""
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from sdkmirror.core import config as config_mod
 from sdkmirror.devtools import registry_server, sample
-from sdkmirror.infra import console, npm_registry, proc
+from sdkmirror.infra import console, gitio, npm_registry
 from sdkmirror.infra.toolchain import Toolchain, provision
 from sdkmirror.mirror import source
 from sdkmirror.mirror.ledger import MirrorLedger
@@ -46,7 +46,7 @@ def _mirror(workdir: Path, project: config_mod.Config) -> tuple[config_mod.Confi
     """A mirror origin holding the sample's tags, and a config whose ledger lists them."""
     up = sample.create_upstream(workdir / "upstream.git")
     origin = workdir / "origin.git"
-    proc.run(["git", "clone", "-q", "--bare", up.url, str(origin)])
+    gitio.run("clone", "-q", "--bare", up.url, origin)
     cfg = config_mod.from_mapping(
         {
             "upstream": up.url,
@@ -56,15 +56,12 @@ def _mirror(workdir: Path, project: config_mod.Config) -> tuple[config_mod.Confi
         root=workdir,
     )
     ledger = MirrorLedger(cfg.mirror_ledger)
-    out = proc.run(
-        [
-            "git",
-            "for-each-ref",
-            "--format=%(refname:short) %(objectname) %(*objectname)",
-            "refs/tags",
-        ],
+    out = gitio.run(
+        "for-each-ref",
+        "--format=%(refname:short) %(objectname) %(*objectname)",
+        "refs/tags",
         cwd=origin,
-    ).stdout
+    )
     for line in out.splitlines():
         name, obj, commit = line.split()
         ledger.add_tag(name, obj, commit)

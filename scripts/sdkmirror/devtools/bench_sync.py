@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sdkmirror.core import config
-from sdkmirror.infra import proc
+from sdkmirror.infra import gitio, proc
 from sdkmirror.mirror import sync
 
 TAG = "@moonshot-ai/kimi-code@0.{}.0"
@@ -32,7 +32,7 @@ IDENTITY = {
 
 
 def _git(*args: str | Path, cwd: Path | None = None) -> str:
-    return proc.run(["git", *map(str, args)], cwd=cwd, env={**os.environ, **IDENTITY}).stdout
+    return gitio.run(*args, cwd=cwd, env_extra=IDENTITY)
 
 
 def median_time(

@@ -37,7 +37,7 @@ from sdkmirror.core import reports
 from sdkmirror.core.errors import MirrorError, UsageError, VerificationFailed
 from sdkmirror.core.mirror_tag import Version
 from sdkmirror.devtools import registry_server, sample
-from sdkmirror.infra import npmtool, proc, tomlstore, toolchain
+from sdkmirror.infra import gitio, npmtool, proc, tomlstore, toolchain
 from sdkmirror.infra.gitio import ls_remote
 from sdkmirror.mirror import source
 from sdkmirror.mirror.releases import ReleaseLedger
@@ -296,7 +296,7 @@ def sync_and_smoke(d: Demo) -> tuple[list[str], config_mod.ToolchainSpec]:
     steps, phase = d.steps, "1. sync + smoke"
     with steps(phase, "sample upstream and an empty origin") as s:
         up = sample.create_upstream(d.upstream)
-        proc.run(["git", "init", "-q", "--bare", "-b", "main", str(d.origin)])
+        gitio.run("init", "-q", "--bare", "-b", "main", d.origin)
         write_config(d.project_root / "pyproject.toml", d.tmp, upstream=str(d.upstream))
         s.detail = f"{len(up.tags)} release tags, main at {up.head[:12]}"
     cfg = d.cfg

@@ -14,7 +14,6 @@ looks in the wild.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sdkmirror.core.errors import UsageError
-from sdkmirror.infra import proc
+from sdkmirror.infra import gitio
 
 TAG = "@moonshot-ai/kimi-code@{}"
 SDK_NAME = "@moonshot-ai/kimi-code-sdk"
@@ -781,16 +780,14 @@ _IDENTITY = {
     "GIT_AUTHOR_EMAIL": "sample-upstream@example.invalid",
     "GIT_COMMITTER_NAME": "Sample Upstream",
     "GIT_COMMITTER_EMAIL": "sample-upstream@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
 }
 _EPOCH = 1_760_000_000
 
 
 def _git(work: Path, *args: str, when: int) -> str:
     stamp = f"@{when} +0000"
-    env = {**os.environ, **_IDENTITY, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
-    return proc.run(["git", *args], cwd=work, env=env).stdout.strip()
+    dated = {**_IDENTITY, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+    return gitio.run(*args, cwd=work, env_extra=dated).strip()
 
 
 def create_upstream(
@@ -813,12 +810,12 @@ def create_upstream(
     if dest_bare.exists() and any(dest_bare.iterdir()):
         raise UsageError(f"{dest_bare} already exists and is not empty; choose a new path")
     dest_bare.parent.mkdir(parents=True, exist_ok=True)
-    proc.run(["git", "init", "-q", "--bare", "-b", "main", str(dest_bare)])
+    gitio.run("init", "-q", "--bare", "-b", "main", dest_bare)
 
     tags: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="sample-upstream-") as tmp:
         work = Path(tmp) / "work"
-        proc.run(["git", "init", "-q", "-b", "main", str(work)])
+        gitio.run("init", "-q", "-b", "main", work)
         when = _EPOCH
 
         def commit(files: dict[str, str], message: str) -> str:

@@ -1,8 +1,13 @@
-"""Git plumbing over GitPython: remote ref listings, the work repository, fetch, atomic push."""
+"""The one way to run git: `run` (and `pipe` for a streamed export), one environment, one error.
+
+Every git child gets the same environment (`git_env`), hooks off, and on failure raises
+`GitError` carrying git's own first `fatal:` line. GitPython stays only where it models
+something: reading a checkout's refs and configuration, never running a command.
+"""
 
 from __future__ import annotations
 
-import configparser
+import base64
 import os
 import re
 import shutil
@@ -11,26 +16,58 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
-from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.exc import InvalidGitRepositoryError, NoSuchPathError
 
 from sdkmirror.core.config import Config
-from sdkmirror.core.errors import CommandError, MirrorError, PushRefused, RemoteError
+from sdkmirror.core.errors import CommandError, GitError, MirrorError, PushRefused, RemoteError
 from sdkmirror.infra import console, proc
 
 ZERO = "0" * 40
 
-# A child git must never stop to ask a person for a password, on a terminal or in CI, and
-# never takes configuration from the machine or the user: only the settings passed here count.
+# A child git must never stop to ask a person for anything, on a terminal or in CI, and never
+# takes configuration from the machine or the user: only the settings passed here count.
 _GIT_ENV = {
     "GIT_TERMINAL_PROMPT": "0",
     "GIT_ASKPASS": "true",
     "SSH_ASKPASS": "true",
+    "GIT_EDITOR": "true",
+    "GIT_PAGER": "cat",
+    # English messages: the refusals and corruption this module recognizes are git's words.
     "LC_ALL": "C",
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_CONFIG_GLOBAL": os.devnull,
     # `refs/replace/*` in a cache would change what an object id reads as.
     "GIT_NO_REPLACE_OBJECTS": "1",
 }
+# What a git child inherits, and nothing else. An allow-list rather than "everything but
+# GIT_*": a task started from a hook or `git rebase --exec` carries GIT_DIR/GIT_INDEX_FILE,
+# GIT_CONFIG_PARAMETERS can plant `url.*.insteadOf` or an fsmonitor command, and variables with
+# other names change git too (XDG_CONFIG_HOME, PAGER, EDITOR, LANG). Kept: what
+# finds programs and temp space, reaches a remote (ssh agent, proxies, CA bundles), and names
+# who commits (CI sets the identity in the environment).
+_INHERITED = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "SSH_AUTH_SOCK",
+    "GIT_SSH_COMMAND",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "GIT_AUTHOR_NAME",
+    "GIT_AUTHOR_EMAIL",
+    "GIT_COMMITTER_NAME",
+    "GIT_COMMITTER_EMAIL",
+)
+# ssh asks on the terminal, not through stdin: batch mode fails instead of waiting.
+_SSH_BATCH = "ssh -o BatchMode=yes"
 PUSH_TOKEN_ENV = "SDKMIRROR_PUSH_TOKEN"  # noqa: S105 - the name of a variable
 
 # Every git call: hooks never run, whatever a restored cache or a checkout plants in hooks/.
@@ -40,7 +77,6 @@ LOW_SPEED_ARGS = ("-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=30")
 # Local and ssh transports have no low-speed limit: the process is killed after these seconds.
 LIST_TIMEOUT = 120.0
 TRANSFER_TIMEOUT = 1800.0
-_TIMED_OUT = "Timeout: the command"
 
 # What the work repository's config is rewritten to on every run: a cache of objects only, so
 # nothing planted in it (url.*.insteadOf, credential helpers, includes) can steer a push.
@@ -63,27 +99,120 @@ _UNTRUSTED_FILES = (
 
 
 def git_env(url: str | None = None, *, auth: bool = False) -> dict[str, str]:
-    """Environment for git children.
+    """The whole environment of a git child (see `_INHERITED` for what passes through).
 
     With `auth` (origin operations only) an https URL gets the push token as an HTTP header
     scoped to that URL (`http.<url>.extraHeader`), never on a command line; upstream, any URL a
     flag names, or a URL a rewrite rule would substitute never sees it.
     """
-    env = dict(_GIT_ENV)
+    env = {k: v for k in _INHERITED if (v := os.environ.get(k)) is not None}
+    env.setdefault("PATH", os.defpath)
+    env.setdefault("GIT_SSH_COMMAND", _SSH_BATCH)
+    env.update(_GIT_ENV)
     token = os.environ.get(PUSH_TOKEN_ENV)
     if auth and token and url and url.startswith("https://"):
-        import base64
-
         basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-        n = int(os.environ.get("GIT_CONFIG_COUNT", "0"))
-        env["GIT_CONFIG_COUNT"] = str(n + 1)
-        env[f"GIT_CONFIG_KEY_{n}"] = f"http.{url}.extraheader"
-        env[f"GIT_CONFIG_VALUE_{n}"] = f"AUTHORIZATION: basic {basic}"
+        env["GIT_CONFIG_COUNT"] = "1"
+        env["GIT_CONFIG_KEY_0"] = f"http.{url}.extraheader"
+        env["GIT_CONFIG_VALUE_0"] = f"AUTHORIZATION: basic {basic}"
     return env
 
 
-def timed_out(exc: GitCommandError) -> bool:
-    return _TIMED_OUT in str(exc.stderr)
+def _argv(args: Sequence[str | os.PathLike[str]], url: str | None) -> list[str]:
+    return ["git", *SAFE_ARGS, *(LOW_SPEED_ARGS if url else ()), *(os.fspath(a) for a in args)]
+
+
+def _what(args: Sequence[str | os.PathLike[str]]) -> str:
+    """`git SUBCOMMAND` for messages: the first argument that is not an option."""
+    words = [os.fspath(a) for a in args]
+    sub = next((w for w in words if not w.startswith("-")), "")
+    return f"`git {sub}`" if sub else "`git`"
+
+
+def run(
+    *args: str | os.PathLike[str],
+    cwd: str | os.PathLike[str] | None = None,
+    env_extra: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    input: str | None = None,
+    url: str | None = None,
+    auth: bool = False,
+    what: str | None = None,
+) -> str:
+    """Run `git ARGS` and return its stdout exactly as written; `GitError` when it fails.
+
+    `url` is the remote the command talks to (low-speed limits apply); `auth` marks it as
+    origin, so an https `url` gets the scoped push header. `env_extra` adds to the one
+    environment (commit identity and dates), never replaces its safety settings.
+    """
+    env = git_env(url, auth=auth)
+    # Nothing added may undo a safety setting or plant configuration (GIT_CONFIG_*).
+    extra = env_extra or {}
+    env.update({k: v for k, v in extra.items() if k not in _GIT_ENV and "CONFIG" not in k})
+    argv = _argv(args, url)
+    label = what or _what(args)
+    try:
+        result = proc.run(
+            argv, cwd=cwd, env=env, timeout=timeout, input=input, check=False, exact=True
+        )
+    except CommandError as exc:  # not found (127) or killed on the timeout (124)
+        raise GitError(
+            exc.argv,
+            exc.returncode,
+            exc.stdout,
+            exc.stderr,
+            what=label,
+            timed_out=exc.returncode == 124,
+        ) from None
+    if result.returncode != 0:
+        raise GitError(argv, result.returncode, result.stdout, result.stderr, what=label)
+    return result.stdout
+
+
+def pipe(
+    args: Sequence[str | os.PathLike[str]],
+    reader: Sequence[str | os.PathLike[str]],
+    *,
+    reader_env: Mapping[str, str],
+    what: str | None = None,
+    timeout: float | None = None,
+) -> None:
+    """`git ARGS | READER` (no shell), for output too large to hold; git's side fails as
+    `GitError`, the reader's as `CommandError`."""
+    argv = _argv(args, None)
+    try:
+        proc.pipe(
+            argv, reader, first_env=git_env(), second_env=reader_env, what=what, timeout=timeout
+        )
+    except CommandError as exc:
+        if exc.argv != argv:
+            raise
+        raise GitError(
+            exc.argv,
+            exc.returncode,
+            exc.stdout,
+            exc.stderr,
+            what=what or _what(args),
+            timed_out=exc.returncode == 124,
+        ) from None
+
+
+def identity(checkout: git.Repo) -> dict[str, str]:
+    """Who commits in a maintainer's checkout, for `run(env_extra=...)`.
+
+    The environment's GIT_AUTHOR_*/GIT_COMMITTER_* (CI sets them) pass through `run` anyway;
+    what they leave unset comes from `user.name`/`user.email` in the checkout's own and the
+    user's configuration, which git children never read themselves.
+    """
+    reader = checkout.config_reader()
+    found = {key: str(reader.get_value("user", key, "")) for key in ("name", "email")}
+    out: dict[str, str] = {}
+    for role in ("AUTHOR", "COMMITTER"):
+        for key, value in found.items():
+            var = f"GIT_{role}_{key.upper()}"
+            if value and not os.environ.get(var):
+                out[var] = value
+    return out
 
 
 def stalled(name: str, url: str, seconds: float) -> RemoteError:
@@ -135,50 +264,20 @@ def parse_ls_remote(text: str) -> RemoteRefs:
 def ls_remote(url: str, patterns: Sequence[str] = (), *, name: str = "remote") -> RemoteRefs:
     """List a remote's refs without fetching any object."""
     try:
-        out = git.Git().execute(
-            ["git", *SAFE_ARGS, *LOW_SPEED_ARGS, "ls-remote", "--", url, *patterns],
-            env=git_env(url, auth=name == "origin"),
-            with_extended_output=False,
-            kill_after_timeout=LIST_TIMEOUT,
+        out = run(
+            "ls-remote",
+            "--",
+            url,
+            *patterns,
+            url=url,
+            auth=name == "origin",
+            timeout=LIST_TIMEOUT,
         )
-    except GitCommandError as exc:
-        if timed_out(exc):
+    except GitError as exc:
+        if exc.timed_out:
             raise stalled(name, url, LIST_TIMEOUT) from exc
-        raise RemoteError(f"cannot read {name} {url}: {git_reason(exc)}") from exc
-    return parse_ls_remote(str(out))
-
-
-def _lines(captured: object) -> list[str]:
-    """Lines of a GitPython-captured stream, without its `  stderr: '...'` wrapping."""
-    text = captured if isinstance(captured, str) else ""
-    out = []
-    for ln in text.splitlines():
-        ln = ln.strip()
-        for wrapper in ("stderr: '", "stdout: '"):
-            if ln.startswith(wrapper):
-                ln = ln[len(wrapper) :]
-        ln = ln.rstrip("'").strip()
-        if ln:
-            out.append(ln)
-    return out
-
-
-def git_reason(exc: GitCommandError) -> str:
-    """git's own words: its first `fatal:` line says what is wrong (not its generic last)."""
-    lines = _lines(exc.stderr)
-    fatal = [ln for ln in lines if ln.startswith("fatal:")]
-    if fatal:
-        return fatal[0][:300]
-    other = [ln for ln in lines if ln.startswith(("error:", "remote:"))]
-    return (other or lines or [str(exc)])[-1][:300]
-
-
-def wrap(exc: GitCommandError, what: str) -> CommandError:
-    argv = [str(a) for a in exc.command] if isinstance(exc.command, list) else [str(exc.command)]
-    stderr = exc.stderr if isinstance(exc.stderr, str) else ""
-    return CommandError(
-        argv, exc.status if isinstance(exc.status, int) else 1, "", stderr, what=what
-    )
+        raise RemoteError(f"cannot read {name} {url}: {exc.reason}") from exc
+    return parse_ls_remote(out)
 
 
 class WorkRepo:
@@ -186,9 +285,9 @@ class WorkRepo:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.repo = self._open_or_rebuild()
+        self._open_or_rebuild()
 
-    def _open_or_rebuild(self) -> git.Repo:
+    def _open_or_rebuild(self) -> None:
         if self.path.is_dir():
             try:
                 self._distrust()
@@ -197,23 +296,15 @@ class WorkRepo:
                 shutil.rmtree(self.path, ignore_errors=True)
         if self.path.exists():
             try:
-                repo = git.Repo(self.path)
-                repo.git.rev_parse("--git-dir")
-                repo.git.count_objects()
-                return repo
-            except (
-                InvalidGitRepositoryError,
-                NoSuchPathError,
-                GitCommandError,
-                ValueError,
-                configparser.Error,  # garbage in its config file
-            ):
+                self.git("rev-parse", "--git-dir")
+                self.git("count-objects")
+                return
+            except GitError:
                 console.warn(f"work repository {self.path} is unusable; rebuilding it from scratch")
                 shutil.rmtree(self.path, ignore_errors=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        repo = git.Repo.init(self.path, bare=True, initial_branch="main")
+        run("init", "--quiet", "--bare", "--template=", "-b", "main", self.path)
         (self.path / "config").write_text(WORK_REPO_CONFIG, encoding="utf-8")
-        return repo
 
     def _distrust(self) -> None:
         """Keep only objects and refs: the config from a template, no grafts or alternates.
@@ -238,7 +329,7 @@ class WorkRepo:
 
     def rebuild(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
-        self.repo = self._open_or_rebuild()
+        self._open_or_rebuild()
 
     def git(
         self,
@@ -246,14 +337,12 @@ class WorkRepo:
         url: str | None = None,
         auth: bool = False,
         timeout: float | None = None,
+        input: str | None = None,
     ) -> str:
-        net = LOW_SPEED_ARGS if url else ()
-        return str(
-            self.repo.git.execute(
-                ["git", *SAFE_ARGS, *net, *args],
-                env=git_env(url, auth=auth),
-                kill_after_timeout=timeout,
-            )
+        """`run` in this repository; named by `--git-dir`, so a broken one is never mistaken
+        for a repository around it."""
+        return run(
+            f"--git-dir={self.path}", *args, url=url, auth=auth, timeout=timeout, input=input
         )
 
     def fetch(self, url: str, refspecs: Iterable[str], *, name: str) -> None:
@@ -264,45 +353,57 @@ class WorkRepo:
         auth = name == "origin"
         try:
             self.git(*argv, url=url, auth=auth, timeout=TRANSFER_TIMEOUT)
-        except GitCommandError as exc:
-            if timed_out(exc):
+        except GitError as exc:
+            if exc.timed_out:
                 raise stalled(name, url, TRANSFER_TIMEOUT) from exc
-            reason = git_reason(exc)
-            if _looks_corrupt(reason):
+            reason = exc.reason
+            if _looks_corrupt(exc.stderr):
                 console.warn(f"work repository damaged ({reason}); rebuilding and fetching again")
                 self.rebuild()
                 try:
                     self.git(*argv, url=url, auth=auth, timeout=TRANSFER_TIMEOUT)
                     return
-                except GitCommandError as exc2:
-                    if timed_out(exc2):
+                except GitError as exc2:
+                    if exc2.timed_out:
                         raise stalled(name, url, TRANSFER_TIMEOUT) from exc2
-                    reason = git_reason(exc2)
+                    reason = exc2.reason
             raise RemoteError(f"cannot fetch from {name} {url}: {reason}") from exc
 
     def has(self, sha: str) -> bool:
         try:
             self.git("cat-file", "-e", sha)
             return True
-        except GitCommandError:
+        except GitError:
             return False
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         try:
             self.git("merge-base", "--is-ancestor", ancestor, descendant)
             return True
-        except GitCommandError as exc:
-            if exc.status == 1:
+        except GitError as exc:
+            if exc.returncode == 1:
                 return False
             damaged(exc)
-            raise wrap(exc, f"checking whether {ancestor[:12]} precedes {descendant[:12]}") from exc
+            raise GitError(
+                exc.argv,
+                exc.returncode,
+                exc.stdout,
+                exc.stderr,
+                what=f"checking whether {ancestor[:12]} precedes {descendant[:12]}",
+            ) from exc
 
     def object_type(self, sha: str) -> str:
         try:
             return self.git("cat-file", "-t", sha).strip()
-        except GitCommandError as exc:
+        except GitError as exc:
             damaged(exc)
-            raise wrap(exc, f"reading object {sha[:12]}") from exc
+            raise GitError(
+                exc.argv,
+                exc.returncode,
+                exc.stdout,
+                exc.stderr,
+                what=f"reading object {sha[:12]}",
+            ) from exc
 
     def update_refs(self, updates: Mapping[str, str]) -> None:
         """Point local refs at objects in one transaction."""
@@ -310,17 +411,16 @@ class WorkRepo:
             return
         script = "".join(f"update {ref} {sha}\n" for ref, sha in updates.items())
         try:
-            proc.run(
-                ["git", *SAFE_ARGS, "update-ref", "--stdin"],
-                cwd=self.path,
-                env={**os.environ, **git_env()},
-                input=script,
+            self.git("update-ref", "--stdin", input=script)
+        except GitError as exc:
+            damaged(exc)
+            raise GitError(
+                exc.argv,
+                exc.returncode,
+                exc.stdout,
+                exc.stderr,
                 what="updating refs in the work repository",
-            )
-        except CommandError as exc:
-            if _looks_corrupt(exc.stderr):
-                raise WorkRepoDamaged(f"work repository damaged: {exc}") from exc
-            raise
+            ) from exc
 
     def push_atomic(self, url: str, updates: Mapping[str, str], *, name: str = "origin") -> None:
         """Push `ref -> object` in one atomic transaction without force: ours never move."""
@@ -339,11 +439,11 @@ class WorkRepo:
                 auth=True,
                 timeout=TRANSFER_TIMEOUT,
             )
-        except GitCommandError as exc:
-            if timed_out(exc):
+        except GitError as exc:
+            if exc.timed_out:
                 raise stalled(name, url, TRANSFER_TIMEOUT) from exc
             # Our side failing to pack rotten objects is not origin refusing anything.
-            if "[remote rejected]" not in str(exc.stdout) and "remote:" not in str(exc.stderr):
+            if "[remote rejected]" not in exc.stdout and "remote:" not in exc.stderr:
                 damaged(exc)
             raise push_refusal(exc, name, url) from exc
 
@@ -352,11 +452,10 @@ class WorkRepoDamaged(MirrorError):
     """Objects in the work repository are unreadable; it is a cache, so rebuild it."""
 
 
-def damaged(exc: GitCommandError) -> None:
+def damaged(exc: GitError) -> None:
     """Raise `WorkRepoDamaged` when git's complaint is about our own objects."""
-    reason = git_reason(exc)
-    if _looks_corrupt(" ".join(_lines(exc.stderr))):
-        raise WorkRepoDamaged(f"work repository damaged: {reason}") from exc
+    if _looks_corrupt(exc.stderr):
+        raise WorkRepoDamaged(f"work repository damaged: {exc.reason}") from exc
 
 
 _CORRUPT = re.compile(
@@ -375,15 +474,14 @@ def _looks_corrupt(reason: str) -> bool:
 WORKFLOW_SCOPE = re.compile(r"refusing to allow .* (?:create|update) workflow", re.I | re.S)
 
 
-def push_refusal(exc: GitCommandError, name: str, url: str) -> PushRefused:
+def push_refusal(exc: GitError, name: str, url: str) -> PushRefused:
     """Turn a failed push into one line with the server's own reason."""
-    lines = _lines(exc.stderr) + _lines(exc.stdout)
+    lines = [ln.strip() for ln in (exc.stderr + "\n" + exc.stdout).splitlines() if ln.strip()]
     text = "\n".join(lines)
     remote = [ln[len("remote:") :].strip() for ln in lines if ln.startswith("remote:")]
     remote = [ln for ln in remote if ln]
     rejected = re.findall(r"\[(?:remote )?rejected\][^\n]*?\(([^)]*)\)", text)
-    rejected += re.findall(r"^!\t[^\t]*\t\[(?:remote )?rejected\] \(([^)]*)\)", text, re.M)
-    reason = " ".join(remote)[:400] or (rejected[0] if rejected else "") or git_reason(exc)
+    reason = " ".join(remote)[:400] or (rejected[0] if rejected else "") or exc.reason
     return PushRefused(
         f"{name} refused the push ({url}): {reason}",
         reason=reason,

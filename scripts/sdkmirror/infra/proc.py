@@ -37,10 +37,13 @@ def run(
     what: str | None = None,
     timeout: float | None = None,
     input: str | None = None,
+    exact: bool = False,
 ) -> Result:
     """Run `argv`, capture its output, and raise `CommandError` when `check` and it fails.
 
     `echo` prints the command first: mutating commands are echoed so logs show what changed.
+    `exact` decodes the output as UTF-8 keeping undecodable bytes (as surrogates) and every
+    newline as written, so text read from a repository round-trips to its bytes.
     """
     args = [os.fspath(a) for a in argv]
     if echo:
@@ -51,9 +54,9 @@ def run(
             cwd=cwd,
             env=dict(env) if env is not None else None,
             capture_output=True,
-            text=True,
+            text=not exact,
             timeout=timeout,
-            input=input,
+            input=_encode(input) if exact and input is not None else input,
             stdin=None if input is not None else subprocess.DEVNULL,
             check=False,
         )
@@ -62,15 +65,24 @@ def run(
             args, 127, "", f"{args[0]}: not found ({exc.strerror})", what=what
         ) from exc
     except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        out, err = _decode(exc.stdout), _decode(exc.stderr)
         raise CommandError(
             args, 124, out, err + f"\ntimed out after {timeout}s", what=what
         ) from exc
-    result = Result(args, cp.returncode, cp.stdout, cp.stderr)
+    result = Result(args, cp.returncode, _decode(cp.stdout), _decode(cp.stderr))
     if check and cp.returncode != 0:
-        raise CommandError(args, cp.returncode, cp.stdout, cp.stderr, what=what)
+        raise CommandError(args, result.returncode, result.stdout, result.stderr, what=what)
     return result
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _decode(data: str | bytes | None) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "surrogateescape")
+    return data or ""
 
 
 def pipe(

@@ -15,14 +15,10 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-import git
-from git.exc import GitCommandError
-
 from sdkmirror.core import config as config_mod
 from sdkmirror.core.config import Config
-from sdkmirror.core.errors import MirrorError, PushRefused, UsageError
-from sdkmirror.infra import console, tomlstore
-from sdkmirror.infra.gitio import wrap
+from sdkmirror.core.errors import GitError, MirrorError, PushRefused, UsageError
+from sdkmirror.infra import console, gitio, tomlstore
 from sdkmirror.mirror import ledger_push
 from sdkmirror.mirror.ledger import MirrorLedger
 from sdkmirror.mirror.patch_registry import PatchRegistry
@@ -60,7 +56,7 @@ def plan(cfg: Config, *, push: bool, remote: str = "origin") -> LedgerCommitPlan
         raise UsageError("HEAD is detached; check out the branch to record the ledger on (main)")
     top = Path(str(repo.working_tree_dir)).resolve()
     rel = [str(p.resolve().relative_to(top)) for p in ledger_files(cfg)]
-    status = repo.git.status("--porcelain", "-z", "--untracked-files=all", "--", *rel)
+    status = gitio.run("status", "--porcelain", "-z", "--untracked-files=all", "--", *rel, cwd=top)
     changed = sorted({entry[3:] for entry in status.split("\0") if len(entry) > 3} & set(rel))
     branch = repo.active_branch.name
     url = None
@@ -78,23 +74,33 @@ def apply(cfg: Config, p: LedgerCommitPlan) -> str | None:
     if p.noop:
         return None
     repo = ledger_push.open_checkout(cfg.root)
-    g = repo.git
-    try:
-        g.add("--", *p.files)
-        # `--only` with paths: whatever else is staged stays out of this commit.
-        g.commit("--only", "--no-verify", "-q", "-m", p.message, "--", *p.files)
-    except GitCommandError as exc:
-        raise wrap(exc, "committing the ledger files") from exc
-    return repo.head.commit.hexsha
+    top = Path(str(repo.working_tree_dir))
+    what = "committing the ledger files"
+    gitio.run("add", "--", *p.files, cwd=top, what=what)
+    # `--only` with paths: whatever else is staged stays out of this commit.
+    gitio.run(
+        "commit",
+        "--only",
+        "-q",
+        "-m",
+        p.message,
+        "--",
+        *p.files,
+        cwd=top,
+        env_extra=gitio.identity(repo),
+        what=what,
+    )
+    # Asked of git: GitPython would start a `cat-file` child of its own to name the object.
+    return gitio.run("rev-parse", "HEAD", cwd=top, what=what).strip()
 
 
 # --- merging onto origin's main ----------------------------------------------------------
 
 
-def _at_head(repo: git.Repo, rel: str) -> str | None:
+def _at_head(top: Path, rel: str) -> str | None:
     try:
-        return str(repo.git.execute(["git", "show", f"HEAD:{rel}"], strip_newline_in_stdout=False))
-    except GitCommandError:
+        return gitio.run("show", f"HEAD:{rel}", cwd=top)
+    except GitError:
         return None
 
 
@@ -177,7 +183,7 @@ def merge_edit(cfg: Config, files: tuple[str, ...]) -> ledger_push.Edit:
         rel(cfg.release_ledger): partial(_merge_into, ReleaseLedger, _merge_releases),
         rel(cfg.patch_registry): partial(_merge_into, PatchRegistry, _merge_patches),
     }
-    heads = {f: _at_head(repo, f) for f in files}
+    heads = {f: _at_head(top, f) for f in files}
 
     def edit(main: Config) -> list[Path]:
         written: list[Path] = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import git
-from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+from git.exc import InvalidGitRepositoryError, NoSuchPathError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -29,14 +29,13 @@ from tenacity import (
 )
 
 from sdkmirror.core.config import Config
-from sdkmirror.core.errors import PushRefused, RemoteError, UsageError
-from sdkmirror.infra import console
-from sdkmirror.infra.gitio import git_env, git_reason, ls_remote, push_refusal, wrap
+from sdkmirror.core.errors import GitError, PushRefused, RemoteError, UsageError
+from sdkmirror.infra import console, gitio
+from sdkmirror.infra.gitio import ls_remote, push_refusal
 
 ATTEMPTS = 6
-# Every git command on the checkout's repository: its hooks (shared with its worktrees) are
-# not ours to run, and a reference-transaction hook would even veto our scratch refs.
-GIT = ["git", "-c", "core.hooksPath=/dev/null"]
+# Every git command here runs through `gitio.run`, hooks off: the checkout's hooks (shared with
+# its worktrees) are not ours to run, and a reference-transaction hook would veto scratch refs.
 # The scratch ref a landing fetches origin's branch into; unique per run, deleted afterwards.
 SCRATCH_REFS = "refs/sdkmirror/landing"
 
@@ -64,6 +63,7 @@ class _BranchMoved(Exception):
 
 
 def open_checkout(root: Path) -> git.Repo:
+    """The checkout as a model (its refs, branch and configuration); commands go to gitio."""
     try:
         return git.Repo(root, search_parent_directories=True)
     except (InvalidGitRepositoryError, NoSuchPathError) as exc:
@@ -150,70 +150,97 @@ def _land_once(
     push: bool,
     attempt: int,
 ) -> Landed:
-    g = repo.git
     ref = f"{SCRATCH_REFS}/{uuid.uuid4().hex}"
-    env = git_env(url, auth=True)
     try:
-        g.execute(
-            [*GIT, "fetch", "--quiet", "--no-tags", "--", url, f"+refs/heads/{branch}:{ref}"],
-            env=env,
+        gitio.run(
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--",
+            url,
+            f"+refs/heads/{branch}:{ref}",
+            cwd=top,
+            url=url,
+            auth=True,
+            timeout=gitio.TRANSFER_TIMEOUT,
         )
-    except GitCommandError as exc:
-        raise RemoteError(f"cannot fetch {branch} from origin {url}: {git_reason(exc)}") from exc
+    except GitError as exc:
+        raise RemoteError(f"cannot fetch {branch} from origin {url}: {exc.reason}") from exc
     with tempfile.TemporaryDirectory(prefix="sdkmirror-landing-") as tmp:
         tree = Path(tmp) / "main"
         try:
-            try:
-                prepared = _prepare(g, ref, tree, top, cfg, edit, message)
-            except GitCommandError as exc:
-                raise wrap(exc, f"preparing the commit on origin's {branch}") from exc
+            prepared = _prepare(repo, top, ref, tree, cfg, edit, message, branch)
             base, commit, changed, diff = prepared
             if commit is None or not push:
                 return Landed(base, commit, changed, attempt, pushed=False, diff=diff)
-            _push(git.Repo(tree), url, branch, commit, base, env)
+            _push(tree, url, branch, commit, base)
             return Landed(base, commit, changed, attempt, pushed=True, diff=diff)
         finally:
-            for argv in (
-                [*GIT, "worktree", "remove", "--force", str(tree)],
-                [*GIT, "worktree", "prune"],
-                [*GIT, "update-ref", "-d", ref],
+            for args in (
+                ["worktree", "remove", "--force", str(tree)],
+                ["worktree", "prune"],
+                ["update-ref", "-d", ref],
             ):
                 # A scratch leftover is harmless; the next landing uses a new name.
-                with contextlib.suppress(GitCommandError):
-                    g.execute(argv)
+                with contextlib.suppress(GitError):
+                    gitio.run(*args, cwd=top)
 
 
 def _prepare(
-    g: git.Git, ref: str, tree: Path, top: Path, cfg: Config, edit: Edit, message: str
+    repo: git.Repo,
+    top: Path,
+    ref: str,
+    tree: Path,
+    cfg: Config,
+    edit: Edit,
+    message: str,
+    branch: str,
 ) -> tuple[str, str | None, tuple[str, ...], str]:
     """Check out `ref` at `tree`, apply `edit`, commit what it wrote (plumbing, no hooks).
 
     Returns the base commit, the new commit (None: nothing changed), the files and a diffstat.
     """
-    base = g.rev_parse(f"{ref}^{{commit}}").strip()
-    g.execute([*GIT, "worktree", "add", "--quiet", "--detach", str(tree), base])
-    wt = git.Repo(tree)
+    what = f"preparing the commit on origin's {branch}"
+    base = gitio.run("rev-parse", f"{ref}^{{commit}}", cwd=top, what=what).strip()
+    gitio.run("worktree", "add", "--quiet", "--detach", str(tree), base, cwd=top, what=what)
     written = edit(rerooted(cfg, top, tree))
     rels = sorted({str(Path(p).resolve().relative_to(tree.resolve())) for p in written})
     if rels:
-        wt.git.add("--", *rels)
-    changed = tuple(wt.git.diff("--cached", "--name-only", base).split())
+        gitio.run("add", "--", *rels, cwd=tree, what=what)
+    changed = tuple(gitio.run("diff", "--cached", "--name-only", base, cwd=tree, what=what).split())
     if not changed:
         return base, None, (), ""
-    diff = wt.git.diff("--cached", "--stat", base)
-    tree_sha = wt.git.write_tree().strip()
-    commit = wt.git.commit_tree(tree_sha, "-p", base, "-m", message).strip()
+    diff = gitio.run("diff", "--cached", "--stat", base, cwd=tree, what=what).rstrip("\n")
+    tree_sha = gitio.run("write-tree", cwd=tree, what=what).strip()
+    commit = gitio.run(
+        "commit-tree",
+        tree_sha,
+        "-p",
+        base,
+        "-m",
+        message,
+        cwd=tree,
+        env_extra=gitio.identity(repo),
+        what=what,
+    ).strip()
     return base, commit, changed, diff
 
 
-def _push(wt: git.Repo, url: str, branch: str, commit: str, base: str, env: dict[str, str]) -> None:
+def _push(tree: Path, url: str, branch: str, commit: str, base: str) -> None:
     """Push `commit` as the new `branch`, never forced; `_BranchMoved` when origin moved."""
     try:
-        wt.git.execute(
-            [*GIT, "push", "--porcelain", "--", url, f"{commit}:refs/heads/{branch}"],
-            env=env,
+        gitio.run(
+            "push",
+            "--porcelain",
+            "--",
+            url,
+            f"{commit}:refs/heads/{branch}",
+            cwd=tree,
+            url=url,
+            auth=True,
+            timeout=gitio.TRANSFER_TIMEOUT,
         )
-    except GitCommandError as exc:
+    except GitError as exc:
         refusal = push_refusal(exc, "origin", url)
         now = ls_remote(url, [f"refs/heads/{branch}"], name="origin").head(branch)
         # A refusal with the branch where we left it is the server's policy: not ours to retry.
@@ -231,55 +258,49 @@ def follow(cfg: Config, landed: Landed, branch: str, files: Sequence[Path]) -> b
     if not landed.pushed or landed.commit is None:
         return False
     repo = open_checkout(cfg.root)
-    g = repo.git
     if repo.head.is_detached or repo.active_branch.name != branch:
         return False
-    head = repo.head.commit.hexsha
-    try:
-        g.merge_base("--is-ancestor", head, landed.commit)
-    except GitCommandError:
-        return False
     top = Path(str(repo.working_tree_dir)).resolve()
+    head = gitio.run("rev-parse", "HEAD", cwd=top).strip()
+    try:
+        gitio.run("merge-base", "--is-ancestor", head, landed.commit, cwd=top)
+    except GitError:
+        return False
     rels = [str(p.resolve().relative_to(top)) for p in files]
     restore: list[str] = []
     for rel in rels:
         path = top / rel
-        now = path.read_bytes() if path.is_file() else None
-        at_head = _blob(g, head, rel)
-        pushed = _blob(g, landed.commit, rel)
-        if now == at_head and _staged(g, rel) == at_head:
+        now = _read(path)
+        at_head = _blob(top, f"{head}:{rel}")
+        pushed = _blob(top, f"{landed.commit}:{rel}")
+        if now == at_head and _blob(top, f":{rel}") == at_head:
             continue
         if now != pushed:
             return False  # local edits that are not on origin: leave them to the maintainer
         restore.append(rel)
     for rel in restore:
-        if _blob(g, head, rel) is None:
-            g.execute([*GIT, "rm", "-q", "--cached", "--ignore-unmatch", "--", rel])
+        if _blob(top, f"{head}:{rel}") is None:
+            gitio.run("rm", "-q", "--cached", "--ignore-unmatch", "--", rel, cwd=top)
             (top / rel).unlink(missing_ok=True)
         else:
-            g.execute([*GIT, "checkout", "-q", head, "--", rel])
+            gitio.run("checkout", "-q", head, "--", rel, cwd=top)
     try:
-        g.execute([*GIT, "merge", "--ff-only", "-q", landed.commit])
-    except GitCommandError:
+        gitio.run("merge", "--ff-only", "-q", landed.commit, cwd=top)
+    except GitError:
         return False
     return True
 
 
-def _blob(g: git.Git, commit: str, rel: str) -> bytes | None:
-    try:
-        return g.execute(
-            ["git", "show", f"{commit}:{rel}"],
-            strip_newline_in_stdout=False,
-            stdout_as_string=False,
-        )
-    except GitCommandError:
+def _read(path: Path) -> str | None:
+    """A file's text decoded as `gitio.run` decodes git's output, so the two compare exactly."""
+    if not path.is_file():
         return None
+    return path.read_bytes().decode("utf-8", "surrogateescape")
 
 
-def _staged(g: git.Git, rel: str) -> bytes | None:
+def _blob(top: Path, spec: str) -> str | None:
+    """`git show SPEC` (`COMMIT:PATH`, or `:PATH` for the index); None when it is not there."""
     try:
-        return g.execute(
-            ["git", "show", f":{rel}"], strip_newline_in_stdout=False, stdout_as_string=False
-        )
-    except GitCommandError:
+        return gitio.run("show", spec, cwd=top)
+    except GitError:
         return None

@@ -13,11 +13,10 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 import nodesemver
-from git.exc import GitCommandError
 
 from sdkmirror.core import config as config_mod
 from sdkmirror.core.config import Config
-from sdkmirror.core.errors import MirrorError, UsageError
+from sdkmirror.core.errors import GitError, MirrorError, UsageError
 from sdkmirror.infra import console, gitio
 from sdkmirror.infra.gitio import RemoteRefs, WorkRepo, ls_remote, push_refusal
 from sdkmirror.infra.lock import exclusive
@@ -243,8 +242,9 @@ def apply_retire(cfg: Config, plan: RetirePlan, *, origin: str, registry: PatchR
                     f":{ref}",
                     url=origin,
                     auth=True,
+                    timeout=gitio.TRANSFER_TIMEOUT,
                 )
-            except GitCommandError as exc:
+            except GitError as exc:
                 raise push_refusal(exc, "origin", origin) from exc
     registry.retire(p.name, when=p.retired or utc_today(), head=plan.head or "")
     registry.save()

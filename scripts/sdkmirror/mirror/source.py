@@ -10,13 +10,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import git
-from git.exc import GitCommandError
-
 from sdkmirror.core import identifiers
-from sdkmirror.core.errors import MirrorError, RemoteError, UsageError
-from sdkmirror.infra import proc
-from sdkmirror.infra.gitio import SAFE_ARGS, git_env, git_reason, ls_remote
+from sdkmirror.core.errors import GitError, MirrorError, RemoteError, UsageError
+from sdkmirror.infra import gitio
+from sdkmirror.infra.gitio import ls_remote
 
 
 def resolve(url: str, ref: str) -> str:
@@ -32,10 +29,10 @@ def resolve(url: str, ref: str) -> str:
     raise UsageError(f"{url} has no branch or tag {ref!r}; list them with `git ls-remote {url}`")
 
 
-def _env(url: str | None = None) -> dict[str, str]:
-    """The whole environment of a git or tar child here: nothing else is inherited, so neither
-    `GIT_DIR`-style variables nor `TAR_OPTIONS` can change what runs."""
-    return {"PATH": os.environ.get("PATH", os.defpath), **git_env(url)}
+def _tar_env() -> dict[str, str]:
+    """The whole environment of the tar child: nothing else is inherited, so `TAR_OPTIONS`
+    cannot change what it writes."""
+    return {"PATH": os.environ.get("PATH", os.defpath), "LC_ALL": "C"}
 
 
 def leaves_tree(path: str, target: str) -> bool:
@@ -54,49 +51,43 @@ class Scratch:
     """
 
     def __init__(self, where: Path) -> None:
-        git_args = ["git", *SAFE_ARGS, "init", "--quiet", "--bare", "--template=", "-b", "main"]
-        proc.run([*git_args, where], env=_env(), what="git init (scratch)")
+        gitio.run("init", "--quiet", "--bare", "--template=", "-b", "main", where)
         self.path = where
-        self.repo = git.Repo(where)
 
-    def _git(self, *args: str | Path) -> list[str]:
-        return ["git", f"--git-dir={self.path}", *SAFE_ARGS, *map(str, args)]
+    def git(self, *args: str, url: str | None = None) -> str:
+        return gitio.run(f"--git-dir={self.path}", *args, url=url)
 
     def fetch(self, url: str, ref: str) -> str:
         full = resolve(url, ref)
         try:
-            self.repo.git.execute(
-                [
-                    *self._git("fetch", "--quiet", "--no-tags", "--depth", "1"),
-                    "--",
-                    url,
-                    f"+{full}:refs/smoke/source",
-                ],
-                env=_env(url),
+            self.git(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--depth",
+                "1",
+                "--",
+                url,
+                f"+{full}:refs/smoke/source",
+                url=url,
             )
-            commit: str = self.repo.git.rev_parse("refs/smoke/source^{commit}").strip()
-            return commit
-        except GitCommandError as exc:
-            raise RemoteError(f"cannot fetch {ref} from {url}: {git_reason(exc)}") from exc
+            return self.git("rev-parse", "refs/smoke/source^{commit}").strip()
+        except GitError as exc:
+            raise RemoteError(f"cannot fetch {ref} from {url}: {exc.reason}") from exc
 
     def show(self, sha: str, path: str) -> str | None:
         try:
-            return str(self.repo.git.show(f"{sha}:{path}"))
-        except GitCommandError:
+            return self.git("show", f"{sha}:{path}")
+        except GitError:
             return None
 
     def check_tree(self, sha: str) -> None:
         """Refuse a tree with a path or symbolic link that leads out of it, before writing."""
-        raw = self.repo.git.execute(
-            self._git("ls-tree", "-r", "-z", "--full-tree", sha),
-            env=_env(),
-            stdout_as_string=False,
-            strip_newline_in_stdout=False,
-        )
-        for entry in bytes(raw).split(b"\0"):
+        raw = self.git("ls-tree", "-r", "-z", "--full-tree", sha)
+        for entry in raw.split("\0"):
             if not entry:
                 continue
-            meta, path = entry.decode("utf-8", "surrogateescape").split("\t", 1)
+            meta, path = entry.split("\t", 1)
             parts = path.split("/")
             if path.startswith("/") or any(
                 p in ("", ".", "..") or p.lower() == ".git" for p in parts
@@ -105,8 +96,7 @@ class Scratch:
             mode, _kind, oid = meta.split()
             if mode != "120000":  # not a symbolic link
                 continue
-            target = self.repo.odb.stream(bytes.fromhex(oid)).read()
-            target_text = target.decode("utf-8", "surrogateescape")
+            target_text = self.git("cat-file", "blob", oid)
             if leaves_tree(path, target_text):
                 raise MirrorError(
                     f"{sha[:12]} has a symbolic link {path} -> {target_text} that leads out of "
@@ -117,11 +107,10 @@ class Scratch:
         """Write the tree of `sha` into `dest` with `git archive | tar -x`, after `check_tree`."""
         self.check_tree(sha)
         dest.mkdir(parents=True, exist_ok=True)
-        proc.pipe(
-            self._git("archive", "--format=tar", sha),
+        gitio.pipe(
+            [f"--git-dir={self.path}", "archive", "--format=tar", sha],
             ["tar", "-x", "-f", "-", "-C", dest, "--no-same-owner", "--no-same-permissions"],
-            first_env=_env(),
-            second_env=_env(),
+            reader_env=_tar_env(),
             what=f"exporting {sha[:12]}",
         )
 

@@ -8,7 +8,6 @@ the work repository when it already holds both commits.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,11 +16,11 @@ from typing import Any
 from sdkmirror.core import config as config_mod
 from sdkmirror.core import reports
 from sdkmirror.core.config import Config
-from sdkmirror.core.errors import ExitCode, MirrorError
+from sdkmirror.core.errors import ExitCode, GitError, MirrorError
 from sdkmirror.core.mirror_tag import Version
 from sdkmirror.core.reports import last_sync_path
-from sdkmirror.infra import console, gitio, proc
-from sdkmirror.infra.gitio import SAFE_ARGS, RemoteRefs, git_env, ls_remote
+from sdkmirror.infra import console, gitio
+from sdkmirror.infra.gitio import RemoteRefs, ls_remote
 from sdkmirror.mirror.ledger import MirrorLedger
 from sdkmirror.mirror.patch_registry import PREFIX as PATCH_PREFIX
 from sdkmirror.mirror.patch_registry import Patch, PatchRegistry
@@ -567,9 +566,11 @@ def gather(cfg: Config, *, upstream: str, origin: str) -> Status:
         # Only what the work repository already knows: status never fetches or repairs it.
         if not cfg.work_repo.is_dir():
             return None
-        argv = ["git", *SAFE_ARGS, "merge-base", "--is-ancestor", a, b]
-        r = proc.run(argv, cwd=cfg.work_repo, env={**os.environ, **git_env()}, check=False)
-        return {0: True, 1: False}.get(r.returncode)
+        try:
+            gitio.run(f"--git-dir={cfg.work_repo}", "merge-base", "--is-ancestor", a, b)
+        except GitError as exc:
+            return False if exc.returncode == 1 else None
+        return True
 
     return collect(
         cfg,

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from enum import Enum
 
 import nodesemver
-from git.exc import GitCommandError
 
 from sdkmirror.core import config as config_mod
 from sdkmirror.core import versions
-from sdkmirror.core.errors import UsageError
+from sdkmirror.core.errors import GitError, UsageError
 from sdkmirror.infra import console, gitio
 from sdkmirror.infra.gitio import origin_url
 from sdkmirror.infra.lock import exclusive
@@ -100,7 +99,7 @@ def sdk_version_at(repo: gitio.WorkRepo, origin: str, tag: str, commit: str, sdk
     repo.fetch(origin, [f"+refs/tags/{tag}:{ref}"], name="origin")
     try:
         text: str | None = repo.git("show", f"{commit}:{sdk_dir}/package.json")
-    except GitCommandError:
+    except GitError:
         text = None
     return source.sdk_version(text, where=tag, sdk_dir=sdk_dir)
 
