@@ -288,7 +288,6 @@ def test_ctrl_c_says_what_was_left_unchanged(project, repos):
         )  # fmt: skip
         assert p.stderr is not None
         assert p.stderr.readline().startswith("waiting up to")  # it waits for our lock
-        time.sleep(0.2)
         p.send_signal(signal.SIGINT)
         rest = p.stderr.read()
         assert p.wait(timeout=30) == ExitCode.INTERRUPTED
