@@ -28,7 +28,8 @@ nox.options.error_on_missing_interpreters = True
 def tests(session: nox.Session) -> None:
     """The whole test suite, slow integration tests (real toolchains, registry) included."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    # One worker per core; a module's tests marked `xdist_group` share its module fixtures.
+    session.run("pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
 
 
 @nox.session

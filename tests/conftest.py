@@ -1,16 +1,24 @@
-"""Shared fixtures: real git repositories in a temp dir, a project config, the task runner."""
+"""Shared fixtures: real git repositories in a temp dir, a project config, the task runner.
+
+Expensive inputs (the sample upstream, the publish tests' mirror) are built once per test run,
+under a file lock that every xdist worker shares, and each test gets a copy of its own.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from filelock import FileLock
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
@@ -58,6 +66,95 @@ def git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
         "SDKMIRROR_FAILPOINTS",
     ):
         monkeypatch.delenv(key, raising=False)
+
+
+def load_tasks() -> Any:
+    """`tasks.py`'s own collection, loaded in-process as `invoke` loads it."""
+    spec = importlib.util.spec_from_file_location("sdkmirror_tasks", REPO_ROOT / "tasks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ns
+
+
+def do_sync(project: Project, repos: GitRepos, **kw: Any) -> Any:
+    """`sync.run` from `repos.upstream` into `repos.origin` with the project's config."""
+    from sdkmirror.mirror import sync
+
+    return sync.run(project.config(), upstream=str(repos.upstream), origin=str(repos.origin), **kw)
+
+
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temp dir every xdist worker of this run sees (the workers' common parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def build_once(tmp_path_factory: pytest.TempPathFactory, key: str, build: Callable[[Path], Any]):
+    """Run `build(dest)` once per test run for `key`, whichever worker asks first; returns
+    the finished `dest`. A build that failed halfway is redone, never handed out."""
+    root = shared_dir(tmp_path_factory) / "built-once"
+    root.mkdir(exist_ok=True)
+    dest, done = root / key, root / f"{key}.done"
+    with FileLock(str(root / f"{key}.lock")):
+        if not done.exists():
+            shutil.rmtree(dest, ignore_errors=True)
+            build(dest)
+            done.touch()
+    return dest
+
+
+@dataclass(frozen=True)
+class SampleFactory:
+    """Hands out copies of sample upstreams that were each generated once per test run.
+
+    The sample is deterministic (fixed dates and identity), so a copy is the repository
+    `sample.create_upstream` would have made there.
+    """
+
+    tmp_path_factory: pytest.TempPathFactory
+
+    def __call__(self, dest: Path, *, variant: str | None = None) -> Any:
+        from sdkmirror.devtools import sample
+
+        def build(where: Path) -> None:
+            sample.create_upstream(where / "upstream.git", variant=variant)
+
+        built = build_once(self.tmp_path_factory, f"sample-{variant or 'good'}", build)
+        built = built / "upstream.git"
+        if dest.exists() and any(dest.iterdir()):
+            raise AssertionError(f"{dest} already exists and is not empty")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(built, dest, symlinks=True, dirs_exist_ok=True)
+        return _sample_upstream(dest, variant)
+
+
+def _sample_upstream(bare: Path, variant: str | None) -> Any:
+    """The description of a built sample, read back from its repository."""
+    from sdkmirror.devtools import sample
+
+    out = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname:short) %(*objectname)", "refs/tags"],
+        cwd=bare, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    head = subprocess.run(
+        ["git", "rev-parse", "refs/heads/main"], cwd=bare, capture_output=True, text=True,
+        check=True,
+    ).stdout.strip()  # fmt: skip
+    tags = dict(line.split(" ", 1) for line in out.splitlines() if line)
+    return sample.SampleUpstream(
+        bare=bare,
+        head=head,
+        tags=tags,
+        variant=variant,
+        sdk_dir="packages/sdk" if variant == "layout" else sample.SDK_DIR,
+    )
+
+
+@pytest.fixture(scope="session")
+def sample_upstream(tmp_path_factory: pytest.TempPathFactory) -> SampleFactory:
+    """`sample_upstream(dest, variant=None)`: a copy of the sample upstream at `dest`."""
+    return SampleFactory(tmp_path_factory)
 
 
 @pytest.fixture
@@ -180,11 +277,10 @@ def toolchain(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A mirror origin holding the sample's release tags (as `invoke sync` leaves it)."""
-    from sdkmirror.devtools import sample
     from sdkmirror.infra import proc
 
     base = tmp_path_factory.mktemp("mirror")
-    up = sample.create_upstream(base / "upstream.git")
+    up = SampleFactory(tmp_path_factory)(base / "upstream.git")
     origin = base / "origin.git"
     proc.run(["git", "clone", "-q", "--bare", str(up.bare), str(origin)])
     return origin

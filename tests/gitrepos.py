@@ -84,3 +84,11 @@ class GitRepos:
         hook.parent.mkdir(exist_ok=True)  # a repository made without a template has none
         hook.write_text("#!/bin/sh\n" + script)
         hook.chmod(0o755)
+
+
+def seed(repos: GitRepos, *versions: str) -> dict[str, str]:
+    """An upstream with a first commit and one release per version, pushed; tag objects."""
+    repos.commit("initial", {"README.md": "upstream\n"})
+    objects = {v: repos.release(v) for v in versions}
+    repos.push_all()
+    return objects

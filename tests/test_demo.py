@@ -30,6 +30,8 @@ NPM_NAME = "@botiverse/kimi-code-sdk"
 TAG = "@moonshot-ai/kimi-code@{}"
 # The demo publishes the sample's two newest releases.
 OLDER, NEWER = sample.DEFAULT_RELEASES[-2:]
+# One worker runs this module, so the demo the tests read is run once.
+pytestmark = pytest.mark.xdist_group("demo")
 
 
 def demo_argv(where: Path) -> list[str]:
@@ -232,7 +234,11 @@ def test_ctrl_c_stops_the_registry_and_exits_130(tmp_path: Path) -> None:
         assert started, log.read_text()[-3000:]
         port, pid = int(started.group(1)), int(started.group(2))
         assert _alive(pid)
-        time.sleep(1.0)  # inside the first publish now
+        # The first publish step has opened its log: the demo is inside that publish now.
+        logs, deadline = tmp_path / "demo" / "logs", time.monotonic() + 600
+        while not list(logs.glob("*-publish-build-*.log")) and p.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
         p.send_signal(signal.SIGINT)
         assert p.wait(timeout=60) == 130
     finally:

@@ -8,7 +8,6 @@ ledger changed.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 import signal
@@ -21,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitrepos import TAG
+from conftest import do_sync, load_tasks
+from gitrepos import TAG, seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invoke import Context
 from invoke.exceptions import Exit
-from test_sync import do_sync, seed
 
 from sdkmirror.core.errors import ExitCode
 from sdkmirror.infra.lock import exclusive
@@ -34,14 +33,6 @@ from sdkmirror.release import publish_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODES = {int(c) for c in ExitCode}
-
-
-def load_tasks() -> Any:
-    spec = importlib.util.spec_from_file_location("sdkmirror_tasks", REPO_ROOT / "tasks.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ns
 
 
 NS = load_tasks()
@@ -298,7 +289,6 @@ def test_ctrl_c_says_what_was_left_unchanged(project, repos):
         )  # fmt: skip
         assert p.stderr is not None
         assert p.stderr.readline().startswith("waiting up to")  # it waits for our lock
-        time.sleep(0.2)
         p.send_signal(signal.SIGINT)
         rest = p.stderr.read()
         assert p.wait(timeout=30) == ExitCode.INTERRUPTED

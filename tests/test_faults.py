@@ -8,6 +8,7 @@ fault-free run would have reached (and `invoke verify` agrees).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from gitrepos import TAG, GitRepos, git
+from conftest import do_sync
+from gitrepos import TAG, GitRepos, git, seed
 
 # The real-registry fixtures of the publish tests: a provisioned toolchain, the sample mirror
 # with its ledger, and a Verdaccio on loopback.
-from test_sync import do_sync, seed
-
 from sdkmirror.core.errors import LockHeld, PushRefused, RemoteError
 from sdkmirror.mirror import verify
 from sdkmirror.mirror.ledger import MirrorLedger
@@ -127,6 +127,25 @@ def wait_for(path: Path, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
+def hold_until(started: Path, release: Path, timeout: int = 120) -> str:
+    """A hook that says it started, then waits for `release` (a file barrier, not a sleep)."""
+    polls = timeout * 20
+    return (
+        f"touch '{started}'\ni=0\nwhile [ ! -e '{release}' ]; do\n"
+        f"  i=$((i + 1)); [ $i -gt {polls} ] && exit 1; sleep 0.05\ndone\n"
+    )
+
+
+def wait_any_exit(procs: list[subprocess.Popen], timeout: float = 120) -> subprocess.Popen:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.poll() is not None:
+                return p
+        time.sleep(0.05)
+    raise AssertionError("no process exited")
+
+
 def wait_group_gone(pgid: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -181,13 +200,16 @@ def test_sync_killed_during_its_push_is_all_or_nothing(project, repos, moved_on)
 
 
 def test_sync_killed_while_its_push_finishes_alone_lands_everything(project, repos, moved_on):
-    started, seen = repos.base / "push-started", repos.base / "pushed-refs"
-    repos.install_hook(repos.origin, "pre-receive", f"cat > '{seen}'\ntouch '{started}'\nsleep 1\n")
+    started, release = repos.base / "push-started", repos.base / "push-release"
+    seen = repos.base / "pushed-refs"
+    hook = f"cat > '{seen}'\n" + hold_until(started, release)
+    repos.install_hook(repos.origin, "pre-receive", hook)
     proc = popen_sync(project, repos)
     wait_for(started)
 
     os.kill(proc.pid, signal.SIGKILL)  # only the sync dies; its git push carries on
     proc.wait(timeout=30)
+    release.touch()  # ... and finishes only after the sync is gone
     wait_group_gone(proc.pid)
 
     # one pre-receive run saw every ref: the push was one transaction, and it landed whole
@@ -231,13 +253,29 @@ def test_origin_refusing_one_ref_refuses_them_all(project, repos, moved_on):
 
 
 def test_two_syncs_at_once(project, repos, moved_on):
-    repos.install_hook(repos.origin, "pre-receive", "sleep 3\n")
+    # The first sync to reach its push holds it there until the other has given up on the lock.
+    started, release = repos.base / "push-started", repos.base / "push-release"
+    repos.install_hook(repos.origin, "pre-receive", hold_until(started, release))
     procs = [popen_sync(project, repos) for _ in range(2)]
-    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
-
-    assert sorted(code for code, _ in results) == [0, LockHeld.exit_code], results
+    try:
+        wait_for(started)
+        loser = wait_any_exit(procs)
+        assert loser.returncode == LockHeld.exit_code, loser.stderr.read()
+        release.touch()
+        (winner,) = [p for p in procs if p is not loser]
+        assert winner.wait(timeout=120) == 0, winner.stderr.read()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    assert re.search(r"another run \(pid \d+\) holds", loser.stderr.read())
     assert_nothing_lost(project, repos, moved_on)
     assert repos.origin_refs() == expected_origin(repos)
+    upstream_tags = {
+        r.removeprefix("refs/tags/") for r in repos.refs(repos.upstream) if "tags/" in r
+    }
+    assert set(MirrorLedger(project.config().mirror_ledger).tags) == upstream_tags
     (repos.origin / "hooks" / "pre-receive").unlink()
     assert_converges(project, repos)
 

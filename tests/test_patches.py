@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 import tomlkit
-from gitrepos import TAG, git
-from test_sync import do_sync, seed
+from conftest import do_sync
+from gitrepos import TAG, git, seed
 
 from sdkmirror.core.errors import UsageError, VerificationFailed
 from sdkmirror.infra.gitio import RemoteRefs, ls_remote

@@ -12,13 +12,16 @@ import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import load_tasks
 from gitrepos import GitRepos
+from invoke import Program
 
 from sdkmirror.alerts import alert as alerts
 from sdkmirror.core import config
-from sdkmirror.devtools import registry_server, sample
+from sdkmirror.devtools import registry_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
@@ -40,22 +43,42 @@ def commands(tool: str) -> list[list[str]]:
 
 
 @cache
+def parser_contexts() -> dict[str, Any]:
+    """Each task's parser context, by name and alias, as `invoke` builds them from `tasks.py`."""
+    contexts = {}
+    for ctx in load_tasks().to_contexts():
+        for name in (ctx.name, *ctx.aliases):
+            contexts[name] = ctx
+    return contexts
+
+
 def task_flags(task: str) -> set[str] | None:
+    """The long flags `invoke TASK` accepts (`--no-x` included), or None for no such task.
+
+    A core option in the task's place (`invoke --list`) stands for invoke's own flags."""
+    if task.startswith("-"):
+        core = {f"--{n}" for a in Program().core_args() for n in a.names if len(n) > 1}
+        return core if task.split("=", 1)[0] in core else None
+    ctx = parser_contexts().get(task)
+    if ctx is None:
+        return None
+    return {f for f in (*ctx.flags, *ctx.inverse_flags) if f.startswith("--")}
+
+
+def test_the_real_cli_lists_the_tasks_the_flags_are_read_from():
     cp = subprocess.run(
-        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), "--help", task],
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), "--list",
+         "--list-format=flat"],
         capture_output=True,
         text=True,
-        check=False,
+        check=True,
         cwd=REPO_ROOT,
-    )
-    if cp.returncode != 0:
-        return None
-    flags = set()
-    for m in re.finditer(r"--(\[no-\])?([a-z][a-z-]*)", cp.stdout):
-        flags.add(f"--{m.group(2)}")
-        if m.group(1):
-            flags.add(f"--no-{m.group(2)}")
-    return flags
+    )  # fmt: skip
+    listed = set()
+    for m in re.finditer(r"^  (\S+)(?: \(([^)]+)\))?", cp.stdout, re.M):
+        listed |= {m.group(1), *(a.strip() for a in (m.group(2) or "").split(",") if a)}
+    assert {"sync", "patch.retire", "publish"} <= listed
+    assert listed == set(parser_contexts())
 
 
 def test_every_invoke_command_names_a_real_task_and_real_flags():
@@ -173,11 +196,23 @@ def _task(argv: list[str]) -> str | None:
     return argv[1] if not argv[1].startswith("-") else None
 
 
+def _not_here(task: str) -> str | None:
+    """Why a task's README commands run elsewhere, or None when they run here."""
+    return next(
+        (w for t, w in NOT_HERE.items() if task == t or (t.endswith(".") and task.startswith(t))),
+        None,
+    )
+
+
 def _params() -> list:
+    """One case per runnable command; those run elsewhere are skipped here at collection,
+    before any fixture builds a mirror for them."""
     params = []
     for argv in runnable_commands():
         task = _task(argv) or ""
         marks = [pytest.mark.slow] if task in SLOW else []
+        if why := _not_here(task):
+            marks.append(pytest.mark.skip(reason=f"{shlex.join(argv)}: {why}"))
         params.append(pytest.param(argv, marks=marks, id=shlex.join(argv[1:])))
     return params
 
@@ -222,11 +257,11 @@ def _readme_patch_new(name: str) -> list[str]:
 
 
 @pytest.fixture
-def mirror_checkout(project, repos, tmp_path):
+def mirror_checkout(project, repos, tmp_path, sample_upstream):
     """A maintainer's checkout (README.md, RELEASES.md) of a mirror the sample was synced into."""
     from sdkmirror.mirror import sync
 
-    up = sample.create_upstream(tmp_path / "sample-upstream.git")
+    up = sample_upstream(tmp_path / "sample-upstream.git")
     for name in ("README.md", "RELEASES.md"):
         (project.root / name).write_text((REPO_ROOT / name).read_text(encoding="utf-8"))
     report = sync.run(project.config(), upstream=up.url, origin=str(repos.origin))
@@ -247,12 +282,6 @@ def _with_remotes(argv: list[str], upstream: str, origin: str) -> list[str]:
 @pytest.mark.parametrize("argv", _params())
 def test_readme_command_runs(argv: list[str], mirror_checkout, request, tmp_path):
     task = _task(argv) or ""
-    skip = next(
-        (w for t, w in NOT_HERE.items() if task == t or (t.endswith(".") and task.startswith(t))),
-        None,
-    )
-    if skip:
-        pytest.skip(f"{shlex.join(argv)}: {skip}")
     project, upstream, origin = mirror_checkout
     env: dict[str, str] = {}
     with contextlib.ExitStack() as stack:

@@ -332,8 +332,10 @@ _LINE = re.compile(r"^- `([^`]+)`: (.+?) \((additive|breaking|breaking for imple
 
 
 @pytest.mark.slow
-def test_notes_between_consecutive_sample_releases(project, tmp_path, capsys) -> None:
-    up = sample.create_upstream(tmp_path / "upstream.git")
+def test_notes_between_consecutive_sample_releases(
+    project, tmp_path, capsys, sample_upstream
+) -> None:
+    up = sample_upstream(tmp_path / "upstream.git")
     origin = tmp_path / "origin.git"
     proc.run(["git", "clone", "-q", "--bare", str(up.bare), str(origin)])
     cfg = project.config()

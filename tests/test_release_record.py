@@ -104,12 +104,25 @@ def test_two_records_from_stale_checkouts_both_land(
     assert git("rev-parse", "main", cwd=origin_main) == head
 
 
+def both_arrived(folder: Path, timeout: int = 120) -> str:
+    """A hook that waits until two pushes are inside it (a barrier of files, not a sleep)."""
+    return (
+        f"touch '{folder}'/push.$$\ni=0\n"
+        f"while [ \"$(ls '{folder}' | wc -l)\" -lt 2 ]; do\n"
+        f"  i=$((i + 1)); [ $i -gt {timeout * 20} ] && echo 'the other push never came' >&2 "
+        "&& exit 1; sleep 0.05\ndone\n"
+    )
+
+
 def test_two_processes_racing_both_end_up_on_main(
     project: Project, repos: GitRepos, origin_main: Path, tmp_path: Path
 ) -> None:
-    # The server holds each push for a moment, so both fetch the same main and push together:
-    # one of them is refused as stale and must apply its entry again on the new main.
-    repos.install_hook(origin_main, "pre-receive", "sleep 2\n")
+    # The server holds each push until both have arrived, so both fetched the same main and
+    # push together: one of them is refused as stale and must apply its entry again on the
+    # new main (its second push finds two arrivals already and passes).
+    arrived = tmp_path / "arrived"
+    arrived.mkdir()
+    repos.install_hook(origin_main, "pre-receive", both_arrived(arrived))
     checkouts = [clone(repos, project, tmp_path / name) for name in ("one", "two")]
     argvs = [record_args("0.9.3", TAG_A, COMMIT_A), record_args("0.9.4", TAG_B, COMMIT_B)]
     procs = [

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from sdkmirror.devtools import sample
 from sdkmirror.infra import proc
 from sdkmirror.mirror.ledger import MirrorLedger
 
 
 @pytest.fixture
-def mirrored(project, tmp_path: Path):
-    up = sample.create_upstream(tmp_path / "upstream.git")
+def mirrored(project, tmp_path: Path, sample_upstream):
+    up = sample_upstream(tmp_path / "upstream.git")
     origin = tmp_path / "origin.git"
     proc.run(["git", "clone", "-q", "--bare", str(up.bare), str(origin)])
     ledger = MirrorLedger(project.config().mirror_ledger)

@@ -126,11 +126,12 @@ def _cfg(tmp_path: Path, upstream: str) -> config.Config:
 
 
 @pytest.fixture(scope="module")
-def upstreams(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, sample.SampleUpstream]:
+def upstreams(
+    tmp_path_factory: pytest.TempPathFactory, sample_upstream
+) -> dict[str | None, sample.SampleUpstream]:
     base = tmp_path_factory.mktemp("upstreams")
     return {
-        v: sample.create_upstream(base / f"{v or 'good'}.git", variant=v)
-        for v in (None, *sample.VARIANTS)
+        v: sample_upstream(base / f"{v or 'good'}.git", variant=v) for v in (None, *sample.VARIANTS)
     }
 
 
@@ -293,9 +294,9 @@ def test_cli_exit_codes(tmp_path: Path, upstreams) -> None:
 
 
 def test_default_ref_falls_back_to_the_upstream_branch(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sample_upstream
 ) -> None:
-    up = sample.create_upstream(tmp_path / "upstream.git")  # the upstream: `main` only
+    up = sample_upstream(tmp_path / "upstream.git")  # the upstream: `main` only
     cfg = _cfg(tmp_path, up.url)
     # An unsupported toolchain provisions nothing, so this runs the whole path without a build.
     result = smoke.run_smoke(cfg, ToolchainSpec("22.20.0", "10.33.0"), report_dir=tmp_path / "r")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from gitrepos import TAG, git
-from test_sync import do_sync, seed
+from conftest import do_sync
+from gitrepos import TAG, git, seed
 
 from sdkmirror.mirror.releases import Release, ReleaseLedger
 from sdkmirror.ops import status

@@ -9,7 +9,6 @@ import pytest
 from gitrepos import git
 
 from sdkmirror.core.errors import UsageError
-from sdkmirror.devtools import sample
 from sdkmirror.ops import sweep
 
 BROKEN = "@moonshot-ai/kimi-code@99.0.0"
@@ -24,8 +23,10 @@ def add_broken_release(bare: Path, work: Path) -> None:
     git("push", "-q", "origin", f"refs/tags/{BROKEN}", cwd=work)
 
 
-def test_release_tags_are_ordered_and_start_at_from(project, tmp_path: Path) -> None:
-    up = sample.create_upstream(tmp_path / "upstream.git")
+def test_release_tags_are_ordered_and_start_at_from(
+    project, tmp_path: Path, sample_upstream
+) -> None:
+    up = sample_upstream(tmp_path / "upstream.git")
     cfg = project.config()
     names = [r.name for r in sweep.release_tags(cfg, up.url)]
     assert names == [up.tag(r.cli) for r in up.releases]
@@ -52,8 +53,10 @@ def test_markdown_marks_red_rows() -> None:
 
 
 @pytest.mark.slow
-def test_sweep_gives_one_row_per_release(project, tmp_path: Path, toolchain_primary) -> None:
-    up = sample.create_upstream(tmp_path / "upstream.git")
+def test_sweep_gives_one_row_per_release(
+    project, tmp_path: Path, toolchain_primary, sample_upstream
+) -> None:
+    up = sample_upstream(tmp_path / "upstream.git")
     add_broken_release(up.bare, tmp_path / "work")
     out = tmp_path / "out"
     report = sweep.run(project.config(), up.url, out_dir=out)

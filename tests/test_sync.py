@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from gitrepos import TAG, GitRepos, git
+from conftest import do_sync
+from gitrepos import TAG, GitRepos, git, seed
 
 from sdkmirror.core.errors import LockHeld, PushRefused, RemoteError
 from sdkmirror.infra.gitio import PUSH_TOKEN_ENV, WorkRepo, git_env
 from sdkmirror.infra.lock import exclusive
 from sdkmirror.mirror import sync
 from sdkmirror.mirror.ledger import MirrorLedger
-
-
-def seed(repos: GitRepos, *versions: str) -> dict[str, str]:
-    repos.commit("initial", {"README.md": "upstream\n"})
-    objects = {v: repos.release(v) for v in versions}
-    repos.push_all()
-    return objects
-
-
-def do_sync(project, repos: GitRepos, **kw) -> sync.SyncReport:
-    return sync.run(project.config(), upstream=str(repos.upstream), origin=str(repos.origin), **kw)
 
 
 def test_initial_sync_into_empty_origin(project, repos):
@@ -240,38 +227,6 @@ def test_second_concurrent_run_waits_then_fails_clearly(project, repos, capsys):
     # said at once, before the wait, naming whom it waits for
     assert f"waiting up to 2 s for the run held by pid {os.getpid()}" in capsys.readouterr().err
     assert repos.origin_refs() == {}
-
-
-def test_two_processes_at_once_one_wins_cleanly(project, repos):
-    seed(repos, "0.14.2", "0.14.3")
-    repos.install_hook(repos.origin, "pre-receive", "sleep 3\n")
-    argv = [
-        sys.executable,
-        "-m",
-        "invoke",
-        "--search-root",
-        str(Path(__file__).parents[1]),
-        "sync",
-        "--origin",
-        str(repos.origin),
-    ]
-    procs = [
-        subprocess.Popen(
-            argv,
-            cwd=project.root,
-            env=project.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
-
-    codes = sorted(code for code, _ in results)
-    assert codes == [0, LockHeld.exit_code], results
-    assert re.search(r"another run \(pid \d+\) holds", next(err for code, err in results if code))
-    assert len(MirrorLedger(project.config().mirror_ledger).tags) == 2
 
 
 def test_dry_run_changes_nothing(project, repos):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gitrepos import TAG, git
-from test_sync import do_sync, seed
+from conftest import do_sync
+from gitrepos import TAG, git, seed
 
 from sdkmirror.core.errors import VerificationFailed
 from sdkmirror.mirror import verify
