@@ -89,3 +89,24 @@ def show(renderable: object) -> None:
         err.print(plain(renderable), markup=False, highlight=False, soft_wrap=True)
     else:
         err.print(renderable)
+
+
+# --- results on stdout (sync, verify, status) ---------------------------------------------------
+
+
+def result(renderable: object) -> None:
+    """A result (a summary table) on stdout: rich on a terminal, plain lines when piped, so
+    `invoke status | grep 0.38` finds whole identifiers."""
+    if isinstance(renderable, str):
+        print(renderable, flush=True)
+    elif isinstance(renderable, Table) and not out.is_terminal:
+        print(plain(renderable), flush=True)
+    else:
+        out.print(renderable)
+
+
+def result_json(data: object) -> None:
+    """A JSON result on stdout, one document, nothing else on that stream."""
+    import json
+
+    print(json.dumps(data, indent=2, default=str), flush=True)

@@ -13,6 +13,7 @@ import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import git
@@ -233,14 +234,27 @@ class RemoteRefs:
         return self.refs.get(f"refs/heads/{branch}")
 
     def tags(self) -> dict[str, str]:
+        """tag name -> object, built once per listing (callers must not change it)."""
+        return self._tags
+
+    def branches(self) -> dict[str, str]:
+        return self._branches
+
+    @cached_property
+    def _tags(self) -> dict[str, str]:
         return {
             r[len("refs/tags/") :]: o for r, o in self.refs.items() if r.startswith("refs/tags/")
         }
 
-    def branches(self) -> dict[str, str]:
+    @cached_property
+    def _branches(self) -> dict[str, str]:
         return {
             r[len("refs/heads/") :]: o for r, o in self.refs.items() if r.startswith("refs/heads/")
         }
+
+    def is_annotated(self, name: str) -> bool:
+        """A tag ref the listing peels (`^{}`) is a tag object; one it does not is lightweight."""
+        return f"refs/tags/{name}" in self.peeled
 
     def commit_of_tag(self, name: str) -> str | None:
         ref = f"refs/tags/{name}"
@@ -375,6 +389,78 @@ class WorkRepo:
             return True
         except GitError:
             return False
+
+    def object_types(self, shas: Iterable[str]) -> dict[str, str]:
+        """sha -> type (`commit`, `tag`, `tree`, `blob`, or `missing`), in one `cat-file`."""
+        wanted = list(dict.fromkeys(shas))
+        if not wanted:
+            return {}
+        try:
+            out = self.git(
+                "cat-file",
+                "--batch-check=%(objectname) %(objecttype)",
+                input="".join(f"{s}\n" for s in wanted),
+            )
+        except GitError as exc:
+            damaged(exc)
+            raise
+        types: dict[str, str] = {}
+        for sha, line in zip(wanted, out.splitlines(), strict=False):
+            parts = line.split()
+            types[sha] = parts[1] if len(parts) == 2 and parts[0] == sha else "missing"
+        return types
+
+    def missing(self, shas: Iterable[str]) -> set[str]:
+        """The objects of `shas` this repository does not hold, asked in one `cat-file`."""
+        return {s for s, t in self.object_types(shas).items() if t == "missing"}
+
+    def all_commits(self, tip: str) -> set[str]:
+        """Every commit reachable from `tip`, in one `rev-list` (ancestry for many heads)."""
+        try:
+            return set(self.git("rev-list", tip, "--").split())
+        except GitError as exc:
+            damaged(exc)
+            raise
+
+    def push_staged(self, url: str, updates: Mapping[str, str], *, name: str = "origin") -> None:
+        """Push `ref -> object` atomically, without force, through two glob refspecs.
+
+        The updates are staged under `refs/push/` in one `update-ref --stdin` (anything a
+        previous run left there is deleted in the same transaction), so git matches two globs
+        instead of one explicit refspec per ref: linear where thousands of explicit refspecs
+        are quadratic.
+        """
+        if not updates:
+            return
+        stale = self.git("for-each-ref", "--format=%(refname)", "refs/push/").split()
+        staged = {f"refs/push/{ref.removeprefix('refs/')}": sha for ref, sha in updates.items()}
+        script = "".join(f"delete {ref}\n" for ref in stale if ref not in staged)
+        script += "".join(f"update {ref} {sha}\n" for ref, sha in staged.items())
+        try:
+            self.git("update-ref", "--stdin", input=script)
+        except GitError as exc:
+            damaged(exc)
+            raise
+        spaces = sorted({ref.split("/")[1] for ref in updates})
+        specs = [f"refs/push/{space}/*:refs/{space}/*" for space in spaces]
+        try:
+            self.git(
+                "push",
+                "--atomic",
+                "--porcelain",
+                "--",
+                url,
+                *specs,
+                url=url,
+                auth=True,
+                timeout=TRANSFER_TIMEOUT,
+            )
+        except GitError as exc:
+            if exc.timed_out:
+                raise stalled(name, url, TRANSFER_TIMEOUT) from exc
+            if "[remote rejected]" not in exc.stdout and "remote:" not in exc.stderr:
+                damaged(exc)
+            raise push_refusal(exc, name, url) from exc
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         try:
