@@ -11,6 +11,7 @@ import base64
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -425,42 +426,46 @@ class WorkRepo:
     def push_staged(self, url: str, updates: Mapping[str, str], *, name: str = "origin") -> None:
         """Push `ref -> object` atomically, without force, through two glob refspecs.
 
-        The updates are staged under `refs/push/` in one `update-ref --stdin` (anything a
-        previous run left there is deleted in the same transaction), so git matches two globs
-        instead of one explicit refspec per ref: linear where thousands of explicit refspecs
-        are quadratic.
+        The refs are created in a throwaway repository that borrows this one's objects
+        (alternates), in one `update-ref --stdin`, so git matches two globs instead of one
+        explicit refspec per ref (linear where thousands of explicit refspecs are quadratic),
+        and nothing is left to clean up after.
         """
         if not updates:
             return
-        stale = self.git("for-each-ref", "--format=%(refname)", "refs/push/").split()
-        staged = {f"refs/push/{ref.removeprefix('refs/')}": sha for ref, sha in updates.items()}
-        script = "".join(f"delete {ref}\n" for ref in stale if ref not in staged)
-        script += "".join(f"update {ref} {sha}\n" for ref, sha in staged.items())
-        try:
-            self.git("update-ref", "--stdin", input=script)
-        except GitError as exc:
-            damaged(exc)
-            raise
+        script = "".join(f"update {ref} {sha}\n" for ref, sha in updates.items())
         spaces = sorted({ref.split("/")[1] for ref in updates})
-        specs = [f"refs/push/{space}/*:refs/{space}/*" for space in spaces]
-        try:
-            self.git(
-                "push",
-                "--atomic",
-                "--porcelain",
-                "--",
-                url,
-                *specs,
-                url=url,
-                auth=True,
-                timeout=TRANSFER_TIMEOUT,
-            )
-        except GitError as exc:
-            if exc.timed_out:
-                raise stalled(name, url, TRANSFER_TIMEOUT) from exc
-            if "[remote rejected]" not in exc.stdout and "remote:" not in exc.stderr:
+        specs = [f"refs/{space}/*:refs/{space}/*" for space in spaces]
+        with tempfile.TemporaryDirectory(prefix="push-", dir=self.path.parent) as tmp:
+            stage = Path(tmp) / "stage.git"
+            run("init", "--quiet", "--bare", "--template=", stage)
+            info = stage / "objects" / "info"
+            info.mkdir(parents=True, exist_ok=True)
+            (info / "alternates").write_text(f"{(self.path / 'objects').resolve()}\n")
+            try:
+                run(f"--git-dir={stage}", "update-ref", "--stdin", input=script)
+            except GitError as exc:
                 damaged(exc)
-            raise push_refusal(exc, name, url) from exc
+                raise
+            try:
+                run(
+                    f"--git-dir={stage}",
+                    "push",
+                    "--atomic",
+                    "--porcelain",
+                    "--",
+                    url,
+                    *specs,
+                    url=url,
+                    auth=True,
+                    timeout=TRANSFER_TIMEOUT,
+                )
+            except GitError as exc:
+                if exc.timed_out:
+                    raise stalled(name, url, TRANSFER_TIMEOUT) from exc
+                if "[remote rejected]" not in exc.stdout and "remote:" not in exc.stderr:
+                    damaged(exc)
+                raise push_refusal(exc, name, url) from exc
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         try:

@@ -1,18 +1,21 @@
 """The mirror ledger: every release tag the mirror took, and every head its branch had.
 
 Read once per run with the stdlib `tomllib` into plain dicts (a 5,000-tag ledger parses in
-milliseconds); tomlkit, which keeps the file's comments and layout, is loaded only when a run
-adds something and saves.
+milliseconds) and written whole in one canonical layout: no tomlkit on this path.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.errors import RecordError
 from sdkmirror.core.schema import Entries, Field, ListOf, Table, sha, timestamp, validate
 
@@ -46,7 +49,7 @@ class TagRecord:
 
 
 class MirrorLedger:
-    """The ledger as plain dicts; `add_*` queue entries that `save` writes through tomlkit."""
+    """The ledger as plain dicts; `add_*` only ever add, `save` writes the whole file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -92,37 +95,54 @@ class MirrorLedger:
         return True
 
     def save(self) -> None:
-        """Replace the ledger in one rename; on failure (disk full) the old one is intact."""
+        """Replace the ledger in one rename; on failure (disk full) the old one is intact.
+
+        The file is rendered whole from the dicts in one canonical layout (it is written only
+        by sync, never by hand): linear, where editing a parsed tomlkit document of thousands
+        of entries takes seconds.
+        """
         if not (self._new_tags or self._new_heads):
             return
-        import tomlkit  # only a run that writes pays for it
-
-        from sdkmirror.infra import tomlstore
-
-        doc = tomlstore.read(self.path, HEADER)
-        tags = tomlstore.section(doc, "tags")
-        for rec in self._new_tags:
-            if rec.name in tags:
-                continue
-            entry = tomlkit.table()
-            entry["object"] = rec.object
-            entry["commit"] = rec.commit
-            entry["mirrored_at"] = rec.mirrored_at
-            tags[rec.name] = entry
-        if self._new_heads:
-            branches = tomlstore.section(doc, "mirror_branches")
-            for branch, sha in self._new_heads:
-                if branch not in branches:
-                    table = tomlkit.table()
-                    table["heads"] = tomlkit.array().multiline(True)
-                    branches[branch] = table
-                heads = branches[branch]["heads"]
-                if sha not in heads:
-                    heads.append(sha)
-        tomlstore.write(
+        write_atomic(
             self.path,
-            doc,
+            render(self.tags, self.mirror_branches),
             what="the ledger",
             fix="free the space, then run `invoke sync` again, it records what origin holds",
         )
         self._new_tags, self._new_heads = [], []
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key(name: str) -> str:
+    return name if _BARE_KEY.fullmatch(name) else _string(name)
+
+
+def _string(text: str) -> str:
+    """A TOML basic string: JSON's escapes (ASCII only, \\uXXXX) are valid TOML escapes."""
+    return json.dumps(text, ensure_ascii=True)
+
+
+def _when(at: datetime) -> str:
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def render(tags: Mapping[str, TagRecord], branches: Mapping[str, list[str]]) -> str:
+    """The ledger file: header, one table per tag (in the order taken), one per branch."""
+    out = [f"# {line}" for line in HEADER.strip().splitlines()]
+    out.append("")
+    for rec in tags.values():
+        out += [
+            f"[tags.{_string(rec.name)}]",
+            f"object = {_string(rec.object)}",
+            f"commit = {_string(rec.commit)}",
+            f"mirrored_at = {_when(rec.mirrored_at)}",
+            "",
+        ]
+    for branch, heads in branches.items():
+        out += [f"[mirror_branches.{_key(branch)}]", "heads = ["]
+        out += [f"    {_string(h)}," for h in heads]
+        out += ["]", ""]
+    return "\n".join(out)

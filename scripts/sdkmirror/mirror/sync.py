@@ -496,7 +496,6 @@ def _fetch(
     prefix = cfg.release_tag_pattern.split("{version}")[0]
     wanted = [plan.upstream_head, *(t.object for t in plan.new_tags)]
     wanted += [plan.mirror_before] if plan.mirror_before else []
-    wanted += [b.commit for b in plan.new_release_branches]
     absent = repo.missing(wanted)
     up_specs: list[str] = []
     if plan.upstream_head in absent:
@@ -510,9 +509,8 @@ def _fetch(
     if plan.mirror_before in absent:
         m = cfg.mirror_branch
         org_specs.append(f"+refs/heads/{m}:refs/origin/heads/{m}")
-    new_objects = {t.object for t in plan.new_tags}
-    if any(b.commit in absent and b.commit not in new_objects for b in plan.new_release_branches):
-        # Release branches for mirror tags this work repository never fetched (a new cache).
+    # Release branches for mirror tags this work repository never fetched (a new cache).
+    if repo.missing(b.commit for b in plan.new_release_branches):
         org_specs.append(_glob(prefix, "origin"))
     repo.fetch(origin, org_specs, name="origin")
 
