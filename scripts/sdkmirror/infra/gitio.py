@@ -8,20 +8,32 @@ something: reading a checkout's refs and configuration, never running a command.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import shutil
+import signal
+import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import IO
 
 import git
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
 
 from sdkmirror.core.config import Config
-from sdkmirror.core.errors import CommandError, GitError, MirrorError, PushRefused, RemoteError
+from sdkmirror.core.errors import (
+    CommandError,
+    GitError,
+    MirrorError,
+    PushRefused,
+    RemoteError,
+    UsageError,
+)
 from sdkmirror.infra import console, proc
 
 ZERO = "0" * 40
@@ -169,6 +181,99 @@ def run(
     if result.returncode != 0:
         raise GitError(argv, result.returncode, result.stdout, result.stderr, what=label)
     return result.stdout
+
+
+STALL_ENV = "SDKMIRROR_STALL_SECONDS"
+STALL_DEFAULT = 120.0  # the listing's limit: a transfer silent this long is abandoned
+
+
+def stall_seconds() -> float:
+    """How long a fetch or push may go without any output before it is abandoned."""
+    text = os.environ.get(STALL_ENV, "").strip()
+    if not text:
+        return STALL_DEFAULT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 < value < float("inf")):
+        raise UsageError(f"{STALL_ENV}={text!r} is not a number of seconds > 0; unset it or fix it")
+    return value
+
+
+def run_watched(
+    *args: str | os.PathLike[str],
+    url: str,
+    name: str,
+    stage: str,
+    auth: bool = False,
+    input: str | None = None,
+) -> str:
+    """`run` for a transfer (fetch, push) on any transport: git reports `--progress` on
+    stderr, and when neither stream says anything for `stall_seconds()` the whole process
+    group (git, its transport helper, ssh) is killed: `RemoteError` naming the remote and the
+    stage, exit 4. A slow transfer that still makes progress is never cut off."""
+    stall = stall_seconds()
+    argv = _argv(args, url)
+    env = git_env(url, auth=auth)
+    try:
+        child = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own group: the kill reaches every helper it started
+        )
+    except FileNotFoundError as exc:
+        raise GitError(argv, 127, "", f"git: not found ({exc.strerror})") from None
+    chunks: dict[int, list[bytes]] = {1: [], 2: []}
+    heard = threading.Event()
+
+    def drain(stream: IO[bytes] | None, key: int) -> None:
+        if stream is None:
+            return
+        while data := os.read(stream.fileno(), 65536):
+            chunks[key].append(data)
+            heard.set()
+        stream.close()
+        heard.set()  # end of output: the child is exiting, look again at once
+
+    readers = [
+        threading.Thread(target=drain, args=(child.stdout, 1), daemon=True),
+        threading.Thread(target=drain, args=(child.stderr, 2), daemon=True),
+    ]
+    for t in readers:
+        t.start()
+    if child.stdin is not None:
+        try:
+            child.stdin.write((input or "").encode("utf-8", "surrogateescape"))
+            child.stdin.close()
+        except BrokenPipeError:
+            pass
+    stalled_out = False
+    while child.poll() is None:
+        if not any(t.is_alive() for t in readers):
+            break  # both streams closed: the child is exiting, wait for it below
+        heard.clear()
+        if not heard.wait(stall) and child.poll() is None:
+            stalled_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            break
+    child.wait()
+    for t in readers:
+        t.join()
+    out = b"".join(chunks[1]).decode("utf-8", "surrogateescape")
+    err = b"".join(chunks[2]).decode("utf-8", "surrogateescape")
+    if stalled_out:
+        raise RemoteError(
+            f"{name} {url} stalled: no progress for {stall:g}s while {stage}; the remote is "
+            f"hung or too slow, try again later (or raise {STALL_ENV})"
+        )
+    if child.returncode != 0:
+        raise GitError(argv, child.returncode, out, err, what=_what(args))
+    return out
 
 
 def pipe(
@@ -364,23 +469,29 @@ class WorkRepo:
         specs = list(refspecs)
         if not specs:
             return
-        argv = ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", url, *specs]
+        argv = [
+            f"--git-dir={self.path}",
+            "fetch",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--progress",
+            "--",
+            url,
+            *specs,
+        ]
         auth = name == "origin"
+        stage = "fetching objects (after the listing)"
         try:
-            self.git(*argv, url=url, auth=auth, timeout=TRANSFER_TIMEOUT)
+            run_watched(*argv, url=url, name=name, stage=stage, auth=auth)
         except GitError as exc:
-            if exc.timed_out:
-                raise stalled(name, url, TRANSFER_TIMEOUT) from exc
             reason = exc.reason
             if _looks_corrupt(exc.stderr):
                 console.warn(f"work repository damaged ({reason}); rebuilding and fetching again")
                 self.rebuild()
                 try:
-                    self.git(*argv, url=url, auth=auth, timeout=TRANSFER_TIMEOUT)
+                    run_watched(*argv, url=url, name=name, stage=stage, auth=auth)
                     return
                 except GitError as exc2:
-                    if exc2.timed_out:
-                        raise stalled(name, url, TRANSFER_TIMEOUT) from exc2
                     reason = exc2.reason
             raise RemoteError(f"cannot fetch from {name} {url}: {reason}") from exc
 
@@ -448,21 +559,21 @@ class WorkRepo:
                 damaged(exc)
                 raise
             try:
-                run(
+                run_watched(
                     f"--git-dir={stage}",
                     "push",
                     "--atomic",
                     "--porcelain",
+                    "--progress",
                     "--",
                     url,
                     *specs,
                     url=url,
+                    name=name,
+                    stage="pushing (after the listing)",
                     auth=True,
-                    timeout=TRANSFER_TIMEOUT,
                 )
             except GitError as exc:
-                if exc.timed_out:
-                    raise stalled(name, url, TRANSFER_TIMEOUT) from exc
                 if "[remote rejected]" not in exc.stdout and "remote:" not in exc.stderr:
                     damaged(exc)
                 raise push_refusal(exc, name, url) from exc
