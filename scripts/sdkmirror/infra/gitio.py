@@ -20,10 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import IO
-
-import git
-from git.exc import InvalidGitRepositoryError, NoSuchPathError
+from typing import IO, TYPE_CHECKING
 
 from sdkmirror.core.config import Config
 from sdkmirror.core.errors import (
@@ -35,6 +32,9 @@ from sdkmirror.core.errors import (
     UsageError,
 )
 from sdkmirror.infra import console, proc
+
+if TYPE_CHECKING:  # GitPython costs ~60 ms to import; only checkouts that commit need it
+    import git
 
 ZERO = "0" * 40
 
@@ -693,10 +693,14 @@ def push_refusal(exc: GitError, name: str, url: str) -> PushRefused:
 
 def remote_url(checkout: Path, remote: str = "origin") -> str:
     """The URL of a remote of a checkout (the default `--origin`)."""
+    # A git child, not GitPython: the no-op sync must not pay for importing it.
     try:
-        return git.Repo(checkout, search_parent_directories=True).remote(remote).url
-    except (InvalidGitRepositoryError, NoSuchPathError, ValueError) as exc:
+        url = run("-C", checkout, "config", "--get", f"remote.{remote}.url").strip()
+    except (GitError, OSError) as exc:
         raise RemoteError(f"{checkout} has no git remote {remote!r}; pass --origin URL") from exc
+    if not url:
+        raise RemoteError(f"{checkout} has no git remote {remote!r}; pass --origin URL")
+    return url
 
 
 def origin_url(cfg: Config, origin: str | None) -> str:
