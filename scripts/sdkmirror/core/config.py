@@ -9,6 +9,7 @@ import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +79,11 @@ class Config:
     toolchains: tuple[ToolchainSpec, ...] = field(default_factory=tuple)
     max_package_bytes: int = 50 * 1024 * 1024  # the build output's total size, at most
 
-    @property
+    @cached_property  # one compiled pattern per config: status asks it for every tag
     def tags(self) -> TagPattern:
         return TagPattern(self.release_tag_pattern)
 
-    @property
+    @cached_property
     def release_branches(self) -> TagPattern:
         return TagPattern(self.release_branch_template)
 

@@ -418,7 +418,7 @@ def _run_locked(
         upstream, [f"refs/heads/{cfg.upstream_branch}", "refs/tags/*"], name="upstream"
     )
     org_refs = ls_remote(origin, name="origin")
-    ledger = MirrorLedger(cfg.mirror_ledger)
+    ledger = MirrorLedger(cfg.mirror_ledger, cache_dir=cfg.work_dir)
     known = verdicts.still_rejected(verdicts.load(cfg.work_dir), up_refs.tags())
     plan = plan_refs(cfg, up_refs, org_refs, {n: r.object for n, r in ledger.tags.items()}, known)
 

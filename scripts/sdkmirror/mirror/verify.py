@@ -283,7 +283,7 @@ def examine(cfg: Config, *, origin: str, upstream: str | None) -> Audit:
     """The whole audit: violations, foreign tags, the repair plan, pending and rejected tags."""
     refs = ls_remote(origin, name="origin")
     up = _upstream_listing(upstream)
-    ledger = MirrorLedger(cfg.mirror_ledger)
+    ledger = MirrorLedger(cfg.mirror_ledger, cache_dir=cfg.work_dir)
     is_ancestor = _ancestry(cfg, refs, ledger, origin)
     active = [p.branch for p in PatchRegistry(cfg.patch_registry).active().values()]
     found = audit(cfg, refs, ledger, is_ancestor, active_patches=active, upstream=up)

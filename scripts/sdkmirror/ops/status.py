@@ -605,7 +605,7 @@ def gather(cfg: Config, *, upstream: str, origin: str) -> Status:
         upstream=up,
         origin=org,
         unreachable=down,
-        ledger=MirrorLedger(cfg.mirror_ledger),
+        ledger=MirrorLedger(cfg.mirror_ledger, cache_dir=cfg.work_dir),
         releases=ReleaseLedger(cfg.release_ledger).releases,
         patches=PatchRegistry(cfg.patch_registry).patches,
         last_sync=last_sync,
