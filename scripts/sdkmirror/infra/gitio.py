@@ -15,12 +15,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from sdkmirror.core.config import Config
 from sdkmirror.core.errors import (
@@ -201,6 +201,23 @@ def stall_seconds() -> float:
     return value
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc), so a stall kill reaches ssh and helpers."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def run_watched(
     *args: str | os.PathLike[str],
     url: str,
@@ -210,62 +227,54 @@ def run_watched(
     input: str | None = None,
 ) -> str:
     """`run` for a transfer (fetch, push) on any transport: git reports `--progress` on
-    stderr, and when neither stream says anything for `stall_seconds()` the whole process
-    group (git, its transport helper, ssh) is killed: `RemoteError` naming the remote and the
-    stage, exit 4. A slow transfer that still makes progress is never cut off."""
+    stderr, and when neither stream grows for `stall_seconds()` git and every process below
+    it (transport helper, ssh) are killed: `RemoteError` naming the remote and the stage,
+    exit 4. A slow transfer that still makes progress is never cut off.
+
+    The output goes to files, not pipes: if this run is killed, git can still finish an
+    atomic push alone instead of dying on a closed pipe halfway.
+    """
     stall = stall_seconds()
     argv = _argv(args, url)
     env = git_env(url, auth=auth)
-    try:
-        child = subprocess.Popen(
-            argv,
-            env=env,
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own group: the kill reaches every helper it started
-        )
-    except FileNotFoundError as exc:
-        raise GitError(argv, 127, "", f"git: not found ({exc.strerror})") from None
-    chunks: dict[int, list[bytes]] = {1: [], 2: []}
-    heard = threading.Event()
-
-    def drain(stream: IO[bytes] | None, key: int) -> None:
-        if stream is None:
-            return
-        while data := os.read(stream.fileno(), 65536):
-            chunks[key].append(data)
-            heard.set()
-        stream.close()
-        heard.set()  # end of output: the child is exiting, look again at once
-
-    readers = [
-        threading.Thread(target=drain, args=(child.stdout, 1), daemon=True),
-        threading.Thread(target=drain, args=(child.stderr, 2), daemon=True),
-    ]
-    for t in readers:
-        t.start()
-    if child.stdin is not None:
+    tick = min(1.0, stall / 4)
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
         try:
-            child.stdin.write((input or "").encode("utf-8", "surrogateescape"))
-            child.stdin.close()
-        except BrokenPipeError:
-            pass
-    stalled_out = False
-    while child.poll() is None:
-        if not any(t.is_alive() for t in readers):
-            break  # both streams closed: the child is exiting, wait for it below
-        heard.clear()
-        if not heard.wait(stall) and child.poll() is None:
-            stalled_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
-            break
-    child.wait()
-    for t in readers:
-        t.join()
-    out = b"".join(chunks[1]).decode("utf-8", "surrogateescape")
-    err = b"".join(chunks[2]).decode("utf-8", "surrogateescape")
+            child = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=out_f,
+                stderr=err_f,
+            )
+        except FileNotFoundError as exc:
+            raise GitError(argv, 127, "", f"git: not found ({exc.strerror})") from None
+        if child.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                child.stdin.write((input or "").encode("utf-8", "surrogateescape"))
+                child.stdin.close()
+        seen, quiet_since, stalled_out = -1, time.monotonic(), False
+        while True:
+            try:
+                child.wait(timeout=tick)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            size = os.fstat(out_f.fileno()).st_size + os.fstat(err_f.fileno()).st_size
+            now = time.monotonic()
+            if size != seen:
+                seen, quiet_since = size, now
+            elif now - quiet_since >= stall:
+                stalled_out = True
+                for pid in [child.pid, *_descendants(child.pid)]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                child.wait()
+                break
+        out_f.seek(0)
+        err_f.seek(0)
+        out = out_f.read().decode("utf-8", "surrogateescape")
+        err = err_f.read().decode("utf-8", "surrogateescape")
     if stalled_out:
         raise RemoteError(
             f"{name} {url} stalled: no progress for {stall:g}s while {stage}; the remote is "
