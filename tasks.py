@@ -574,3 +574,29 @@ ns.add_task(doctor)
 ns.add_collection(
     Collection("patch", new=patch_new, list=patch_list, retire=patch_retire, table=patch_table)
 )
+
+# --- health page and smoke bisection ----------------------------------------------------------
+
+
+@task(
+    help={
+        "good": "a ref that built green (the last green mirror tag)",
+        "bad": "a later ref whose smoke build breaks",
+        "toolchain": "NODE/PNPM to build with (default: the first configured one the bad ref "
+        "supports)",
+        "upstream": "git URL or path holding both refs (default: [tool.sdkmirror] upstream)",
+        "json": "print the result as JSON on stdout",
+        "report": "also write the JSON result to this path",
+    }
+)
+@guarded
+def smoke_bisect(c, good, bad, toolchain=None, upstream=None, json=False, report=None):
+    """The first commit between GOOD and BAD that breaks the smoke build (exit 1: BAD builds)."""
+    from sdkmirror.smoke import bisect
+
+    bisect.main(
+        good=good, bad=bad, toolchain=toolchain, upstream=upstream, as_json=json, report=report
+    )
+
+
+ns.add_collection(Collection("smoke", bisect=smoke_bisect))
