@@ -599,4 +599,21 @@ def smoke_bisect(c, good, bad, toolchain=None, upstream=None, json=False, report
     )
 
 
+@task(
+    iterable=["reports"],
+    help={
+        "out": "directory for index.html, health.json and health.md",
+        "reports": "a report file or directory of them (repeatable; default: the reports dir)",
+        "registry": "npm registry URL to read the published versions from (default: unknown)",
+    },
+)
+@guarded
+def health(c, out, reports=None, registry=None):
+    """Write the mirror's health page (static HTML) and its data; print the page's path."""
+    from sdkmirror.ops import health as health_mod
+
+    health_mod.main(out=out, reports_dirs=reports or [], registry=registry)
+
+
+ns.add_task(health)
 ns.add_collection(Collection("smoke", bisect=smoke_bisect))
