@@ -615,5 +615,23 @@ def health(c, out, reports=None, registry=None):
     health_mod.main(out=out, reports_dirs=reports or [], registry=registry)
 
 
+@task(
+    name="bisect-args",
+    iterable=["smoke_report"],
+    help={"smoke_report": "a smoke report file or a directory of them (repeatable)"},
+)
+@guarded
+def smoke_bisect_args(c, smoke_report=None):
+    """Job outputs `needed`, `good`, `bad`, `toolchain`, `upstream`: what to bisect after an
+    upstream break in the smoke reports."""
+    import os
+
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
+    from sdkmirror.ops.bisect_args import bisect_args
+
+    ci.write_outputs(bisect_args(config_mod.load(), smoke_report or [], os.environ))
+
+
 ns.add_task(health)
-ns.add_collection(Collection("smoke", bisect=smoke_bisect))
+ns.add_collection(Collection("smoke", bisect=smoke_bisect, bisect_args=smoke_bisect_args))

@@ -273,3 +273,43 @@ def test_real_smoke_build_names_the_culprit(
     assert data["builds"] == 3 and data["candidates"] == 6
     assert [t["state"] for t in data["tested"]] == ["bad", "good", "good"]
     assert data["tested"][0]["reason"].startswith("upstream-build: ")
+
+
+def test_the_alert_issue_names_the_culprit(
+    project: Project, history: History, tmp_path: Path
+) -> None:
+    """The daily run: a smoke report with an upstream break and the bisect's report side by
+    side in the downloaded artifacts; the new alert issue names the first bad commit."""
+    from sdkmirror.alerts import alert as alerts
+
+    reports = tmp_path / "reports"
+    calls: list[str] = []
+    bisect.main(
+        good="good",
+        bad="bad",
+        upstream=str(history.bare),
+        toolchain="24.19.0/10.33.0",
+        report=str(reports / "bisect-report" / "bisect.json"),
+        builder=tree_builder(calls),
+    )
+    smoke_dir = reports / "smoke-node-24.19.0-pnpm-10.33.0"
+    smoke_dir.mkdir(parents=True)
+    result = {
+        "toolchain": {"node": "24.19.0", "pnpm": "10.33.0", "allow_failure": False},
+        "status": "fail",
+        "category": "upstream-build",
+        "classification": "upstream-breaking",
+        "reason": "pnpm build exited 2",
+        "commit": history.bad,
+    }
+    (smoke_dir / "smoke.json").write_text(
+        json.dumps({"kind": "smoke", "ref": "bad", "commit": history.bad, "results": [result]})
+    )
+    smokes = alerts.load_smoke_reports([reports])
+    culprits = alerts.load_culprits([reports])
+    [action] = alerts.plan_alerts({"status": "updated"}, smokes, [], "", culprits=culprits)
+    assert action.verb == "open"
+    assert (
+        f"- Culprit (first bad commit, `invoke smoke.bisect`): `{history.culprit} " in action.body
+    )
+    assert "sdk: run turns with tools" in action.body

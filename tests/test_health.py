@@ -235,7 +235,8 @@ def test_health_task_writes_page_json_and_summary(project: Project, tmp_path: Pa
     assert len(data["releases"]) == 4 and data["counts"]["upstream-break"] == 1
     md = summary.read_text()
     assert md == (out / "health.md").read_text()
-    assert "| 0.19.0 |" in md and "✖ upstream-break" in md and f"culprit: `{sha(77, 'b')[:12]} sdk:" in md
+    assert "| 0.19.0 |" in md and "✖ upstream-break" in md
+    assert f"culprit: `{sha(77, 'b')[:12]} sdk:" in md
     page = (out / "index.html").read_text()
     assert "<script" not in page and "http" not in re.sub(r"http://127\.0\.0\.1:9/", "", page)
     assert page.count('<tr class="release"') == 4
