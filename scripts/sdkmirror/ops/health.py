@@ -101,6 +101,8 @@ class Health:
     registry: dict[str, Any]  # url, status (known | unknown), versions, why
     latest_green: str | None
     missing: list[str] = field(default_factory=list)
+    # The newest smoke run, whatever it built (the mirror branch too): ref, commit, cells.
+    latest_smoke: dict[str, Any] | None = None
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
@@ -312,7 +314,19 @@ def collect(
         if sync is not None
         else None
     )
+    latest_smoke = None
+    if smoke_reports:
+        last = smoke_reports[-1]
+        latest_smoke = {
+            "ref": str(last.get("ref") or ""),
+            "commit": str(last.get("commit") or ""),
+            "cells": [
+                asdict(Cell(toolchain_id(r.get("toolchain")), cell_state(r), str(r.get("reason"))))
+                for r in last.get("results", []) or []
+            ],
+        }
     return Health(
+        latest_smoke=latest_smoke,
         generated_at=now.astimezone(UTC).replace(microsecond=0).isoformat(),
         npm_name=cfg.npm_name,
         toolchains=toolchains,
@@ -458,6 +472,11 @@ def write(health: Health, out: Path) -> Path:
     write_atomic(out / "health.md", health_markdown.render(health), what="the health summary")
     write_atomic(page, health_html.render(health), what="the health page")
     return page
+
+
+def page(cfg: Config, out: Path) -> Path:
+    """The page from `cfg`'s own reports directory (what `nox -s demo` shows)."""
+    return write(gather(cfg, report_paths=[cfg.reports_dir], registry=None), out)
 
 
 def main(*, out: str, reports_dirs: Sequence[str] = (), registry: str | None = None) -> Path:

@@ -132,6 +132,20 @@ def _alerts(health: Health) -> str:
     return f'<ul class="alerts">{"".join(items)}</ul>'
 
 
+def _latest_smoke(health: Health) -> str:
+    run = health.latest_smoke
+    if run is None:
+        return "<p>No smoke report found.</p>"
+    cells = "".join(
+        f"<tr><th scope=row>{_e(c['toolchain'])}</th>{_state(c['state'], c['reason'])}</tr>"
+        for c in run["cells"]
+    )
+    return (
+        f"<p>Built <code>{_e(run['ref'])}</code> at <code>{_e(run['commit'][:12])}</code>:</p>"
+        f'<div class="scroll"><table class="latest"><tbody>{cells}</tbody></table></div>'
+    )
+
+
 def _sync(health: Health) -> str:
     s = health.last_sync
     if s is None:
@@ -204,6 +218,7 @@ def render(health: Health) -> str:
 {missing}
 <section><h2>Open alerts</h2>{_alerts(health)}</section>
 <section><h2>Releases x toolchains</h2>{_legend()}{grid}</section>
+<section><h2>Latest smoke run</h2>{_latest_smoke(health)}</section>
 <section><h2>Last sync</h2>{_sync(health)}</section>
 <section><h2>Patch branches</h2>{_patches(health)}</section>
 <section><h2>Registry</h2>{_registry(health)}</section>

@@ -51,6 +51,10 @@ def render(health: Health) -> str:
         out += ["", "Legend: " + "; ".join(f"{_state(s)}: {m}" for s, (_, m) in STATES.items())]
     else:
         out.append("No mirrored release yet.")
+    run = health.latest_smoke
+    if run is not None:
+        out += ["", f"### Latest smoke run: `{_md(run['ref'])}` ({run['commit'][:12]})", ""]
+        out += [f"- {_md(c['toolchain'])}: {_state(c['state'])}" for c in run["cells"]]
     out += ["", "### Last sync", ""]
     s = health.last_sync
     out.append(
