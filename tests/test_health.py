@@ -369,3 +369,12 @@ def test_a_thousand_releases_in_headless_chromium(project: Project, tmp_path: Pa
     assert seen["errors"] == []
     assert seen["rows"] == {1280: 1000, 390: 1000}
     assert seen["visible_rows"] == health_html.SHOWN  # the older ones are folded
+
+
+def test_sdk_versions_are_read_from_the_work_repository(project: Project, sample_upstream) -> None:
+    cfg = project.config()
+    up = sample_upstream(cfg.work_repo)  # the work repository holds the mirrored commits
+    from sdkmirror.devtools import sample
+
+    wanted = {up.tags[sample.TAG.format(r.cli)]: r.sdk for r in sample.DEFAULT_RELEASES}
+    assert health.sdk_versions(cfg, [*wanted, "f" * 40]) == wanted

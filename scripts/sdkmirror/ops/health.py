@@ -394,19 +394,19 @@ def sdk_versions(cfg: Config, commits: Iterable[str]) -> dict[str, str]:
     except GitError:
         return {}
     versions: dict[str, str] = {}
-    pos = 0
+    raw, pos = out.encode("utf-8"), 0  # object sizes count bytes
     for commit in wanted:
-        header_end = out.find("\n", pos)
-        header = out[pos:header_end].split()
+        header_end = raw.find(b"\n", pos)
+        header = raw[pos:header_end].split()
         if len(header) != 3:  # "<spec> missing"
             pos = header_end + 1
             continue
         size = int(header[2])
-        body = out[header_end + 1 : header_end + 1 + size]
+        body = raw[header_end + 1 : header_end + 1 + size]
         pos = header_end + 1 + size + 1
         try:
             version = json.loads(body).get("version")
-        except ValueError:
+        except (ValueError, AttributeError):
             continue
         if isinstance(version, str):
             versions[commit] = version
