@@ -228,7 +228,7 @@ def test_bad_input_is_one_error_line_exit_2_nothing_written(
     errors = [ln for ln in cp.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], cp.stderr
     assert "Traceback" not in cp.stderr and cp.stdout == ""
-    assert not report.exists()
+    assert not report.parent.exists()  # not even the report's directory
 
 
 def test_good_not_an_ancestor_is_refused(

@@ -244,12 +244,16 @@ def test_health_task_writes_page_json_and_summary(project: Project, tmp_path: Pa
 
 def test_missing_reports_give_a_page_that_says_so(project: Project, tmp_path: Path) -> None:
     out = tmp_path / "empty"
-    cp = project.invoke("health", "--out", str(out))
+    broken = tmp_path / "reports"
+    broken.mkdir()
+    (broken / "smoke.json").write_text('{"kind": "smoke", "results": "zz"}')
+    cp = project.invoke("health", "--out", str(out), "--reports", str(broken))
     assert cp.returncode == 0, cp.stderr
     page = (out / "index.html").read_text()
     assert "What is missing" in page
     for words in ("no mirrored release", "no sync report", "no smoke report", "unknown"):
         assert words in page
+    assert "unreadable report skipped" in page and "results" in page
     assert json.loads((out / "health.json").read_text())["releases"] == []
 
 

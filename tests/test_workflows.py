@@ -517,6 +517,8 @@ def test_sync_workflow_bisects_an_upstream_break_and_publishes_the_health_page()
     assert upload["with"]["name"] == "bisect-report" and upload["with"]["path"] == "bisect/"
     report = jobs["report"]
     assert report["needs"] == ["sync", "smoke", "bisect"]
+    checkout = next(s for s in report["steps"] if "checkout" in s.get("uses", ""))
+    assert checkout["with"]["ref"] == "main"  # the ledger the sync just pushed
     runs = [s.get("run") for s in report["steps"]]
     # The alerts read the bisect report from the same downloaded directory.
     assert runs.index("invoke health --out health-page --reports reports") > runs.index(

@@ -238,6 +238,7 @@ def collect(
     registry_url: str | None = None,
     registry_versions: Iterable[str] | None = None,
     registry_why: str = "",
+    skipped_reports: Sequence[str] = (),
     now: datetime,
 ) -> Health:
     """Everything the page shows, decided from its inputs. Pure."""
@@ -308,6 +309,7 @@ def collect(
         missing.append("no publish report and no published release: run `invoke publish`")
     if registry is None:
         missing.append(f"registry versions unknown: {registry_why}")
+    missing += [f"unreadable report skipped: {why}" for why in skipped_reports]
     last_sync = (
         {k: sync.get(k) for k in ("started_at", "status", "error", "origin")}
         | {"new_tags": [t.get("name") for t in sync.get("new_tags", []) or []]}
@@ -354,12 +356,14 @@ class Reports:
     smoke: list[dict[str, Any]] = field(default_factory=list)
     publish: list[dict[str, Any]] = field(default_factory=list)
     bisect: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # unreadable reports, and why
 
 
 def load_reports(paths: Sequence[Path]) -> Reports:
     """Every report under `paths` (files or directories), by kind, oldest first; the newest
     sync report wins. An unreadable report is skipped with a warning: the page says so."""
     found: list[tuple[float, str, str, dict[str, Any]]] = []
+    skipped: list[str] = []
     for p in paths:
         files = sorted(p.rglob("*.json")) if p.is_dir() else [p] if p.is_file() else []
         for f in files:
@@ -370,10 +374,11 @@ def load_reports(paths: Sequence[Path]) -> Reports:
                 data = reports.read(f, str(kind))
             except MirrorError as exc:
                 console.warn(f"skipping report: {exc}")
+                skipped.append(str(exc))
                 continue
             stamp = str(data.get("started_at") or "")
             found.append((f.stat().st_mtime, stamp, str(f), data))
-    out = Reports()
+    out = Reports(skipped=skipped)
     for _, _, _, data in sorted(found, key=lambda x: (x[1] or "", x[0], x[2])):
         kind = data["kind"]
         if kind == "sync":
@@ -456,6 +461,7 @@ def gather(cfg: Config, *, report_paths: Sequence[Path], registry: str | None) -
         registry_url=registry,
         registry_versions=versions,
         registry_why=why,
+        skipped_reports=found.skipped,
         now=datetime.now(UTC),
     )
 

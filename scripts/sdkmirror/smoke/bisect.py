@@ -387,6 +387,23 @@ def text(outcome: Outcome) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_report_path(report: str | None) -> None:
+    """Refuse a `--report` that could not be written, without creating anything (bad input
+    leaves no trace, not even a directory)."""
+    if not report:
+        return
+    path = Path(report)
+    if path.is_dir():
+        raise UsageError(f"--report {report} is a directory; pass a file path")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(
+            f"--report {report} cannot be written under {parent}; pass a writable path"
+        )
+
+
 def main(
     *,
     good: str,
@@ -401,7 +418,7 @@ def main(
     cfg = config_mod.load()
     if toolchain:
         parse_toolchain(toolchain)  # a malformed flag is refused before anything is fetched
-    reports.check_writable(report)
+    check_report_path(report)
     outcome = bisect(
         cfg, good=good, bad=bad, toolchain=toolchain, upstream=upstream, builder=builder
     )
