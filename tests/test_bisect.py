@@ -313,3 +313,36 @@ def test_the_alert_issue_names_the_culprit(
         f"- Culprit (first bad commit, `invoke smoke.bisect`): `{history.culprit} " in action.body
     )
     assert "sdk: run turns with tools" in action.body
+
+
+def test_search_bound_and_answer_for_every_size_and_culprit() -> None:
+    """Pure search: for n candidates and every first-bad position (n: none is bad), the answer
+    is right within ceil(log2(n + 1)) builds, and with a skip within one more."""
+    for n in range(0, 40):
+        commits = [Commit(f"{i:040x}", f"c{i}", "") for i in range(n)]
+        for first_bad in range(n + 1):
+            for skip in (None, first_bad - 1, first_bad, first_bad + 1, n // 2, (n - 1) // 2):
+                built: list[int] = []
+
+                def build(
+                    c: Commit,
+                    first_bad: int = first_bad,
+                    skip: int | None = skip,
+                    built: list[int] = built,
+                ) -> Verdict:
+                    i = int(c.sha, 16)
+                    built.append(i)
+                    if i == skip:
+                        return Verdict("skip", "cannot install")
+                    return Verdict("bad" if i >= first_bad else "good")
+
+                found = bisect.search(commits, build)
+                skips = sum(1 for i in built if i == skip)
+                assert len(built) <= math.ceil(math.log2(n + 1)) + skips, (n, first_bad, skip)
+                assert len(set(built)) == len(built)  # nothing is built twice
+                if skip is None or skip < 0 or skip >= n or not skips:
+                    assert found.culprit == (first_bad if first_bad < n else None)
+                else:
+                    # A skipped commit right before the answer leaves both possible.
+                    possible = [*found.undecided, found.culprit]
+                    assert first_bad in possible or (first_bad == n and found.culprit is None)

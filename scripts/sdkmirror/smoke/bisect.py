@@ -86,11 +86,9 @@ def search(candidates: Sequence[Commit], build: Builder) -> Search:
     skipped: set[int] = set()
     tested: list[Tested] = []
     while hi - lo > 1:
-        pool = [i for i in range(lo + 1, hi) if i not in skipped]
-        if not pool:
+        pick = _next(lo, hi, skipped)
+        if pick is None:
             break
-        mid = (lo + hi) // 2
-        pick = min(pool, key=lambda i: (abs(i - mid), i))
         verdict = build(candidates[pick])
         tested.append(Tested(candidates[pick], verdict))
         if verdict.state == "good":
@@ -101,6 +99,25 @@ def search(candidates: Sequence[Commit], build: Builder) -> Search:
             skipped.add(pick)
     undecided = sorted(i for i in skipped if lo < i < hi)
     return Search(hi if hi < n else None, tested, undecided)
+
+
+def _next(lo: int, hi: int, skipped: set[int]) -> int | None:
+    """The candidate in (lo, hi) whose verdict splits the remaining outcomes most evenly.
+
+    A skipped candidate cannot be told apart from the next one, so it is no outcome of its
+    own: the outcomes are the unskipped positions in (lo, hi) plus `hi` itself.
+    """
+    pool = [i for i in range(lo + 1, hi) if i not in skipped]
+    if not pool:
+        return None
+    total = len(pool) + 1
+    mid = (lo + hi) // 2
+    best, best_key = pool[0], (total, 0, 0)
+    for rank, i in enumerate(pool):  # `rank + 1` outcomes if i is bad, the rest if good
+        key = (max(rank + 1, total - rank - 1), abs(i - mid), i)
+        if key < best_key:
+            best, best_key = i, key
+    return best
 
 
 # --- the history between the two refs -------------------------------------------------------------
