@@ -610,9 +610,9 @@ def smoke_bisect(c, good, bad, toolchain=None, upstream=None, json=False, report
 @guarded
 def health(c, out, reports=None, registry=None):
     """Write the mirror's health page (static HTML) and its data; print the page's path."""
-    from sdkmirror.ops import health as health_mod
+    from sdkmirror.ops import health_site
 
-    health_mod.main(out=out, reports_dirs=reports or [], registry=registry)
+    health_site.main(out=out, reports_dirs=reports or [], registry=registry)
 
 
 @task(

@@ -17,7 +17,7 @@ from conftest import Project
 from sdkmirror.mirror.ledger import MirrorLedger, TagRecord
 from sdkmirror.mirror.patch_registry import Patch, PatchRegistry
 from sdkmirror.mirror.releases import Release, ReleaseLedger
-from sdkmirror.ops import health, health_html, health_markdown
+from sdkmirror.ops import health, health_html, health_markdown, health_site, health_sources
 
 TAG = "@moonshot-ai/kimi-code@{}"
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -153,7 +153,7 @@ def seeded(project: Project) -> dict[str, Any]:
 def test_the_data_model_from_ledgers_and_reports(project: Project) -> None:
     seed = seeded(project)
     cfg = project.config()
-    h = health.gather(cfg, report_paths=[cfg.reports_dir], registry=None)
+    h = health_sources.gather(cfg, report_paths=[cfg.reports_dir], registry=None)
     assert [r.version for r in h.releases] == list(reversed(seed["versions"]))
     assert h.toolchains == [
         "node 24.15.0 + pnpm 10.33.0",
@@ -195,7 +195,7 @@ def test_the_data_model_from_ledgers_and_reports(project: Project) -> None:
 def test_shared_sdk_version_and_registry_are_told(project: Project) -> None:
     seeded(project)
     cfg = project.config()
-    found = health.load_reports([cfg.reports_dir])
+    found = health_sources.load_reports([cfg.reports_dir])
     h = health.collect(
         cfg,
         tags=MirrorLedger(cfg.mirror_ledger).tags,
@@ -219,7 +219,9 @@ def test_shared_sdk_version_and_registry_are_told(project: Project) -> None:
 
 
 def test_unreachable_registry_is_unknown_not_an_error(project: Project) -> None:
-    versions, why = health.registry_versions("http://127.0.0.1:9/", "@botiverse/kimi-code-sdk")
+    versions, why = health_sources.registry_versions(
+        "http://127.0.0.1:9/", "@botiverse/kimi-code-sdk"
+    )
     assert versions is None and "unreachable" in why
 
 
@@ -368,7 +370,7 @@ def test_page_in_headless_chromium(project: Project, tmp_path: Path) -> None:
 
 def test_a_thousand_releases_in_headless_chromium(project: Project, tmp_path: Path) -> None:
     out = tmp_path / "site"
-    page_file = health.write(thousand(project), out)
+    page_file = health_site.write(thousand(project), out)
     seen = browse(page_file, artifacts_dir(tmp_path), "health-1000")
     assert seen["errors"] == []
     assert seen["rows"] == {1280: 1000, 390: 1000}
@@ -381,4 +383,4 @@ def test_sdk_versions_are_read_from_the_work_repository(project: Project, sample
     from sdkmirror.devtools import sample
 
     wanted = {up.tags[sample.TAG.format(r.cli)]: r.sdk for r in sample.DEFAULT_RELEASES}
-    assert health.sdk_versions(cfg, [*wanted, "f" * 40]) == wanted
+    assert health_sources.sdk_versions(cfg, [*wanted, "f" * 40]) == wanted
