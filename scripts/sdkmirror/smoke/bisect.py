@@ -201,7 +201,14 @@ def fetch_history(url: str, good: str, bad: str, git_dir: Path, sdk_dir: str) ->
         "--",
         *inputs,
     )
-    candidates = [Commit(*line.split("\x1f", 2)) for line in out.splitlines() if line]
+    candidates = []
+    for line in out.splitlines():
+        if line:
+            sha, subject, date = line.split("\x1f", 2)
+            # Upstream writes the subject: no control character reaches a terminal or an issue.
+            candidates.append(
+                Commit(sha, "".join(c if c.isprintable() else "?" for c in subject), date)
+            )
     return History(git_dir, g, b, inputs, candidates)
 
 
