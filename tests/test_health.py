@@ -384,3 +384,20 @@ def test_sdk_versions_are_read_from_the_work_repository(project: Project, sample
 
     wanted = {up.tags[sample.TAG.format(r.cli)]: r.sdk for r in sample.DEFAULT_RELEASES}
     assert health_sources.sdk_versions(cfg, [*wanted, "f" * 40]) == wanted
+
+
+def test_one_release_is_one_row_and_nothing_folded(project: Project) -> None:
+    cfg = project.config()
+    name = TAG.format("0.14.2")
+    h = health.collect(
+        cfg,
+        tags={name: TagRecord(name, sha(0, "a"), sha(0), NOW)},
+        releases={},
+        patches={},
+        sync=None,
+        smoke_reports=[smoke(name, sha(0), (TC_B, "pass", None))],
+        now=NOW,
+    )
+    page = health_html.render(h)
+    assert page.count('<tr class="release"') == 1 and "<details>" not in page
+    assert h.latest_green == name and [c.state for c in h.releases[0].cells] == ["pass"]
