@@ -574,3 +574,64 @@ ns.add_task(doctor)
 ns.add_collection(
     Collection("patch", new=patch_new, list=patch_list, retire=patch_retire, table=patch_table)
 )
+
+# --- health page and smoke bisection ----------------------------------------------------------
+
+
+@task(
+    help={
+        "good": "a ref that built green (the last green mirror tag)",
+        "bad": "a later ref whose smoke build breaks",
+        "toolchain": "NODE/PNPM to build with (default: the first configured one the bad ref "
+        "supports)",
+        "upstream": "git URL or path holding both refs (default: [tool.sdkmirror] upstream)",
+        "json": "print the result as JSON on stdout",
+        "report": "also write the JSON result to this path",
+    }
+)
+@guarded
+def smoke_bisect(c, good, bad, toolchain=None, upstream=None, json=False, report=None):
+    """The first commit between GOOD and BAD that breaks the smoke build (exit 1: BAD builds)."""
+    from sdkmirror.smoke import bisect
+
+    bisect.main(
+        good=good, bad=bad, toolchain=toolchain, upstream=upstream, as_json=json, report=report
+    )
+
+
+@task(
+    iterable=["reports"],
+    help={
+        "out": "directory for index.html, health.json and health.md",
+        "reports": "a report file or directory of them (repeatable; default: the reports dir)",
+        "registry": "npm registry URL to read the published versions from (default: unknown)",
+    },
+)
+@guarded
+def health(c, out, reports=None, registry=None):
+    """Write the mirror's health page (static HTML) and its data; print the page's path."""
+    from sdkmirror.ops import health_site
+
+    health_site.main(out=out, reports_dirs=reports or [], registry=registry)
+
+
+@task(
+    name="bisect-args",
+    iterable=["smoke_report"],
+    help={"smoke_report": "a smoke report file or a directory of them (repeatable)"},
+)
+@guarded
+def smoke_bisect_args(c, smoke_report=None):
+    """Job outputs `needed`, `good`, `bad`, `toolchain`, `upstream`: what to bisect after an
+    upstream break in the smoke reports."""
+    import os
+
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
+    from sdkmirror.ops.bisect_args import bisect_args
+
+    ci.write_outputs(bisect_args(config_mod.load(), smoke_report or [], os.environ))
+
+
+ns.add_task(health)
+ns.add_collection(Collection("smoke", bisect=smoke_bisect, bisect_args=smoke_bisect_args))

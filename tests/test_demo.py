@@ -304,3 +304,16 @@ def test_an_interrupted_step_prints_no_line(tmp_path: Path) -> None:
     with pytest.raises(demo.Interrupted), steps("1", "long step"):
         raise demo.Interrupted(signal.SIGINT)
     assert stream.getvalue() == "" and steps.done == [] and steps.current is None
+
+
+@pytest.mark.slow
+def test_demo_writes_the_health_page(demo_run: DemoRun) -> None:
+    [line] = demo_run.lines(r"^health page: ")
+    page = Path(line.removeprefix("health page: ").strip())
+    assert page == demo_run.dir / "health" / "index.html" and "<table" in page.read_text()
+    data = json.loads((page.parent / "health.json").read_text())
+    versions = [r.cli for r in sample.DEFAULT_RELEASES]
+    assert [r["version"] for r in data["releases"]] == versions[::-1]
+    published = {r["version"]: r["npm"]["version"] for r in data["releases"]}
+    assert published[NEWER.cli] == NEWER.sdk and published[OLDER.cli] == OLDER.sdk
+    assert data["latest_smoke"]["ref"] == "upstream-main"

@@ -56,6 +56,8 @@ SAMPLES: dict[str, Callable[[Path], Any]] = {
     "npm_version": lambda d: "0.9.3",
     "upstream_tag": lambda d: TAG.format("0.14.2"),
     "commit": lambda d: "a" * 40,
+    "good": lambda d: TAG.format("0.14.2"),
+    "bad": lambda d: TAG.format("0.14.3"),
 }
 
 

@@ -20,6 +20,7 @@ from sdkmirror.core import config
 from sdkmirror.core.errors import UsageError, VerificationFailed
 from sdkmirror.mirror.ledger import MirrorLedger
 from sdkmirror.ops import ci
+from sdkmirror.ops.bisect_args import bisect_args
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
@@ -489,3 +490,88 @@ def test_build_outputs_refuse_a_linked_tarball(project: Project, tmp_path: Path)
     tgz.symlink_to("/etc/passwd")
     cp = project.invoke("ci.build-outputs", "--manifest", str(path))
     assert cp.returncode == 2 and "which is not a file next to it" in cp.stderr
+
+
+# --- the health page and the bisect of an upstream break -----------------------------------------
+
+
+def test_sync_workflow_bisects_an_upstream_break_and_publishes_the_health_page() -> None:
+    jobs = load(WORKFLOWS / "sync-upstream.yml")["jobs"]
+    bisect = jobs["bisect"]
+    assert bisect["needs"] == ["sync", "smoke"]
+    assert bisect["permissions"] == {"contents": "read"} and "environment" not in bisect
+    download = next(s for s in bisect["steps"] if "download-artifact" in s.get("uses", ""))
+    assert download["with"] == {"pattern": "smoke-*", "path": "reports"}
+    runs = run_steps(bisect)
+    args = next(s for s in bisect["steps"] if s.get("run", "").startswith("invoke smoke.bisect-"))
+    assert args["run"] == "invoke smoke.bisect-args --smoke-report reports" and args["id"] == "args"
+    [(cmd, env)] = [(r, e) for r, e in runs.items() if r.startswith("invoke smoke.bisect ")]
+    assert cmd == (
+        'invoke smoke.bisect --good "$GOOD" --bad "$BAD" --toolchain "$TOOLCHAIN" '
+        '--upstream "$UPSTREAM" --report bisect/bisect.json'
+    )
+    assert env == {k.upper(): f"${{{{ steps.args.outputs.{k} }}}}" for k in ci_bisect_keys()}
+    step = next(s for s in bisect["steps"] if s.get("run") == cmd)
+    assert step["if"] == "${{ steps.args.outputs.needed == 'true' }}"
+    upload = next(s for s in bisect["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert upload["with"]["name"] == "bisect-report" and upload["with"]["path"] == "bisect/"
+    report = jobs["report"]
+    assert report["needs"] == ["sync", "smoke", "bisect"]
+    checkout = next(s for s in report["steps"] if "checkout" in s.get("uses", ""))
+    assert checkout["with"]["ref"] == "main"  # the ledger the sync just pushed
+    runs = [s.get("run") for s in report["steps"]]
+    # The alerts read the bisect report from the same downloaded directory.
+    assert runs.index("invoke health --out health-page --reports reports") > runs.index(
+        "invoke report --sync-report reports/sync-report/sync.json --smoke-report reports"
+    )
+    page = next(s for s in report["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert page["with"]["name"] == "health-page" and page["with"]["path"] == "health-page/"
+    assert page["if"] == "${{ !cancelled() }}"
+
+
+def ci_bisect_keys() -> list[str]:
+    return ["good", "bad", "toolchain", "upstream"]
+
+
+def test_bisect_args_from_the_smoke_reports(project: Project, tmp_path: Path) -> None:
+    cfg = project.config()
+    ledger = MirrorLedger(cfg.mirror_ledger)
+    ledger.add_tag("@moonshot-ai/kimi-code@0.14.2", "a" * 40, "1" * 40)
+    ledger.add_tag("@moonshot-ai/kimi-code@0.17.0", "b" * 40, "2" * 40)
+    ledger.add_tag("@moonshot-ai/kimi-code@0.19.0", "c" * 40, "3" * 40)
+    ledger.save()
+    reports = tmp_path / "reports" / "smoke-node-24.19.0-pnpm-10.33.0"
+    reports.mkdir(parents=True)
+
+    def smoke(category: str, classification: str) -> None:
+        (reports / "smoke.json").write_text(
+            json.dumps(
+                {
+                    "kind": "smoke",
+                    "ref": "@moonshot-ai/kimi-code@0.19.0",
+                    "commit": "3" * 40,
+                    "results": [
+                        {
+                            "toolchain": {"node": "24.19.0", "pnpm": "10.33.0"},
+                            "status": "fail",
+                            "category": category,
+                            "classification": classification,
+                            "commit": "3" * 40,
+                        }
+                    ],
+                }
+            )
+        )
+
+    env = {"GITHUB_SERVER_URL": "https://git.example.invalid", "GITHUB_REPOSITORY": "o/m"}
+    smoke("upstream-build", "upstream-breaking")
+    assert bisect_args(cfg, [str(tmp_path / "reports")], env) == {
+        "needed": "true",
+        "good": "@moonshot-ai/kimi-code@0.17.0",
+        "bad": "3" * 40,
+        "toolchain": "24.19.0/10.33.0",
+        "upstream": "https://git.example.invalid/o/m.git",
+    }
+    smoke("lockfile", "our-env")  # our environment: nothing to bisect
+    assert bisect_args(cfg, [str(tmp_path / "reports")], env)["needed"] == "false"
+    assert bisect_args(cfg, [str(tmp_path / "none")], env)["needed"] == "false"

@@ -41,6 +41,7 @@ from sdkmirror.infra import gitio, npmtool, proc, tomlstore, toolchain
 from sdkmirror.infra.gitio import ls_remote
 from sdkmirror.mirror import source
 from sdkmirror.mirror.releases import ReleaseLedger
+from sdkmirror.ops import health_site
 from sdkmirror.release import (
     publish,
     publish_build,
@@ -65,6 +66,7 @@ OWNED = (
     "consumer",
     "logs",
     "pyproject.toml",
+    "health",
 )
 EXIT_STEP_FAILED = 1
 
@@ -574,6 +576,7 @@ def run(tmp: Path, *, project_root: Path) -> int:
         consumer = consume(d, tc, registry, published[-1])
     notes_and_table(d, tags, str(d.origin))
     status_and_hints(d, tags[-1])
+    d.steps.say(f"health page: {health_site.page(d.cfg, tmp / 'health')}")
     d.steps.summary()
     reports.write_json(
         tmp / "demo.json",

@@ -88,7 +88,13 @@ def main(
             can_apply = False
 
     actions = alerts.plan_alerts(
-        sync, smokes, open_issues, url, last_green=green, readme=readme_from_env()
+        sync,
+        smokes,
+        open_issues,
+        url,
+        last_green=green,
+        readme=readme_from_env(),
+        culprits=alerts.load_culprits(smoke_reports),
     )
     outcomes: dict[int, str] = {}
     if can_apply and actions and client is not None:
