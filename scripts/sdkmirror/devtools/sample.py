@@ -235,7 +235,8 @@ const seen = new Set();
 function sibling(name, fromDir, file, src, index, wanted) {
   const dir = resolvePackage(name, fromDir, file, src, index);
   const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
-  const entry = join(dir, typeof pkg.exports === "string" ? pkg.exports : pkg.exports["."]);
+  const target = typeof pkg.exports === "string" ? pkg.exports : pkg.exports["."];
+  const entry = join(dir, typeof target === "string" ? target : target.default);
   const code = readFileSync(entry, "utf8");
   for (const w of wanted) {
     if (!exportsOf(code).includes(w)) {
@@ -318,8 +319,80 @@ export function newSession(model) {
 }
 """
 
-# A private workspace package holding only types: never published, imported by the declarations.
-_PROTOCOL = """/** Wire types shared by the agent and its clients. Types only: nothing runs. */
+# A private workspace package shaped like the real `@moonshot-ai/protocol`: its `exports` give
+# TypeScript *source* as the types, never declarations; its schemas are un-annotated consts
+# whose types a generic helper infers (a zod in miniature), with a type alias inferred from
+# them; an enum, a class with `#private` and `private` fields, an overloaded function with a
+# body, an `export * from` chain and a default export re-exported under a name. Only the
+# compiler's own declaration emit turns this into declarations a consumer can read.
+_PROTOCOL_SCHEMA = """/** A schema toolkit in miniature: generic helpers whose results carry inferred types. */
+export interface Schema<T> {
+  readonly _output: T;
+  parse(value: unknown): T;
+}
+
+export type Infer<S extends Schema<unknown>> = S["_output"];
+
+export interface ObjectSchema<Shape extends Record<string, Schema<unknown>>>
+  extends Schema<{ [K in keyof Shape]: Infer<Shape[K]> }> {
+  readonly shape: Shape;
+}
+
+export interface UnionSchema<K extends string, Options extends readonly ObjectSchema<any>[]>
+  extends Schema<Infer<Options[number]>> {
+  readonly discriminator: K;
+  readonly options: Options;
+}
+
+function make<T>(ok: (value: unknown) => boolean, what: string): Schema<T> {
+  return {
+    _output: undefined as unknown as T,
+    parse(value: unknown): T {
+      if (!ok(value)) throw new TypeError(`expected ${what}`);
+      return value as T;
+    },
+  };
+}
+
+export function string(): Schema<string> {
+  return make<string>((v) => typeof v === "string", "a string");
+}
+
+export function number(): Schema<number> {
+  return make<number>((v) => typeof v === "number", "a number");
+}
+
+export function literal<const V extends string>(value: V): Schema<V> {
+  return make<V>((v) => v === value, JSON.stringify(value));
+}
+
+export function object<const Shape extends Record<string, Schema<unknown>>>(
+  shape: Shape,
+): ObjectSchema<Shape> {
+  const fits = (v: unknown) =>
+    typeof v === "object" &&
+    v !== null &&
+    Object.entries(shape).every(([key, schema]) => {
+      try {
+        schema.parse((v as Record<string, unknown>)[key]);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  return { ...make<{ [K in keyof Shape]: Infer<Shape[K]> }>(fits, "an object"), shape };
+}
+
+export function discriminatedUnion<K extends string, const Options extends readonly ObjectSchema<any>[]>(
+  discriminator: K,
+  options: Options,
+): UnionSchema<K, Options> {
+  const fits = (v: unknown) => options.some((o) => { try { o.parse(v); return true; } catch { return false; } });
+  return { ...make<Infer<Options[number]>>(fits, `one of the ${discriminator} kinds`), discriminator, options };
+}
+"""
+
+_PROTOCOL_IDS = """/** Wire types shared by the agent and its clients. */
 export type SessionId = string & { readonly __brand: "SessionId" };
 
 export interface ModelInfo {
@@ -345,7 +418,114 @@ export type Paginated<T> = {
   items: T[];
   next?: string;
 };
+
+export function sessionId(value: string): SessionId;
+export function sessionId(value: number, prefix?: string): SessionId;
+export function sessionId(value: string | number, prefix = "session"): SessionId {
+  return (typeof value === "number" ? `${prefix}-${value}` : value) as SessionId;
+}
 """
+
+
+def _protocol_display(api: int) -> str:
+    # The enum's members are reordered at api 1: same names, same values, nothing breaks.
+    members = ["Read", "Write", "Shell"] if api < 1 else ["Shell", "Read", "Write"]
+    enum = "".join(f'  {m} = "{m.lower()}",\n' for m in members)
+    return f"""import * as s from "./schema";
+
+export const ToolInputDisplaySchema = s.discriminatedUnion("kind", [
+  s.object({{ kind: s.literal("text"), text: s.string() }}),
+  s.object({{ kind: s.literal("diff"), path: s.string(), added: s.number(), removed: s.number() }}),
+]);
+
+export type ToolInputDisplay = s.Infer<typeof ToolInputDisplaySchema>;
+
+export enum ToolKind {{
+{enum}}}
+
+export * from "./ids";
+"""
+
+
+_PROTOCOL_STORE = """/** Keeps the last events of a session. */
+export default class EventLog<T = unknown> {
+  #events: T[] = [];
+  private readonly limit: number;
+  private dropped = 0;
+
+  constructor(limit = 100) {
+    this.limit = limit;
+  }
+
+  push(event: T): number {
+    this.#events.push(event);
+    if (this.#events.length > this.limit) {
+      this.#events.shift();
+      this.dropped += 1;
+    }
+    return this.#events.length;
+  }
+
+  get size(): number {
+    return this.#events.length;
+  }
+}
+"""
+
+_PROTOCOL_INDEX = """export * from "./display";
+export { default as EventLog } from "./store";
+"""
+
+# What the protocol's own bundler would give the SDK's runtime bundle (plain JavaScript).
+_PROTOCOL_RUNTIME = """export const ToolInputDisplaySchema = {
+  discriminator: "kind",
+  parse(value) {
+    if (typeof value !== "object" || value === null || !["text", "diff"].includes(value.kind)) {
+      throw new TypeError("expected one of the kind kinds");
+    }
+    return value;
+  },
+};
+"""
+
+# The package's own compiler options (the declaration emit uses them): extensionless relative
+# imports, as upstream's, need bundler resolution.
+_PROTOCOL_TSCONFIG = {
+    "compilerOptions": {
+        "target": "es2022",
+        "module": "esnext",
+        "moduleResolution": "bundler",
+        "lib": ["es2022"],
+        "strict": True,
+        "skipLibCheck": False,
+        "noEmit": True,
+        "types": [],
+    },
+    "include": ["src/**/*.ts"],
+}
+
+
+def protocol_files(api: int) -> dict[str, str]:
+    """The private protocol package at `api` (relative to its directory)."""
+    return {
+        "package.json": _json(
+            {
+                "name": PROTOCOL_NAME,
+                "version": "0.4.0",
+                "private": True,
+                "type": "module",
+                "exports": {".": {"types": "./src/index.ts", "default": "./src/runtime.js"}},
+            }
+        ),
+        "tsconfig.json": _json(_PROTOCOL_TSCONFIG),
+        "src/index.ts": _PROTOCOL_INDEX,
+        "src/display.ts": _protocol_display(api),
+        "src/ids.ts": _PROTOCOL_IDS,
+        "src/schema.ts": _PROTOCOL_SCHEMA,
+        "src/store.ts": _PROTOCOL_STORE,
+        "src/runtime.js": _PROTOCOL_RUNTIME,
+    }
+
 
 # Stands in for the published type sources the real declarations import (undici, the MCP SDK):
 # published, but not a runtime dependency of the SDK.
@@ -419,7 +599,18 @@ def _declarations(api: int) -> str:
         if api < 2
         else "{\n    text: string;\n    attachments?: string[];\n}"
     )
-    description = "    description: string;\n" if api >= 2 else ""
+    # api 1, additive only: `?: T | undefined` becomes `?: T`, an internal alias loses its `_2`.
+    # api 2, breaking: a new required method on an interface users implement, a new required
+    # property on an input type, a setter removed, a writable field turned into a getter.
+    description = "    describe(): string;\n" if api >= 2 else ""
+    base_url = "string | undefined" if api < 1 else "string"
+    workspace = "    workspace: string;\n" if api >= 2 else ""
+    payload = "TurnPayload_2" if api < 1 else "TurnPayload"
+    accessors = (
+        "    get model(): string;\n    set model(value: string);\n    timeoutMs: number;\n"
+        if api < 2
+        else "    get model(): string;\n    get timeoutMs(): number;\n"
+    )
     steer_options = (
         "/** How a steering instruction joins the running turn. */\n"
         "export interface SteerOptions {\n"
@@ -450,26 +641,31 @@ def _declarations(api: int) -> str:
     return f"""import type {{ SessionId }} from "{PROTOCOL_NAME}";
 import type {{ ModelInfo, Paginated }} from "{PROTOCOL_NAME}";
 import type {{ ApprovalDecision, ApprovalRequest, TurnEvent }} from "{PROTOCOL_NAME}";
+import type {{ EventLog, ToolInputDisplay, ToolKind, sessionId }} from "{PROTOCOL_NAME}";
+import {{ ToolInputDisplaySchema }} from "{PROTOCOL_NAME}";
 import type {{ Transport, TransportOptions }} from "{VENDOR_TYPES_NAME}";
 import type {{ TomlTable }} from "{TOML_NAME}";
 
 /** How the client reaches the service. */
 export interface ClientOptions {{
     model?: string;
-    baseUrl?: string;
+    baseUrl?: {base_url};
     transport?: Transport;
-}}
+{workspace}}}
 
 /** A tool the agent may call; the embedder implements it. */
 export interface ToolHandler {{
     name: string;
+    kind?: ToolKind;
 {description}    run(input: unknown): Promise<unknown>;
 }}
 
 {steer_options}export type PromptInput = {prompt_input};
 
+type {payload} = Record<string, unknown>;
+
 export interface ClientEvents {{
-    turn: TurnEvent;
+    turn: TurnEvent<{payload}>;
     approval: ApprovalRequest;
     closed: {{
         code: number;
@@ -486,8 +682,10 @@ interface RetryPolicy {{
 /** A connection to Kimi Code; one per process is enough. */
 export declare class KimiClient {{
     readonly options: ClientOptions;
+    readonly log: EventLog<TurnEvent>;
+    readonly makeSessionId: typeof sessionId;
     constructor(options?: ClientOptions);
-    get model(): string;
+{accessors}    display(input: ToolInputDisplay): string;
 {methods}
 }}
 
@@ -498,8 +696,8 @@ export declare function createClient(transport: Transport, options?: ClientOptio
 
 declare function parseConfig(text: string): TomlTable;
 
-export {{ parseConfig as readConfig }};
-export type {{ RetryPolicy, StreamMode }};
+export {{ parseConfig as readConfig, ToolInputDisplaySchema }};
+export type {{ RetryPolicy, StreamMode, ToolInputDisplay }};
 export default createClient;
 """
 
@@ -517,6 +715,7 @@ def _sdk_index(release: Release, *, broken_import: bool = False) -> str:
     parts = [
         f'import {{ {", ".join(core)} }} from "@moonshot-ai/agent-core";\n',
         f'import {{ parse }} from "{TOML_NAME}";\n',
+        f'import {{ ToolInputDisplaySchema }} from "{PROTOCOL_NAME}";\n',
         f'import type {{ SessionId, TurnEvent }} from "{PROTOCOL_NAME}";\n',
         f'import type {{ Transport }} from "{VENDOR_TYPES_NAME}";\n',
         'import { SDK_VERSION } from "#/meta";\n',
@@ -547,7 +746,7 @@ def _sdk_index(release: Release, *, broken_import: bool = False) -> str:
         )
     parts.append(
         "\nfunction parseConfig(text) {\n  return parse(text);\n}\n"
-        "\nexport { parseConfig as readConfig };\n"
+        "\nexport { parseConfig as readConfig, ToolInputDisplaySchema };\n"
         "export default createClient;\n"
     )
     return "".join(parts)
@@ -741,8 +940,7 @@ def tree(release: Release, variant: str | None = None) -> dict[str, str]:
             "@moonshot-ai/agent-core", "0.5.0", dependencies=agent_deps
         ),
         "packages/agent-core/src/index.js": _AGENT_CORE,
-        "packages/protocol/package.json": pkg(PROTOCOL_NAME, "0.4.0", "./src/index.ts"),
-        "packages/protocol/src/index.ts": _PROTOCOL,
+        **{f"packages/protocol/{k}": v for k, v in protocol_files(release.api).items()},
         "packages/transport-types/package.json": _json(
             {
                 "name": VENDOR_TYPES_NAME,
