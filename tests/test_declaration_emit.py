@@ -12,7 +12,7 @@ import pytest
 
 from sdkmirror.core import config
 from sdkmirror.devtools import sample
-from sdkmirror.release import declarations, publish_build, repackage, typecheck
+from sdkmirror.release import declaration_emit, declarations, publish_build, repackage, typecheck
 from sdkmirror.smoke import build as smoke
 
 NPM_NAME = "@botiverse/kimi-code-sdk"
@@ -96,3 +96,81 @@ def test_protocol_source_is_emitted_then_bundled(toolchain_primary, tmp_path: Pa
     assert "ToolInputDisplaySchema" in checked.exports["."].values
     assert "ToolInputDisplay" in checked.exports["."].types
     assert "error" not in consumer_compiles(tc, tmp_path / "consumer")
+
+
+# --- the compiler cannot emit -----------------------------------------------------------------
+
+TS2883 = (
+    "src/index.ts(1,42): error TS2883: The inferred type of 'Made' cannot be named without a "
+    "reference to 'Hidden' from '../node_modules/kit/internal'. This is likely not portable. "
+    "A type annotation is necessary.\n"
+    "src/other.ts(3,1): error TS2304: Cannot find name 'Buffer'.\n"
+)
+
+
+def test_an_emit_error_is_one_line_naming_file_symbol_code_and_fix(tmp_path: Path) -> None:
+    pkg = tmp_path / "packages" / "protocol"
+    (pkg / "src").mkdir(parents=True)
+    (pkg / "src" / "index.ts").write_text('import { make } from "kit"; export const Made = make();')
+    fatal, warnings = declaration_emit.classify(TS2883)
+    assert fatal is not None and fatal["code"] == "2883"
+    assert warnings == ["src/other.ts:3: TS2304: Cannot find name 'Buffer'."]  # not fatal
+    line = declaration_emit.describe(fatal, "@moonshot-ai/protocol", pkg, tmp_path)
+    assert "\n" not in line
+    assert line.startswith(
+        "the compiler cannot emit the declarations of @moonshot-ai/protocol: "
+        "packages/protocol/src/index.ts:1: `Made`: TS2883: The inferred type of 'Made'"
+    )
+    assert "give `Made` an explicit type annotation in packages/protocol/src/index.ts" in line
+    # A type error elsewhere does not stop the emit; a configuration error does.
+    assert declaration_emit.classify("a.ts(1,1): error TS2322: x\n")[0] is None
+    assert declaration_emit.classify("error TS5023: Unknown compiler option 'x'.\n")[0]
+
+
+@pytest.mark.slow
+def test_an_emit_that_does_not_finish_names_its_step(toolchain_primary, tmp_path: Path) -> None:
+    outcome = build_sample(toolchain_primary, tmp_path)
+    sdk, dist = Path(outcome.sdk_dir), Path(outcome.dist_dir)
+    before = (dist / "index.d.mts").read_text()
+    with pytest.raises(declarations.DeclarationsFailed) as failed:
+        declarations.bundle(toolchain_primary, cache(), sdk, dist, ["smol-toml"], timeout=0.05)
+    message = str(failed.value)
+    assert "did not finish within 0s" in message
+    assert "bundling the declarations" in message or "declaration emit of" in message
+    assert (dist / "index.d.mts").read_text() == before  # untouched
+    assert not list(sdk.parent.glob(f"*/{declaration_emit.EMIT_DIR}"))  # scratch removed
+
+
+UNNAMEABLE = "\nexport const Mixin = class {\n  private secret = 1;\n};\n"
+
+
+@pytest.mark.slow
+def test_publish_build_refuses_declarations_the_compiler_cannot_emit(
+    project, cfg, mirror, tmp_path: Path
+) -> None:
+    from test_publish import commit_on_branch, register_patch
+
+    from sdkmirror.infra import proc
+
+    origin = tmp_path / "patch-origin.git"
+    proc.run(["git", "clone", "-q", "--bare", str(mirror), str(origin)])
+    branch = register_patch(cfg, origin, "unnameable")
+    display = "packages/protocol/src/display.ts"
+    text = proc.run(["git", "show", f"refs/heads/{branch}:{display}"], cwd=origin).stdout
+    commit_on_branch(origin, branch, tmp_path, {display: text + UNNAMEABLE})
+
+    out = tmp_path / "out"
+    cp = project.invoke(
+        "publish.build", "--out", str(out), "--source-ref", branch,
+        "--version-override", "0.9.3-patch.1", "--origin", str(origin),
+    )  # fmt: skip
+    assert cp.returncode == 7, cp.stderr
+    errors = [ln for ln in cp.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, cp.stderr
+    assert errors[0].startswith(
+        f"error: the compiler cannot emit the declarations of @moonshot-ai/protocol: {display}:"
+    )
+    assert "`Mixin`: TS4094:" in errors[0] and "explicit type annotation" in errors[0]
+    assert "Traceback" not in cp.stderr
+    assert not out.exists() or not any(out.iterdir())  # no tarball, no manifest
+    assert not any((cfg.work_dir / "publish").glob("*"))  # the work directory cleaned

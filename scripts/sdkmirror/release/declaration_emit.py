@@ -180,8 +180,7 @@ def describe(diag: dict[str, str], name: str, package_dir: Path, root_dir: Path)
     elif not where.is_absolute():
         full = (package_dir / where).resolve()
         where = full.relative_to(root_dir) if full.is_relative_to(root_dir) else where
-    quoted = re.findall(r"'([^']+)'", diag["msg"])
-    symbol = quoted[0] if quoted else "?"
+    symbol = _declared_at(root_dir / where, int(diag["line"])) or _quoted(diag["msg"])
     code = int(diag["code"])
     if is_declaration_emit_code(code):
         fix = (
@@ -194,3 +193,18 @@ def describe(diag: dict[str, str], name: str, package_dir: Path, root_dir: Path)
         f"the compiler cannot emit the declarations of {name}: {where}:{diag['line']}: "
         f"`{symbol}`: TS{code}: {diag['msg'].strip()[:240]}; {fix}; nothing was packed"
     )
+
+
+def _declared_at(file: Path, line: int) -> str | None:
+    """The name the exported declaration on `line` of `file` declares, if it is one."""
+    try:
+        text = file.read_text(encoding="utf-8").splitlines()[line - 1]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    m = re.search(r"export\s+(?:declare\s+)?(?:const|let|var|function|class|enum)\s+([\w$]+)", text)
+    return m.group(1) if m else None
+
+
+def _quoted(msg: str) -> str:
+    quoted = re.findall(r"'([^']+)'", msg)
+    return quoted[0] if quoted else "?"
