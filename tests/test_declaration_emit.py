@@ -174,3 +174,41 @@ def test_publish_build_refuses_declarations_the_compiler_cannot_emit(
     assert "Traceback" not in cp.stderr
     assert not out.exists() or not any(out.iterdir())  # no tarball, no manifest
     assert not any((cfg.work_dir / "publish").glob("*"))  # the work directory cleaned
+
+
+# --- what is published is audited --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_audit_refuses_code_and_imports_a_consumer_lacks(toolchain_primary, tmp_path: Path) -> None:
+    tc = toolchain_primary
+    ts_dir = typecheck.install(tc, cache()) / "node_modules" / "typescript"
+    pkg = tmp_path / "pkg"
+    (pkg / "dist").mkdir(parents=True)
+    (pkg / "package.json").write_text(json.dumps({"name": "p", "dependencies": {"zod": "^4"}}))
+    dts = pkg / "dist" / "index.d.mts"
+
+    def audit(text: str) -> None:
+        dts.write_text(text)
+        typecheck.audit(tc, ts_dir, pkg, typecheck.published_declarations(pkg))
+
+    audit(
+        'import type { z } from "zod";\nimport { Readable } from "node:stream";\n'
+        'import type { EventEmitter } from "events";\nexport * from "./more.mjs";\n'
+        "export declare const schema: z.ZodString;\nexport declare enum E { A = 1 }\n"
+        "export declare function f(r: Readable, e: EventEmitter): void;\n"
+    )  # passes: runtime dependency, builtins, relative, an enum's initializer
+    with pytest.raises(
+        typecheck.TypeCheckFailed,
+        match=r"initializer in an ambient context at "
+        r"dist/index\.d\.mts:2 \(`X`: X = s\.union\(\[\]\)\)",
+    ):
+        audit('import * as s from "zod";\ndeclare const X = s.union([]);\nexport { X };\n')
+    with pytest.raises(typecheck.TypeCheckFailed, match=r"a body in an ambient context"):
+        audit("export declare function f(a: string): string {\n  return a;\n}\n")
+    with pytest.raises(
+        typecheck.TypeCheckFailed, match=r"import 'undici' \(dist/index\.d\.mts:1\)"
+    ):
+        audit('import type { Pool } from "undici";\nexport declare const p: Pool;\n')
+    with pytest.raises(typecheck.TypeCheckFailed, match=r"import '@moonshot-ai/protocol'"):
+        audit('export declare const e: import("@moonshot-ai/protocol").Event;\n')

@@ -325,7 +325,7 @@ export function newSession(model) {
 # them; an enum, a class with `#private` and `private` fields, an overloaded function with a
 # body, an `export * from` chain and a default export re-exported under a name. Only the
 # compiler's own declaration emit turns this into declarations a consumer can read.
-_PROTOCOL_SCHEMA = """/** A schema toolkit in miniature: generic helpers whose results carry inferred types. */
+_PROTOCOL_SCHEMA = """/** A schema toolkit in miniature: generic helpers whose results carry their types. */
 export interface Schema<T> {
   readonly _output: T;
   parse(value: unknown): T;
@@ -383,12 +383,21 @@ export function object<const Shape extends Record<string, Schema<unknown>>>(
   return { ...make<{ [K in keyof Shape]: Infer<Shape[K]> }>(fits, "an object"), shape };
 }
 
-export function discriminatedUnion<K extends string, const Options extends readonly ObjectSchema<any>[]>(
-  discriminator: K,
-  options: Options,
-): UnionSchema<K, Options> {
-  const fits = (v: unknown) => options.some((o) => { try { o.parse(v); return true; } catch { return false; } });
-  return { ...make<Infer<Options[number]>>(fits, `one of the ${discriminator} kinds`), discriminator, options };
+export function discriminatedUnion<
+  K extends string,
+  const Options extends readonly ObjectSchema<any>[],
+>(discriminator: K, options: Options): UnionSchema<K, Options> {
+  const fits = (v: unknown) =>
+    options.some((o) => {
+      try {
+        o.parse(v);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  const base = make<Infer<Options[number]>>(fits, `one of the ${discriminator} kinds`);
+  return { ...base, discriminator, options };
 }
 """
 
