@@ -325,7 +325,7 @@ export function newSession(model) {
 # them; an enum, a class with `#private` and `private` fields, an overloaded function with a
 # body, an `export * from` chain and a default export re-exported under a name. Only the
 # compiler's own declaration emit turns this into declarations a consumer can read.
-_PROTOCOL_SCHEMA = """/** A schema toolkit in miniature: generic helpers whose results carry their types. */
+_PROTOCOL_SCHEMA = """/** A schema toolkit in miniature: generic helpers, inferred types. */
 export interface Schema<T> {
   readonly _output: T;
   parse(value: unknown): T;
