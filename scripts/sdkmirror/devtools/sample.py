@@ -91,8 +91,10 @@ DEFAULT_RELEASES: tuple[Release, ...] = (
         "0.9.4",
         (*_BASE_EXPORTS, "isTurnEvent"),
         "additive: KimiClient.steer added, cancel gains an optional reason, createClient gains "
-        "a URL overload, isTurnEvent and SteerOptions exported; a pnpm catalog appears and the "
-        "imports map becomes a string",
+        "a URL overload, isTurnEvent and SteerOptions exported; text-only changes the compiler "
+        "finds compatible: an internal alias renamed (TurnPayload_2 -> TurnPayload), the "
+        "protocol's enum members reordered, `?: T | undefined` -> `?: T`; a pnpm catalog "
+        "appears and the imports map becomes a string",
         api=1,
         imports_form="string",
         catalog=True,
@@ -103,6 +105,8 @@ DEFAULT_RELEASES: tuple[Release, ...] = (
             ("default", "overload added", ADDITIVE),  # the default export is createClient
             ("isTurnEvent", "export added", ADDITIVE),
             ("SteerOptions", "export added", ADDITIVE),
+            ("ClientEvents.turn", "signature changed", ADDITIVE),  # the alias rename
+            ("ClientOptions.baseUrl", "signature changed", ADDITIVE),  # `| undefined` dropped
         ),
     ),
     Release(
@@ -110,9 +114,10 @@ DEFAULT_RELEASES: tuple[Release, ...] = (
         "0.10.0",
         ("VERSION", "KimiClient", "createClient", "isTurnEvent"),
         "breaking: legacyPrompt removed, KimiClient.resumeSession removed, approve gains a "
-        "required reason, listModels returns a page, PromptInput narrowed, ToolHandler gains "
-        "a required description (breaking for implementers); the SDK's smol-toml comes from "
-        "the catalog",
+        "required reason, listModels returns a page, PromptInput narrowed, the model setter "
+        "removed, timeoutMs turned from a writable field into a getter, ClientOptions gains a "
+        "required workspace, ToolHandler (which users implement) a required describe(); the "
+        "SDK's smol-toml comes from the catalog",
         api=2,
         imports_form="string",
         catalog=True,
@@ -122,8 +127,14 @@ DEFAULT_RELEASES: tuple[Release, ...] = (
             ("KimiClient.resumeSession", "member removed", BREAKING),
             ("KimiClient.approve", "required parameter added", BREAKING),
             ("KimiClient.listModels", "signature changed", BREAKING),
+            ("KimiClient.model", "no longer writable", BREAKING),  # the setter removed
+            ("KimiClient.timeoutMs", "no longer writable", BREAKING),  # field -> getter
             ("PromptInput", "signature changed", BREAKING),
-            ("ToolHandler.description", "member added", IMPLEMENTERS),
+            ("ClientOptions.workspace", "member added", BREAKING),  # required, on an input
+            ("ToolHandler.describe", "member added", BREAKING),  # users implement it
+            # what createClient returns no longer fits code written for the old KimiClient
+            ("createClient", "no longer usable as before", BREAKING),
+            ("default", "no longer usable as before", BREAKING),
         ),
     ),
 )

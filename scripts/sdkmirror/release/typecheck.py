@@ -14,11 +14,11 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sdkmirror.core.errors import ExitCode, VerificationFailed
+from sdkmirror.core.errors import ExitCode, MirrorError, VerificationFailed
 from sdkmirror.infra import npmtool
 from sdkmirror.infra.toolchain import Toolchain
 
@@ -98,6 +98,7 @@ class ExportNames:
 class TypeCheckResult:
     exports: dict[str, ExportNames]  # subpath ("." or "./x") -> its declared exports
     resolutions: tuple[str, ...]
+    failed: dict[str, TypeCheckFailed] = field(default_factory=dict)  # with keep_going only
 
     @property
     def count(self) -> int:
@@ -279,12 +280,19 @@ def types_node(tc: Toolchain, cache_dir: Path) -> Path:
 
 
 def typecheck(
-    tc: Toolchain, cache_dir: Path, source: Path | Sequence[str], name: str, workdir: Path
+    tc: Toolchain,
+    cache_dir: Path,
+    source: Path | Sequence[str],
+    name: str,
+    workdir: Path,
+    *,
+    keep_going: bool = False,
 ) -> TypeCheckResult:
     """Install the package into an empty consumer and compile an import of every export.
 
     `source` is the tarball, or the `npm install` arguments that fetch the package from a
-    registry (what a consumer of the published version gets)."""
+    registry (what a consumer of the published version gets). With `keep_going`, a
+    resolution that fails is recorded in the result (`failed`) and the next one still runs."""
     install_args = [str(source)] if isinstance(source, Path) else list(source)
     home = install(tc, cache_dir)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -319,6 +327,7 @@ def typecheck(
     exports = dict(zip(subpaths, names, strict=True))
     (workdir / "consumer.ts").write_text(consumer_source(name, exports), encoding="utf-8")
     type_roots = types_node(tc, cache_dir)
+    failed: dict[str, TypeCheckFailed] = {}
     for resolution in RESOLUTIONS:
         config = workdir / f"tsconfig.{resolution}.json"
         config.write_text(json.dumps(tsconfig(resolution, type_roots), indent=2), "utf-8")
@@ -330,11 +339,13 @@ def typecheck(
         )
         if res.returncode != 0:
             first = first_error(res.output) or (res.output.strip().splitlines() or ["?"])[0]
-            raise TypeCheckFailed(
+            failed[resolution] = TypeCheckFailed(
                 f"a strict consumer (skipLibCheck off, {resolution} resolution) cannot "
                 f"type-check {name}: {first}"
             )
-    return TypeCheckResult(exports, tuple(RESOLUTIONS))
+            if not keep_going:
+                raise failed[resolution]
+    return TypeCheckResult(exports, tuple(RESOLUTIONS), failed)
 
 
 def attw(tc: Toolchain, cache_dir: Path, tgz: Path) -> None:
@@ -395,3 +406,23 @@ def check(tc: Toolchain, cache_dir: Path, tgz: Path, name: str, workdir: Path) -
     result = typecheck(tc, cache_dir, tgz, name, workdir)
     attw(tc, cache_dir, tgz)
     return result
+
+
+def steps(tc: Toolchain, cache_dir: Path, tgz: Path, name: str, workdir: Path) -> dict[str, str]:
+    """Each consumer check on its own (the sweep's columns): `tsc nodenext`, `tsc bundler`,
+    `attw` -> "" when it passes, else its one-line failure. One that cannot start (the
+    install, the audit) fails both compilations."""
+    out: dict[str, str] = {}
+    try:
+        result = typecheck(tc, cache_dir, tgz, name, workdir, keep_going=True)
+        for resolution in RESOLUTIONS:
+            failure = result.failed.get(resolution)
+            out[f"tsc {resolution}"] = str(failure) if failure else ""
+    except MirrorError as exc:
+        out |= {f"tsc {r}": str(exc) for r in RESOLUTIONS}
+    try:
+        attw(tc, cache_dir, tgz)
+        out["attw"] = ""
+    except MirrorError as exc:
+        out["attw"] = str(exc)
+    return out
