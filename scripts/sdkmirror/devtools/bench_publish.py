@@ -89,6 +89,8 @@ def _raw(
         meta = json.loads((sdk_dir / "package.json").read_text(encoding="utf-8"))
         exports = meta["publishConfig"]["exports"]
         data = {"name": RAW_NAME, "version": meta["version"], "type": "module", "exports": exports}
+        # What a person publishing by hand keeps: the runtime dependencies the bundle imports.
+        data["dependencies"] = meta.get("dependencies") or {}
         (pkg_dir / "package.json").write_text(json.dumps(data), encoding="utf-8")
         return publish_build.pack(tc, pkg_dir, workdir / "raw-pack")
 
