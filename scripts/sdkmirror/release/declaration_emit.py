@@ -191,7 +191,7 @@ def describe(diag: dict[str, str], name: str, package_dir: Path, root_dir: Path)
         fix = f"fix {name}'s tsconfig.json upstream (or on a patch branch)"
     return (
         f"the compiler cannot emit the declarations of {name}: {where}:{diag['line']}: "
-        f"`{symbol}`: TS{code}: {diag['msg'].strip()[:240]}; {fix}; nothing was packed"
+        f"`{symbol}`: TS{code}: {diag['msg'].strip().rstrip('.')[:240]}; {fix}; nothing was packed"
     )
 
 

@@ -131,7 +131,7 @@ def bundle(
             for rel in declaration_files(pkg):
                 target = _inside(sdk_dir / rel, dist_dir, rel)
                 out = scratch / f"out-{len(files)}.d.mts"
-                job = {
+                job: dict[str, Any] = {
                     "home": str(home),
                     "input": str(target),
                     "output": str(out),
