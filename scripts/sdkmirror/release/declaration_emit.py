@@ -80,6 +80,11 @@ def argv(tsc: Path, package_dir: Path, root_dir: Path, out_dir: Path, project: P
         "false",
         "--outDir",
         str(out_dir),
+        "--declarationDir",  # a tsconfig's own declarationDir would win over outDir
+        str(out_dir),
+        # The pinned compiler is newer than upstream's: options it only deprecates still work.
+        "--ignoreDeprecations",
+        "6.0",
         "--rootDir",
         str(root_dir),
         "--pretty",
