@@ -140,6 +140,17 @@ def test_an_emit_that_does_not_finish_names_its_step(toolchain_primary, tmp_path
     assert (dist / "index.d.mts").read_text() == before  # untouched
     assert not list(sdk.parent.glob(f"*/{declaration_emit.EMIT_DIR}"))  # scratch removed
 
+    ts_dir = declarations.install(toolchain_primary, cache()) / "node_modules" / "typescript"
+    protocol = sdk.parent / "protocol"
+    with pytest.raises(declaration_emit.DeclarationEmitFailed) as hung:
+        declaration_emit.emit(
+            toolchain_primary, ts_dir, protocol, sdk.parent.parent, name="proto", timeout=0.05
+        )
+    assert str(hung.value).startswith(
+        "the declaration emit of proto (tsc --declaration --emitDeclarationOnly) did not "
+        "finish within 0s"
+    )
+
 
 UNNAMEABLE = "\nexport const Mixin = class {\n  private secret = 1;\n};\n"
 
