@@ -151,8 +151,8 @@ def test_pass_on_two_toolchains(tmp_path: Path, upstreams, node: str) -> None:
     assert result.outcome is not None
     # The runtime also exports the bundler's one-letter helpers; they are not API.
     assert result.outcome.exports == [
-        "KimiClient", "VERSION", "a", "createClient", "default", "i", "isTurnEvent", "n", "r",
-        "readConfig", "t",
+        "KimiClient", "ToolInputDisplaySchema", "VERSION", "a", "createClient", "default", "i",
+        "isTurnEvent", "n", "r", "readConfig", "t",
     ]  # fmt: skip
     assert "legacyPrompt" not in (result.outcome.dist_dir / "index.mjs").read_text()
     assert "kaosPlatform" in (result.outcome.dist_dir / "index.mjs").read_text()  # inlined

@@ -42,13 +42,24 @@ def test_release_tags_are_ordered_and_start_at_from(
 def test_markdown_marks_red_rows() -> None:
     report = sweep.SweepReport("up.git", None)
     report.rows = [
-        sweep.Row("t1", "0.9.3", "pass", "pass", "pass", "first", 3.0),
+        sweep.Row("t1", "0.9.3", "pass", "pass", "pass", "pass", "pass", "first", 3.0),
         sweep.Row("t2", "", "fail: no package.json", seconds=0.5),
+        sweep.Row("t3", "0.9.4", "pass", "pass", "pass", "fail: TS2307: x", "pass", "additive"),
     ]
     md = sweep.markdown(report)
-    assert "| ✅ `t1` | 0.9.3 | pass | pass | pass | first | 3.0 |" in md
-    assert "| ❌ `t2` |  | fail: no package.json | skipped | skipped | skipped | 0.5 |" in md
-    assert md.rstrip().endswith("1 of 2 releases green.")
+    assert sweep.COLUMNS == [
+        "tag", "SDK version", "build", "package checks", "tsc nodenext", "tsc bundler", "attw",
+        "seconds", "first error",
+    ]  # fmt: skip
+    assert "| ✅ `t1` | 0.9.3 | pass | pass | pass | pass | pass | 3.0 |  |" in md
+    assert (
+        "| ❌ `t2` |  | fail | skipped | skipped | skipped | skipped | 0.5 | no package.json |"
+    ) in md
+    assert "| ❌ `t3` | 0.9.4 | pass | pass | pass | fail | pass | 0.0 | TS2307: x |" in md
+    assert md.rstrip().endswith("1 of 3 releases green.")
+    rows = report.as_json()["rows"]
+    assert [r["first_error"] for r in rows] == ["", "no package.json", "TS2307: x"]
+    assert rows[2]["tsc_bundler"] == "fail: TS2307: x" and rows[2]["notes"] == "additive"
     assert not report.ok
 
 
@@ -65,13 +76,13 @@ def test_sweep_gives_one_row_per_release(
     assert [r.tag for r in report.rows] == [*tags, BROKEN]
     good, broken = report.rows[:-1], report.rows[-1]
     for row in good:
-        assert (row.build, row.package_checks, row.typecheck) == ("pass", "pass", "pass"), row
+        assert row.checks == ("pass",) * 5, row
         assert row.ok and row.seconds > 0
     assert [r.sdk_version for r in good] == [r.sdk for r in up.releases]
     assert good[0].notes == "first"
     assert {r.notes for r in good[1:]} <= {"unchanged", "additive", "breaking"}
     assert broken.build.startswith("fail: ") and "package.json" in broken.build
-    assert (broken.package_checks, broken.typecheck) == ("skipped", "skipped")
+    assert broken.checks[1:] == ("skipped",) * 4 and broken.first_error == broken.build[6:]
     assert not report.ok
 
     data = json.loads((out / "sweep.json").read_text())

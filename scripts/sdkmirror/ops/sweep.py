@@ -26,11 +26,22 @@ from sdkmirror.infra import console
 from sdkmirror.infra.gitio import ls_remote
 from sdkmirror.infra.lock import exclusive
 from sdkmirror.mirror.ledger import TagRecord
-from sdkmirror.release import publish_build, release_notes
+from sdkmirror.release import publish_build, release_notes, typecheck
 from sdkmirror.release.declarations import DeclarationsFailed
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
-COLUMNS = ["tag", "SDK version", "build", "package checks", "type-check", "notes", "seconds"]
+COLUMNS = [
+    "tag",
+    "SDK version",
+    "build",
+    "package checks",
+    "tsc nodenext",
+    "tsc bundler",
+    "attw",
+    "seconds",
+    "first error",
+]
+CONSUMER_CHECKS = ("tsc_nodenext", "tsc_bundler", "attw")  # Row fields, typecheck.steps' order
 
 
 @dataclass
@@ -41,25 +52,36 @@ class Row:
     sdk_version: str = ""
     build: str = SKIPPED
     package_checks: str = SKIPPED
-    typecheck: str = SKIPPED
+    tsc_nodenext: str = SKIPPED
+    tsc_bundler: str = SKIPPED
+    attw: str = SKIPPED
     notes: str = SKIPPED  # the interface class against the previous release, or `first`
     seconds: float = 0.0
     commit: str = ""
 
     @property
+    def checks(self) -> tuple[str, ...]:
+        return (self.build, self.package_checks, self.tsc_nodenext, self.tsc_bundler, self.attw)
+
+    @property
     def ok(self) -> bool:
-        checks = (self.build, self.package_checks, self.typecheck)
-        return all(c == PASS for c in checks) and not self.notes.startswith(FAIL)
+        return all(c == PASS for c in self.checks) and not self.notes.startswith(FAIL)
+
+    @property
+    def first_error(self) -> str:
+        """The first failure in pipeline order (the interface notes last), without `fail: `."""
+        for cell in (*self.checks, self.notes):
+            if cell.startswith(FAIL):
+                return cell.removeprefix(f"{FAIL}: ")
+        return ""
 
     def cells(self) -> list[str]:
         return [
             self.tag,
             self.sdk_version,
-            self.build,
-            self.package_checks,
-            self.typecheck,
-            self.notes,
+            *(c if not c.startswith(FAIL) else FAIL for c in self.checks),
             f"{self.seconds:.1f}",
+            self.first_error,
         ]
 
 
@@ -80,7 +102,8 @@ class SweepReport:
             "from": self.from_tag,
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "ok": self.ok,
-            "rows": [{**asdict(r), "ok": r.ok} for r in self.rows],
+            "columns": COLUMNS,
+            "rows": [{**asdict(r), "ok": r.ok, "first_error": r.first_error} for r in self.rows],
         }
 
 
@@ -139,10 +162,12 @@ def _interface(cfg: Config, previous: Any, built: publish_build.Built) -> tuple[
 
     The only place the sweep reads interface notes: it calls the notes module's public entry
     points and nothing of their internals."""
-    current = release_notes.surface(built.sdk_dir, built.sdk_pkg, built.toolchain, cfg.cache_dir)
+    tc = built.toolchain
+    keep = cfg.work_dir / "sweep" / "declarations" / f"{built.commit[:12]}.d.mts"
+    current = release_notes.snapshot(built.sdk_dir, built.sdk_pkg, tc, cfg.cache_dir, keep)
     if previous is None:
         return current, "first"
-    return current, release_notes.diff(previous, current).classification
+    return current, release_notes.compare(previous, current, tc, cfg.cache_dir).classification
 
 
 def sweep_release(
@@ -159,8 +184,9 @@ def sweep_release(
     try:
         try:
             built = publish_build.build_tag(cfg, record, upstream, workdir)
-        except DeclarationsFailed as exc:
-            row.build, row.typecheck = PASS, _failed(exc)
+        except DeclarationsFailed as exc:  # built, but its types cannot be published
+            row.build = PASS
+            row.tsc_nodenext = row.tsc_bundler = _failed(exc)
             return row, None
         except MirrorError as exc:
             row.build = _failed(exc)
@@ -177,12 +203,12 @@ def sweep_release(
             row.package_checks = _failed(exc)
             return row, surface
         row.package_checks = PASS
-        try:
-            publish_build.consumer_typecheck(cfg, built.toolchain, tgz, cfg.npm_name, workdir)
-        except MirrorError as exc:
-            row.typecheck = _failed(exc)
-            return row, surface
-        row.typecheck = PASS
+        with console.step("strict consumer type-check (nodenext, bundler) and attw"):
+            found = typecheck.steps(
+                built.toolchain, cfg.cache_dir, tgz, cfg.npm_name, workdir / "consumer-types"
+            )
+        for column, problem in zip(CONSUMER_CHECKS, found.values(), strict=True):
+            setattr(row, column, f"{FAIL}: {problem.splitlines()[0][:300]}" if problem else PASS)
         return row, surface
     finally:
         row.seconds = round(time.monotonic() - start, 1)

@@ -321,9 +321,13 @@ def build(
         workdir = cfg.work_dir / "publish" / record.commit[:12]
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
-        built = build_tag(
-            cfg, record, origin, workdir, expected_version=req.expected_version, patch=patch
-        )
+        try:
+            built = build_tag(
+                cfg, record, origin, workdir, expected_version=req.expected_version, patch=patch
+            )
+        except declarations.DeclarationsFailed:
+            shutil.rmtree(workdir, ignore_errors=True)  # nothing half-built stays behind
+            raise
         tc = built.toolchain
         reg = wanted_registry or npm_registry.default_registry(tc)
         plan = make_plan(
