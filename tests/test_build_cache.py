@@ -284,3 +284,100 @@ def test_cache_list_and_prune_tasks(project, own_build_cache: Path) -> None:
     assert bad.returncode == 2 and bad.stderr.count("error:") == 1
     project.invoke("cache.prune", "--all", check=True)
     assert not entry.path.exists()
+
+
+# --- real builds ------------------------------------------------------------------------------
+
+
+def _smoke_cfg(tmp_path: Path, upstream: str):
+    from sdkmirror.core import config
+
+    return config.from_mapping(
+        {"upstream": upstream, "work_dir": str(tmp_path / "state")}, root=tmp_path
+    )
+
+
+def _digests(dist: Path) -> dict[str, str]:
+    return {
+        p.relative_to(dist).as_posix(): build_key.hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(dist.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_smoke_builds_a_tree_once_and_rebuilds_a_corrupt_entry(
+    tmp_path: Path, sample_upstream, toolchain_primary
+) -> None:
+    from sdkmirror.core.config import ToolchainSpec
+    from sdkmirror.smoke import build as smoke
+
+    up = sample_upstream(tmp_path / "upstream.git")
+    cfg = _smoke_cfg(tmp_path, up.url)
+    spec = ToolchainSpec("24.19.0", "10.33.0")
+
+    def run() -> dict:
+        return smoke.run_smoke(cfg, spec, ref="main", report_dir=tmp_path / "r").entry
+
+    first = run()
+    assert (first["status"], first["cache"]) == ("pass", "miss"), first["log_tail"]
+    assert first["durations"]["install"] > 0 and first["durations"]["build"] > 0
+    second = run()
+    assert (second["status"], second["cache"]) == ("pass", "hit")
+    assert second["durations"]["install"] is None and second["durations"]["build"] is None
+    assert second["reason"] == first["reason"].replace("built;", "cached build;")
+
+    cache = build_cache.for_config(cfg)
+    assert cache is not None
+    [listed] = cache.listing()
+    assert listed.entry is not None and listed.entry.meta["exports"]
+    index = listed.path / "files" / "dist" / "index.mjs"
+    text = index.read_text()
+    index.write_text(text.replace("KimiClient", "KimiClienT"))  # same size, other bytes
+    third = run()
+    assert (third["status"], third["cache"]) == ("pass", "miss")  # rebuilt, never used
+    [again] = cache.listing()
+    assert again.entry is not None and index.read_text() == text
+
+
+@pytest.mark.slow
+def test_release_builds_reuse_the_smoke_build_then_their_own(
+    tmp_path: Path, sample_upstream, toolchain_primary, npm_tools, capsys
+) -> None:
+    from datetime import UTC, datetime
+
+    from sdkmirror.core.config import ToolchainSpec
+    from sdkmirror.mirror.ledger import TagRecord
+    from sdkmirror.release import publish_build
+    from sdkmirror.smoke import build as smoke
+
+    up = sample_upstream(tmp_path / "upstream.git")
+    cfg = _smoke_cfg(tmp_path, up.url)
+    tag = up.tag("0.14.2")
+    commit = _git_commit(up.bare, tag)
+    record = TagRecord(tag, up.tags[tag], commit, datetime.now(UTC))
+    smoke.run_smoke(cfg, ToolchainSpec("24.19.0", "10.33.0"), ref=tag, report_dir=tmp_path / "r")
+    capsys.readouterr()
+
+    first = publish_build.build_tag(cfg, record, up.url, tmp_path / "one")
+    err = capsys.readouterr().err
+    assert "build cache hit" in err and "pnpm install" in err  # installed for the bundling
+    assert "pnpm build" not in err  # the smoke build's dist/ was reused
+    second = publish_build.build_tag(cfg, record, up.url, tmp_path / "two")
+    err = capsys.readouterr().err
+    assert "build cache hit" in err and "pnpm install" not in err
+    assert not (second.source_dir / "node_modules").exists()
+    assert _digests(second.dist_dir) == _digests(first.dist_dir)  # bundled declarations too
+    cache = build_cache.for_config(cfg)
+    assert cache is not None
+    stages = sorted(e.entry.manifest["inputs"]["stage"] for e in cache.listing() if e.entry)
+    assert stages == ["build", "release"]
+    fresh = publish_build.build_tag(cfg, record, up.url, tmp_path / "three", use_cache=False)
+    assert _digests(fresh.dist_dir) == _digests(first.dist_dir)  # what the cache holds is a build
+
+
+def _git_commit(bare: Path, tag: str) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", f"{tag}^{{commit}}"], cwd=bare, capture_output=True, text=True,
+        check=True,
+    ).stdout.strip()  # fmt: skip

@@ -298,7 +298,10 @@ def restore(
     pkg = _read_json(sdk_dir / "package.json") or {}
     outcome = BuildOutcome(PASS, None, "", sdk_dir, dist_dir, pkg, cache="hit")
     console.info(f"build cache hit {key.short}: {entry.manifest.get('label', '')}")
-    _check_artifacts(outcome, tc.with_store(cfg.pnpm_store))
+    # The files are checked again; the import ran when the entry was stored (it needs the
+    # workspace installed, which a hit skips) and its exports are recorded with the entry.
+    _check_files(outcome)
+    outcome.exports = [str(name) for name in entry.meta.get("exports") or []]
     outcome.durations["restore"] = round(time.monotonic() - start, 2)
     return outcome
 
@@ -347,22 +350,34 @@ def build_cached(
 
 
 def _check_artifacts(outcome: BuildOutcome, tc: Toolchain) -> None:
+    entry = _check_files(outcome)
+    if entry is not None:
+        _check_import(outcome, tc, entry)
+
+
+def _check_files(outcome: BuildOutcome) -> str | None:
+    """The files `publishConfig.exports` names exist; returns the entry point to import."""
     files = export_files(outcome.package_json)
     if not files:
         outcome.status, outcome.category = FAIL, "artifacts"
         outcome.reason = "publishConfig.exports names no file"
-        return
+        return None
     missing = [f for f in files if not (outcome.sdk_dir / f).is_file()]
     if missing:
         outcome.status, outcome.category = FAIL, "artifacts"
         outcome.reason = f"publishConfig.exports names missing files: {', '.join(missing)}"
         outcome.log += outcome.reason + "\n"
-        return
+        return None
     entry = entry_point(outcome.package_json)
     if entry is None:
         outcome.status, outcome.category = FAIL, "artifacts"
         outcome.reason = "publishConfig.exports has no import/default entry point"
-        return
+        return None
+    return entry
+
+
+def _check_import(outcome: BuildOutcome, tc: Toolchain, entry: str) -> None:
+    """The entry point imports in this Node (beside the workspace's `node_modules`)."""
     with tempfile.TemporaryDirectory(prefix="sdkmirror-import-") as scratch:
         script = Path(scratch) / "check.mjs"
         script.write_text(_IMPORT_CHECK, encoding="utf-8")
@@ -501,7 +516,9 @@ def run_smoke(
             entry.update(
                 status=outcome.status,
                 category=outcome.category,
-                reason=outcome.reason or f"built; exports: {', '.join(outcome.exports)}",
+                reason=outcome.reason
+                or ("cached build" if outcome.cache == "hit" else "built")
+                + f"; exports: {', '.join(outcome.exports)}",
                 log_tail=_tail(outcome.log),
             )
             entry["durations"].update(outcome.durations)
