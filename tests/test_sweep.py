@@ -54,12 +54,14 @@ def test_markdown_marks_red_rows() -> None:
 
 @pytest.mark.slow
 def test_sweep_gives_one_row_per_release(
-    project, tmp_path: Path, toolchain_primary, sample_upstream
+    project, tmp_path: Path, toolchain_primary, sample_upstream, capsys
 ) -> None:
     up = sample_upstream(tmp_path / "upstream.git")
     add_broken_release(up.bare, tmp_path / "work")
     out = tmp_path / "out"
-    report = sweep.run(project.config(), up.url, out_dir=out)
+    report = sweep.run(project.config(), up.url, out_dir=out, jobs=2)
+    progress = capsys.readouterr().err
+    assert f"[{len(up.releases) + 1}/{len(up.releases) + 1}]" in progress and "ETA" in progress
 
     tags = [up.tag(r.cli) for r in up.releases]
     assert [r.tag for r in report.rows] == [*tags, BROKEN]
@@ -79,3 +81,19 @@ def test_sweep_gives_one_row_per_release(
     assert [r["ok"] for r in data["rows"]] == [True] * len(tags) + [False]
     md = (out / "sweep.md").read_text()
     assert md.count("| ✅ ") == len(tags) and md.count("| ❌ ") == 1
+
+    # Once more over the same history: every recorded result is reused, nothing is built; the
+    # broken release has no build key, so it runs again.
+    again = sweep.run(project.config(), up.url, out_dir=out, jobs=2)
+    assert [r.cells() for r in again.rows] == [
+        *(r.cells() for r in good),
+        again.rows[-1].cells(),
+    ]
+    assert [r.recorded for r in again.rows] == [True] * len(tags) + [False]
+    assert "pnpm build" not in capsys.readouterr().err
+    # --force runs them all again (their builds come from the build cache).
+    forced = sweep.run(project.config(), up.url, out_dir=out, jobs=2, force=True)
+    assert not any(r.recorded for r in forced.rows)
+    checks = [(r.build, r.package_checks, r.typecheck, r.notes) for r in report.rows]
+    assert [(r.build, r.package_checks, r.typecheck, r.notes) for r in forced.rows] == checks
+    assert "build cache hit" in capsys.readouterr().err

@@ -76,7 +76,7 @@ def primary_spec(cfg: config_mod.Config, source_dir: Path) -> config_mod.Toolcha
     )
 
 
-def build_tag(
+def prepare(
     cfg: config_mod.Config,
     record: TagRecord,
     origin: str,
@@ -84,17 +84,11 @@ def build_tag(
     *,
     expected_version: str | None = None,
     patch: Patch | None = None,
-    use_cache: bool = True,
-) -> Built:
-    """Materialize the mirror at the tag's commit (or at `patch`'s branch head, stacked on the
-    tag) and build the SDK with the primary toolchain, its declarations bundled; through the
-    build cache unless `use_cache` is false (a reproduction must build for real).
-
-    `expected_version` is checked before the build: a mismatch fails before anything is packed.
-    """
+) -> tuple[Path, str, str, Toolchain]:
+    """The source tree exported into `workdir/source` and the primary toolchain provisioned:
+    (source dir, commit, what was exported, toolchain). Nothing of the upstream runs yet."""
     from sdkmirror.infra import toolchain
     from sdkmirror.mirror import source
-    from sdkmirror.smoke import build as smoke
 
     source_dir = workdir / "source"
     if patch is None:
@@ -122,6 +116,36 @@ def build_tag(
     spec = primary_spec(cfg, source_dir)
     with console.step(f"provisioning node {spec.node} and pnpm {spec.pnpm}"):
         tc = toolchain.provision(spec, cfg.cache_dir)
+    return source_dir, commit, what, tc
+
+
+def tag_key(cfg: config_mod.Config, record: TagRecord, origin: str, workdir: Path) -> BuildKey:
+    """The build cache key of the release build of `record`, without building it."""
+    source_dir, _commit, _what, tc = prepare(cfg, record, origin, workdir)
+    return release_key(cfg, source_dir, tc)
+
+
+def build_tag(
+    cfg: config_mod.Config,
+    record: TagRecord,
+    origin: str,
+    workdir: Path,
+    *,
+    expected_version: str | None = None,
+    patch: Patch | None = None,
+    use_cache: bool = True,
+) -> Built:
+    """Materialize the mirror at the tag's commit (or at `patch`'s branch head, stacked on the
+    tag) and build the SDK with the primary toolchain, its declarations bundled; through the
+    build cache unless `use_cache` is false (a reproduction must build for real).
+
+    `expected_version` is checked before the build: a mismatch fails before anything is packed.
+    """
+    from sdkmirror.smoke import build as smoke
+
+    source_dir, commit, what, tc = prepare(
+        cfg, record, origin, workdir, expected_version=expected_version, patch=patch
+    )
     cache = build_cache.for_config(cfg) if use_cache else None
     with console.step(f"building {cfg.sdk_package} at {record.name}"):
         outcome = _build_release(cfg, source_dir, tc, cache)
