@@ -97,3 +97,22 @@ def test_sweep_gives_one_row_per_release(
     checks = [(r.build, r.package_checks, r.typecheck, r.notes) for r in report.rows]
     assert [(r.build, r.package_checks, r.typecheck, r.notes) for r in forced.rows] == checks
     assert "build cache hit" in capsys.readouterr().err
+
+
+def test_recorded_results_round_trip_and_a_damaged_record_reruns(tmp_path: Path) -> None:
+    row = sweep.Row("t1", "0.9.3", "pass", "pass", "pass", "first", 12.5, "c" * 40, key="k" * 64)
+    sweep._record(tmp_path, row)
+    back = sweep._recorded(tmp_path, "k" * 64)
+    assert back is not None and back.recorded and back.cells() == row.cells()
+    assert sweep._recorded(tmp_path, "x" * 64) is None  # nothing recorded: it runs
+    (tmp_path / f"{'k' * 64}.json").write_text('{"tag": "t1", "unknown_field": 1}')
+    assert sweep._recorded(tmp_path, "k" * 64) is None  # unreadable: it runs again
+    assert sweep._recorded(tmp_path, None) is None  # no key: always runs
+
+
+def test_the_result_key_follows_the_previous_release_and_the_eta_the_median() -> None:
+    assert sweep._result_key(None, "p") is None
+    assert sweep._result_key("a", "p") != sweep._result_key("a", "q")  # notes compare with p
+    assert sweep._result_key("a", None) == sweep._result_key("a", None)
+    assert sweep._eta([10.0, 30.0, 20.0], 6, 2) == "1m00s"  # median 20 s x 6 left / 2 jobs
+    assert sweep._eta([], 3, 1) == "0s" and sweep._eta([5.0], 0, 1) == "0s"

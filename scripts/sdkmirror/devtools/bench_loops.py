@@ -82,6 +82,8 @@ class Bench:
             config.BUILD_CACHE_ENV: str(base / "build-cache"),
             "CI": "1",  # plain lines, no spinners
         }
+        # The in-process rows (smoke) use this run's build cache too, never the shared one.
+        os.environ[config.BUILD_CACHE_ENV] = self.env[config.BUILD_CACHE_ENV]
         self.cfg = config.load(self.pyproject)
 
     def invoke(self, *args: str) -> list[str]:
