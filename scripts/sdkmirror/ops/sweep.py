@@ -219,7 +219,16 @@ def _result_key(key: str | None, previous: str | None) -> str | None:
 
 
 # The sweep's own checks decide a row too: a change to them is a new result.
-_SWEEP_CODE = build_key.code_digest("ops/sweep.py", "release/publish_build.py")
+_SWEEP_CODE = build_key.code_digest(
+    "ops/sweep.py",
+    "release/publish_build.py",
+    "release/repackage.py",
+    "release/tarball.py",
+    "release/typecheck.py",
+    "release/declarations.py",
+    "release/api_surface.py",
+    "release/release_notes.py",
+)
 
 
 def _recorded(results: Path, key: str | None) -> Row | None:
