@@ -292,8 +292,16 @@ def restore(
     shutil.rmtree(dist_dir, ignore_errors=True)
     try:
         cache.restore(entry, "dist", dist_dir)
-        cache.restore(entry, "package.json", sdk_dir / "package.json")
-    except build_cache.CacheMiss:
+        with tempfile.TemporaryDirectory(prefix="sdkmirror-cached-") as scratch:
+            used = Path(scratch) / "package.json"
+            cache.restore(entry, "package.json", used)
+            same = used.read_bytes() == (sdk_dir / "package.json").read_bytes()
+    except (build_cache.CacheMiss, FileNotFoundError):
+        shutil.rmtree(dist_dir, ignore_errors=True)
+        return None
+    if not same:  # the key covers the SDK's directory: only a damaged entry gets here
+        console.warn(f"build cache entry {key.short} was built from another package.json")
+        shutil.rmtree(dist_dir, ignore_errors=True)
         return None
     pkg = _read_json(sdk_dir / "package.json") or {}
     outcome = BuildOutcome(PASS, None, "", sdk_dir, dist_dir, pkg, cache="hit")

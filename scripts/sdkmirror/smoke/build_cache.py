@@ -227,9 +227,10 @@ class BuildCache:
                 if target.stat().st_size != info["size"] or _sha256(target) != info["sha256"]:
                     raise CacheMiss(f"build cache entry {entry.key[:16]}: {rel} is corrupt")
         except (CacheMiss, OSError) as exc:
-            shutil.rmtree(dest, ignore_errors=True) if dest.is_dir() else dest.unlink(
-                missing_ok=True
-            )
+            if dest.is_dir():
+                shutil.rmtree(dest, ignore_errors=True)
+            else:
+                dest.unlink(missing_ok=True)
             console.warn(f"{exc}; removing the entry, building again")
             self._remove(entry.path)
             raise CacheMiss(str(exc)) from None
