@@ -381,3 +381,48 @@ def _git_commit(bare: Path, tag: str) -> str:
         ["git", "rev-parse", f"{tag}^{{commit}}"], cwd=bare, capture_output=True, text=True,
         check=True,
     ).stdout.strip()  # fmt: skip
+
+
+def test_a_restored_build_is_checked_and_never_touches_the_trees_package_json(
+    tmp_path: Path,
+) -> None:
+    from sdkmirror.core import config
+    from sdkmirror.smoke import build as smoke
+
+    cfg = config.from_mapping({"work_dir": str(tmp_path / "state")}, root=tmp_path)
+    pkg = {
+        "name": "@moonshot-ai/kimi-code-sdk",
+        "version": "0.9.3",
+        "publishConfig": {"exports": {".": {"import": "./dist/index.mjs"}}},
+    }
+    built = tmp_path / "built"
+    outputs = _outputs(built)
+    (built / "package.json").write_text(json.dumps(pkg))
+    cache = BuildCache(tmp_path / "cache", 1 << 30)
+    key = _fake_key("restored")
+    cache.store(key, outputs, label="sdk", meta={"exports": ["KimiClient"]})
+
+    tree = tmp_path / "tree"
+    sdk = tree / SDK
+    sdk.mkdir(parents=True)
+    (sdk / "package.json").write_text(json.dumps(pkg))
+    outcome = smoke.restore(cache, key, tree, None, cfg)  # type: ignore[arg-type]
+    assert outcome is not None and outcome.ok and outcome.cache == "hit"
+    assert outcome.exports == ["KimiClient"]  # what the stored build's import check saw
+    assert (sdk / "dist" / "index.mjs").read_text() == "export const a = 1;\n"
+
+    # An entry whose package.json is not the tree's is not used, and the tree keeps its own.
+    other = {**pkg, "version": "9.9.9"}
+    (sdk / "package.json").write_text(json.dumps(other))
+    assert smoke.restore(cache, key, tree, None, cfg) is None  # type: ignore[arg-type]
+    assert json.loads((sdk / "package.json").read_text())["version"] == "9.9.9"
+    assert not (sdk / "dist").exists()
+
+    # Files the exports name must be there, as after a fresh build.
+    missing = {**pkg, "publishConfig": {"exports": {".": {"import": "./dist/gone.mjs"}}}}
+    (built / "package.json").write_text(json.dumps(missing))
+    (sdk / "package.json").write_text(json.dumps(missing))
+    key2 = _fake_key("missing-export")
+    cache.store(key2, outputs, label="sdk", meta={"exports": ["KimiClient"]})
+    failed = smoke.restore(cache, key2, tree, None, cfg)  # type: ignore[arg-type]
+    assert failed is not None and not failed.ok and failed.category == "artifacts"
