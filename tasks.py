@@ -584,9 +584,9 @@ ns.add_collection(
 def cache_list(c, json=False):
     """List the build cache's entries, most recently used first, with their sizes."""
     from sdkmirror.core import config
-    from sdkmirror.smoke import build_cache
+    from sdkmirror.smoke import build_cache_cli
 
-    build_cache.main_list(config.load(), json_out=json)
+    build_cache_cli.main_list(config.load(), json_out=json)
 
 
 @task(
@@ -603,12 +603,12 @@ def cache_prune(c, dry_run=False, max_bytes=None, all=False, json=False):
     """Remove partial or corrupt entries, leftovers, and least recently used entries."""
     from sdkmirror.core import config
     from sdkmirror.core.errors import UsageError
-    from sdkmirror.smoke import build_cache
+    from sdkmirror.smoke import build_cache_cli
 
     if max_bytes is not None and not str(max_bytes).isdigit():
         raise UsageError(f"--max-bytes must be a whole number of bytes, got {max_bytes!r}")
     limit = None if max_bytes is None else int(max_bytes)
-    build_cache.main_prune(
+    build_cache_cli.main_prune(
         config.load(), dry_run=dry_run, max_bytes=limit, everything=all, json_out=json
     )
 
