@@ -635,3 +635,42 @@ def smoke_bisect_args(c, smoke_report=None):
 
 ns.add_task(health)
 ns.add_collection(Collection("smoke", bisect=smoke_bisect, bisect_args=smoke_bisect_args))
+
+# --- the build cache (docs/cache.md) ----------------------------------------------------------
+
+
+@task(name="list", help={"json": "print the entries as JSON on stdout"})
+@guarded
+def cache_list(c, json=False):
+    """List the build cache's entries, most recently used first, with their sizes."""
+    from sdkmirror.core import config
+    from sdkmirror.smoke import build_cache_cli
+
+    build_cache_cli.main_list(config.load(), json_out=json)
+
+
+@task(
+    name="prune",
+    help={
+        "dry_run": "print the plan only",
+        "max_bytes": "the size to prune down to (default: build_cache_max_bytes)",
+        "all": "remove every entry",
+        "json": "print the plan as JSON on stdout",
+    },
+)
+@guarded
+def cache_prune(c, dry_run=False, max_bytes=None, all=False, json=False):
+    """Remove partial or corrupt entries, leftovers, and least recently used entries."""
+    from sdkmirror.core import config
+    from sdkmirror.core.errors import UsageError
+    from sdkmirror.smoke import build_cache_cli
+
+    if max_bytes is not None and not str(max_bytes).isdigit():
+        raise UsageError(f"--max-bytes must be a whole number of bytes, got {max_bytes!r}")
+    limit = None if max_bytes is None else int(max_bytes)
+    build_cache_cli.main_prune(
+        config.load(), dry_run=dry_run, max_bytes=limit, everything=all, json_out=json
+    )
+
+
+ns.add_collection(Collection("cache", list=cache_list, prune=cache_prune))

@@ -114,7 +114,9 @@ def test_build_inputs_are_the_sdk_closure(tmp_path: Path) -> None:
     assert paths == sorted(
         [
             ".npmrc",
+            ".nvmrc",
             "package.json",
+            "patches",  # listed even where absent, like the root files
             "pnpm-lock.yaml",
             "pnpm-workspace.yaml",
             "tsconfig.json",

@@ -45,6 +45,11 @@ def demo_env() -> dict[str, str]:
     return env
 
 
+def build_cache_of(where: Path) -> Path:
+    """The demo run's own build cache: it builds for real the first time."""
+    return where.with_name(f"{where.name}-build-cache")
+
+
 @dataclass
 class DemoRun:
     dir: Path
@@ -61,7 +66,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     cp = subprocess.run(
         demo_argv(where),
         cwd=REPO_ROOT,
-        env=demo_env(),
+        env={**demo_env(), "SDKMIRROR_BUILD_CACHE": str(build_cache_of(where))},
         capture_output=True,
         text=True,
         timeout=900,
@@ -197,6 +202,27 @@ def test_demo_ends_with_status_and_hints_that_run_as_printed(demo_run: DemoRun) 
         assert cp.returncode == 0, f"{shlex.join(argv)}:\n{cp.stderr[-3000:]}"
         assert expect[task] in cp.stdout + cp.stderr
     assert GitRepos.refs(demo_run.dir / "origin.git") == before
+
+
+@pytest.mark.slow
+def test_a_second_demo_run_rebuilds_nothing(demo_run: DemoRun) -> None:
+    """Run last of the module's demo tests: it runs the demo again in the same directory."""
+    assert any("==> pnpm build" in p.read_text() for p in (demo_run.dir / "logs").glob("*"))
+    cp = subprocess.run(
+        demo_argv(demo_run.dir),
+        cwd=REPO_ROOT,
+        env={**demo_env(), "SDKMIRROR_BUILD_CACHE": str(build_cache_of(demo_run.dir))},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    again = DemoRun(demo_run.dir, cp.returncode, cp.stdout + cp.stderr)
+    assert again.returncode == 0, again.output[-3000:]
+    logs = [p.read_text() for p in (demo_run.dir / "logs").glob("*")]
+    assert logs and not any("==> pnpm" in text for text in logs)  # no install, no build
+    assert sum("build cache hit" in text for text in logs) >= 4  # 2 smoke, 2 publish (+ notes)
+    assert again.lines(r"smoke node 24\.15\.0 \+ pnpm 10\.33\.0: pass \(restore")
 
 
 # --- Ctrl-C -----------------------------------------------------------------------------------

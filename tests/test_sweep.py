@@ -65,12 +65,14 @@ def test_markdown_marks_red_rows() -> None:
 
 @pytest.mark.slow
 def test_sweep_gives_one_row_per_release(
-    project, tmp_path: Path, toolchain_primary, sample_upstream
+    project, tmp_path: Path, toolchain_primary, sample_upstream, capsys
 ) -> None:
     up = sample_upstream(tmp_path / "upstream.git")
     add_broken_release(up.bare, tmp_path / "work")
     out = tmp_path / "out"
-    report = sweep.run(project.config(), up.url, out_dir=out)
+    report = sweep.run(project.config(), up.url, out_dir=out, jobs=2)
+    progress = capsys.readouterr().err
+    assert f"[{len(up.releases) + 1}/{len(up.releases) + 1}]" in progress and "ETA" in progress
 
     tags = [up.tag(r.cli) for r in up.releases]
     assert [r.tag for r in report.rows] == [*tags, BROKEN]
@@ -90,3 +92,50 @@ def test_sweep_gives_one_row_per_release(
     assert [r["ok"] for r in data["rows"]] == [True] * len(tags) + [False]
     md = (out / "sweep.md").read_text()
     assert md.count("| ✅ ") == len(tags) and md.count("| ❌ ") == 1
+
+    # Once more over the same history: every recorded result is reused, nothing is built; the
+    # broken release has no build key, so it runs again.
+    again = sweep.run(project.config(), up.url, out_dir=out, jobs=2)
+    assert [r.cells() for r in again.rows] == [
+        *(r.cells() for r in good),
+        again.rows[-1].cells(),
+    ]
+    assert [r.recorded for r in again.rows] == [True] * len(tags) + [False]
+    assert "pnpm build" not in capsys.readouterr().err
+    # --force runs them all again (their builds come from the build cache).
+    forced = sweep.run(project.config(), up.url, out_dir=out, jobs=2, force=True)
+    assert not any(r.recorded for r in forced.rows)
+    checks = [(r.build, r.package_checks, r.typecheck, r.notes) for r in report.rows]
+    assert [(r.build, r.package_checks, r.typecheck, r.notes) for r in forced.rows] == checks
+    assert "build cache hit" in capsys.readouterr().err
+
+
+def test_recorded_results_round_trip_and_a_damaged_record_reruns(tmp_path: Path) -> None:
+    row = sweep.Row(
+        "t1",
+        "0.9.3",
+        build="pass",
+        package_checks="pass",
+        tsc_nodenext="pass",
+        tsc_bundler="fail: TS2307 x",
+        attw="pass",
+        notes="first",
+        seconds=12.5,
+        commit="c" * 40,
+        key="k" * 64,
+    )
+    sweep._record(tmp_path, row)
+    back = sweep._recorded(tmp_path, "k" * 64)
+    assert back is not None and back.recorded and back.cells() == row.cells()
+    assert sweep._recorded(tmp_path, "x" * 64) is None  # nothing recorded: it runs
+    (tmp_path / f"{'k' * 64}.json").write_text('{"tag": "t1", "unknown_field": 1}')
+    assert sweep._recorded(tmp_path, "k" * 64) is None  # unreadable: it runs again
+    assert sweep._recorded(tmp_path, None) is None  # no key: always runs
+
+
+def test_the_result_key_follows_the_previous_release_and_the_eta_the_median() -> None:
+    assert sweep._result_key(None, "p") is None
+    assert sweep._result_key("a", "p") != sweep._result_key("a", "q")  # notes compare with p
+    assert sweep._result_key("a", None) == sweep._result_key("a", None)
+    assert sweep._eta([10.0, 30.0, 20.0], 6, 2) == "1m00s"  # median 20 s x 6 left / 2 jobs
+    assert sweep._eta([], 3, 1) == "0s" and sweep._eta([5.0], 0, 1) == "0s"

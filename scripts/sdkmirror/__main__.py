@@ -68,10 +68,18 @@ def _sweep(args: argparse.Namespace) -> int:
         args.upstream or cfg.upstream,
         from_tag=args.from_tag,
         out_dir=Path(args.out) if args.out else None,
+        jobs=args.jobs,
+        force=args.force,
     )
     green = sum(r.ok for r in report.rows)
     console.info(f"{green} of {len(report.rows)} releases green")
     return 0 if report.ok else 1
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--upstream", help="git URL or path (default: config upstream)")
     p.add_argument("--from", dest="from_tag", help="the oldest release tag to include")
     p.add_argument("--out", help="where sweep.json and sweep.md go (default: reports dir)")
+    p.add_argument(
+        "--jobs", type=_positive, help="releases at once (default: one per core, at most 4)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="run releases whose result is already recorded"
+    )
     p.set_defaults(fn=_sweep)
 
     args = parser.parse_args(argv)  # usage errors: argparse's own line, exit 2

@@ -19,6 +19,7 @@ from sdkmirror.core.versions import exact_problem
 
 CONFIG_ENV = "SDKMIRROR_CONFIG"
 CACHE_ENV = "SDKMIRROR_CACHE"
+BUILD_CACHE_ENV = "SDKMIRROR_BUILD_CACHE"
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 DEFAULTS: dict[str, Any] = {
@@ -40,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "notes_dir": "notes",
     "lock_timeout": 10.0,
     "max_package_bytes": 50 * 1024 * 1024,
+    "build_cache_max_bytes": 4 * 1024**3,
     "toolchains": [{"node": "24.19.0", "pnpm": "10.33.0"}],
 }
 
@@ -77,6 +79,7 @@ class Config:
     lock_timeout: float
     toolchains: tuple[ToolchainSpec, ...] = field(default_factory=tuple)
     max_package_bytes: int = 50 * 1024 * 1024  # the build output's total size, at most
+    build_cache_max_bytes: int = 4 * 1024**3  # the build cache's size before LRU eviction
 
     @property
     def tags(self) -> TagPattern:
@@ -104,6 +107,12 @@ class Config:
         """Downloaded toolchains and tools; `$SDKMIRROR_CACHE` shares one across projects."""
         env = os.environ.get(CACHE_ENV)
         return Path(env).resolve() if env else self.work_dir / "cache"
+
+    @property
+    def build_cache_dir(self) -> Path:
+        """Built SDKs by key (`smoke.build_cache`); `$SDKMIRROR_BUILD_CACHE` moves it."""
+        env = os.environ.get(BUILD_CACHE_ENV)
+        return Path(env).resolve() if env else self.cache_dir / "builds"
 
     @property
     def reports_dir(self) -> Path:
@@ -234,6 +243,13 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
             f"got {max_bytes!r}"
         )
 
+    cache_bytes = values["build_cache_max_bytes"]
+    if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+        raise ConfigError(
+            f"[tool.sdkmirror] build_cache_max_bytes must be a whole number of bytes >= 0 "
+            f"(0 keeps nothing), got {cache_bytes!r}"
+        )
+
     work_dir = relpath("work_dir")
     store = None if values["pnpm_store"] == "" else relpath("pnpm_store")
 
@@ -258,6 +274,7 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
         lock_timeout=float(timeout),
         toolchains=_toolchains(values["toolchains"]),
         max_package_bytes=max_bytes,
+        build_cache_max_bytes=cache_bytes,
     )
 
 

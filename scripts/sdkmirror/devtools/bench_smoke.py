@@ -71,6 +71,7 @@ def run(upstream: str | None = None, ref: str | None = None, trials: int = TRIAL
                 "upstream": upstream,
                 "work_dir": str(base / "state"),
                 "pnpm_store": str(project.pnpm_store.resolve()),
+                "build_cache_max_bytes": 0,  # the harness's overhead, not the build cache's
             },
             root=base,
         )

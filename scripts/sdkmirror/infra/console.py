@@ -17,9 +17,18 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
+_plain = False  # set by `plain_lines`: several steps run at once
+
+
+def plain_lines() -> None:
+    """No spinners from now on: steps running in parallel threads print plain lines."""
+    global _plain
+    _plain = True
+
+
 def interactive() -> bool:
     """A live spinner only where a person watches a terminal; CI logs get plain lines."""
-    return err.is_terminal and not os.environ.get("CI")
+    return not _plain and err.is_terminal and not os.environ.get("CI")
 
 
 def info(message: str) -> None:

@@ -138,7 +138,7 @@ def reproduce(
         registry=reg,
     )
     out = cfg.work_dir / "reproduce" / version
-    built = publish_build.build(cfg, req, out)
+    built = publish_build.build(cfg, req, out, use_cache=False)  # rebuilt, never reused
     tc = built.built.toolchain
     remote = npm_registry.integrity(tc, rec.npm_name, version, reg)
     if remote is None:

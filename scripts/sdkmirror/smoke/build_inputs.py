@@ -18,7 +18,8 @@ from typing import Any, Protocol
 import yaml
 
 # Root files every install and build reads, whether or not a commit has them yet.
-ROOT_FILES = ("package.json", "pnpm-workspace.yaml", "pnpm-lock.yaml", ".npmrc")
+ROOT_FILES = ("package.json", "pnpm-workspace.yaml", "pnpm-lock.yaml", ".npmrc", ".nvmrc")
+ROOT_DIRS = ("patches",)  # pnpm's patchedDependencies live here by convention
 TSCONFIG = "tsconfig*"
 _DEP_FIELDS = ("dependencies", "devDependencies", "optionalDependencies", "peerDependencies")
 _SKIP_DIRS = {"node_modules", ".git", "dist"}
@@ -139,6 +140,6 @@ def build_input_paths(tree: Tree | Path, sdk_dir: str = "packages/node-sdk") -> 
             if dep in packages and packages[dep][0] not in dirs:
                 dirs.add(packages[dep][0])
                 todo.append(packages[dep][1])
-    roots = set(ROOT_FILES)
+    roots = set(ROOT_FILES) | set(ROOT_DIRS)
     roots |= {f for f in reader.files() if "/" not in f and fnmatch.fnmatchcase(f, TSCONFIG)}
     return sorted(dirs | roots)
