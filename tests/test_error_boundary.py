@@ -281,6 +281,11 @@ def test_a_full_disk_while_writing_the_ledger_keeps_the_old_one(project, repos):
 
 def test_ctrl_c_says_what_was_left_unchanged(project, repos):
     seed(repos, "0.14.2")
+    # The child waits for our lock far longer than any load can delay the SIGINT: the
+    # "waiting up to" line is the event the test waits on, never the clock.
+    text = project.pyproject.read_text()
+    assert "lock_timeout = 2.0" in text
+    project.pyproject.write_text(text.replace("lock_timeout = 2.0", "lock_timeout = 3600.0"))
     with exclusive(project.config().work_dir, 5):
         p = subprocess.Popen(
             [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), "sync",
@@ -288,7 +293,7 @@ def test_ctrl_c_says_what_was_left_unchanged(project, repos):
             cwd=project.root, env=project.env, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert p.stderr is not None
-        assert p.stderr.readline().startswith("waiting up to")  # it waits for our lock
+        assert p.stderr.readline().startswith("waiting up to 3600 s")  # it waits for our lock
         p.send_signal(signal.SIGINT)
         rest = p.stderr.read()
         assert p.wait(timeout=30) == ExitCode.INTERRUPTED
