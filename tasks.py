@@ -255,16 +255,23 @@ def release_tag(c, source_tag, push=False, origin=None, version_override=None):
 
 @task(
     name="notes",
-    help={**REMOTE_HELP, "from_": "older mirror tag", "to": "newer mirror tag"},
+    help={
+        **REMOTE_HELP,
+        "from_": "older mirror tag",
+        "to": "newer mirror tag",
+        "json": "print the delta and the entry as JSON on stdout (schema in docs/json.md)",
+    },
 )
 @guarded
-def release_notes(c, from_, to, origin=None, upstream=None):
+def release_notes(c, from_, to, origin=None, upstream=None, json=False):
     """Draft a RELEASES.md entry: the SDK's interface delta between two mirror tags."""
     from sdkmirror.release import release_notes as release_notes_mod
     from sdkmirror.release.release_notes import check_release_order
 
     check_release_order(from_, to)  # reversed is refused before anything is built
-    release_notes_mod.main(from_tag=from_, to_tag=to, origin=origin, upstream=upstream)
+    release_notes_mod.main(
+        from_tag=from_, to_tag=to, origin=origin, upstream=upstream, json_out=json
+    )
 
 
 @task(name="render", help={"check": "fail when RELEASES.md differs instead of writing it"})
@@ -525,7 +532,7 @@ def patch_new(c, name, base, reason, upstream_pr=None, origin=None, upstream=Non
     )
 
 
-@task(help={"json": "print the registry as JSON on stdout"})
+@task(help={"json": "print the registry as JSON on stdout (schema in docs/json.md)"})
 @guarded
 def patch_list(c, json=False):
     """List registered patch branches, active and retired."""
@@ -558,7 +565,7 @@ def patch_table(c, check=False):
 @task(
     help={
         "repo": "OWNER/NAME (default: $GITHUB_REPOSITORY, else the origin remote's)",
-        "json": "print the checks as JSON on stdout (the table still goes to stderr)",
+        "json": "print the checks as JSON on stdout (schema in docs/json.md)",
     }
 )
 @guarded

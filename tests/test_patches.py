@@ -124,7 +124,7 @@ def test_dry_run_changes_nothing(mirrored, repos):
     before = repos.origin_refs()
     cp = new(mirrored, repos, "fix", TAG.format("0.14.2"), "--dry-run")
     assert cp.returncode == 0, cp.stderr
-    assert "create patch-fix on origin" in cp.stderr
+    assert "create patch-fix on origin" in cp.stdout  # the plan is the dry run's result
     assert repos.origin_refs() == before
     assert not mirrored.config().patch_registry.exists()
     assert "stale" in (mirrored.root / "README.md").read_text()
@@ -146,7 +146,7 @@ def test_rerun_after_a_crash_between_push_and_record_converges(mirrored, repos):
     cp = new(mirrored, repos, "fix")
 
     assert cp.returncode == 0, cp.stderr
-    assert "register it only" in cp.stderr
+    assert "register it only" in cp.stdout
     assert "fix" in PatchRegistry(mirrored.config().patch_registry).active()
     assert verify.run(mirrored.config(), origin=str(repos.origin)) == []
 
@@ -181,8 +181,12 @@ def test_list_json(mirrored, repos):
     assert new(mirrored, repos, "fix").returncode == 0
     cp = mirrored.invoke("patch.list", "--json")
     assert cp.returncode == 0, cp.stderr
-    data = json.loads(cp.stdout)
-    assert [(d["name"], d["branch"], d["status"]) for d in data] == [("fix", "patch-fix", "active")]
+    data = json.loads(cp.stdout)  # stdout alone is one JSON document
+    assert data["schema"] == 1
+    patches = data["patches"]
+    assert [(d["name"], d["branch"], d["status"]) for d in patches] == [
+        ("fix", "patch-fix", "active")
+    ]
 
 
 def test_table_check_fails_on_drift_and_rewrite_fixes_it(mirrored, repos):

@@ -49,7 +49,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(merged, indent=2))
     else:
-        console.show(smoke.summary_table(merged))
+        console.result(smoke.summary_table(merged))
     return 1 if args.strict and smoke.any_failed(merged) else 0
 
 
@@ -69,6 +69,10 @@ def _sweep(args: argparse.Namespace) -> int:
         from_tag=args.from_tag,
         out_dir=Path(args.out) if args.out else None,
     )
+    if args.json:
+        console.result_json(report.as_json())
+    else:
+        console.result(sweep.table(report))
     green = sum(r.ok for r in report.rows)
     console.info(f"{green} of {len(report.rows)} releases green")
     return 0 if report.ok else 1
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--upstream", help="git URL or path (default: config upstream)")
     p.add_argument("--from", dest="from_tag", help="the oldest release tag to include")
     p.add_argument("--out", help="where sweep.json and sweep.md go (default: reports dir)")
+    p.add_argument("--json", action="store_true", help="print the sweep as JSON on stdout")
     p.set_defaults(fn=_sweep)
 
     args = parser.parse_args(argv)  # usage errors: argparse's own line, exit 2

@@ -22,8 +22,7 @@ SPIN = "while True: pass"
 def busy(n: int) -> Iterator[list[subprocess.Popen[bytes]]]:
     """N processes that burn CPU until the block ends (killed even on Ctrl-C)."""
     procs = [
-        subprocess.Popen([sys.executable, "-c", SPIN], stdin=subprocess.DEVNULL)
-        for _ in range(n)
+        subprocess.Popen([sys.executable, "-c", SPIN], stdin=subprocess.DEVNULL) for _ in range(n)
     ]
     try:
         yield procs

@@ -337,7 +337,7 @@ def check_patch_version(version: str | None, patch: Patch) -> str:
 
 def _show_plan(what: str, lines: list[str], dry_run: bool) -> None:
     title = f"{what} plan" + (" (dry run: nothing changed)" if dry_run else "")
-    console.show(console.table(title, ["step"], [[ln] for ln in lines]))
+    console.result(console.table(title, ["step"], [[ln] for ln in lines]))
 
 
 def _commit_hint(cfg: Config, message: str) -> None:

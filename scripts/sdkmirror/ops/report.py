@@ -8,9 +8,7 @@ unreadable reports.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -100,32 +98,29 @@ def main(
     elif actions:
         outcomes = {i: "dry run" if dry_run else "not applied" for i in range(len(actions))}
 
-    console.show(
-        console.table(
-            f"Alerts ({'dry run' if dry_run else 'applied' if can_apply else 'plan only'})",
-            ["action", "fingerprint", "result"],
-            [[a.describe(), a.fingerprint, outcomes.get(i, "")] for i, a in enumerate(actions)]
-            or [["nothing to report", "", ""]],
+    if not as_json:
+        console.result(
+            console.table(
+                f"Alerts ({'dry run' if dry_run else 'applied' if can_apply else 'plan only'})",
+                ["action", "fingerprint", "result"],
+                [[a.describe(), a.fingerprint, outcomes.get(i, "")] for i, a in enumerate(actions)]
+                or [["nothing to report", "", ""]],
+            )
         )
-    )
     write_step_summary(
         alerts.markdown_summary(
             sync, smokes, actions, outcomes, last_green=green, github_problems=problems
         )
     )
     if as_json:
-        sys.stdout.write(
-            json.dumps(
-                {
-                    "actions": [
-                        asdict(a) | {"outcome": outcomes.get(i)} for i, a in enumerate(actions)
-                    ],
-                    "last_green_tag": green,
-                    "github_problems": problems,
-                },
-                indent=2,
-            )
-            + "\n"
+        console.result_json(
+            {
+                "actions": [
+                    asdict(a) | {"outcome": outcomes.get(i)} for i, a in enumerate(actions)
+                ],
+                "last_green_tag": green,
+                "github_problems": problems,
+            }
         )
     failures = alerts.run_failures(sync, smokes)
     if failures:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from sdkmirror.core import reports
 from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.config import Config
@@ -220,8 +222,12 @@ def run(
             if row.ok:  # keep a failure's tree for a person to look at
                 shutil.rmtree(workdir, ignore_errors=True)
     write(report, out_dir)
-    console.show(console.table(f"sweep of {upstream}", COLUMNS, [r.cells() for r in report.rows]))
     return report
+
+
+def table(report: SweepReport) -> Table:
+    """The sweep's result: one row per release."""
+    return console.table(f"sweep of {report.upstream}", COLUMNS, [r.cells() for r in report.rows])
 
 
 def markdown(report: SweepReport) -> str:

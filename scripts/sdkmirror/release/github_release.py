@@ -153,7 +153,7 @@ def main(
         )
         return
     applied = client is not None and not dry_run
-    console.show(
+    console.result(
         console.table(
             "GitHub Release" + ("" if applied else " (plan)"),
             ["action", "tag"],

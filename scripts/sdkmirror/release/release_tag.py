@@ -144,7 +144,7 @@ def main(
                 else ("push" if push else "dry run: print the push"),
             ),
         ]
-        console.show(console.table("release tag", ["", ""], rows))
+        console.result(console.table("release tag", ["", ""], rows))
         if plan.state is TagState.CREATE:
             if push:
                 repo.push_atomic(url, {f"refs/tags/{plan.name}": plan.commit})

@@ -106,7 +106,7 @@ def main(*, upstream: str | None, ref: str | None, write: bool) -> MatrixUpdate:
     available = toolchain.available_node_versions(tc)
     latest = toolchain.latest_pnpm(tc, int(decl.pnpm.split(".")[0])) if decl.pnpm else None
     update = plan(path, decl, available, latest)
-    console.show(
+    console.result(
         console.table(
             "proposed smoke matrix",
             ["toolchain", "allow_failure", "now"],
