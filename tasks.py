@@ -23,11 +23,11 @@ def guarded(fn):
 
 
 def _parse_tasks_exit_2(parse_tasks=main.program.parse_tasks):
-    # Invoke's own usage errors (unknown flag, missing argument) keep their wording, exit 2.
+    # Invoke's own usage errors (unknown flag, missing flag): one `error:` line, exit 2.
     try:
         parse_tasks()
     except ParseError as exc:
-        raise Exit(str(exc), code=int(ExitCode.USAGE)) from None
+        raise Exit(boundary.invoke_usage(str(exc)), code=int(ExitCode.USAGE)) from None
 
 
 main.program.parse_tasks = _parse_tasks_exit_2
@@ -413,8 +413,10 @@ def github_release(c, upstream_tag="", npm_version="", from_report="", dry_run=F
 @task(name="matrix")
 @guarded
 def ci_matrix(c):
-    """Job outputs `matrix` (one smoke session per toolchain, checked against `nox --list`),
-    `ref` and `upstream` (what to build)."""
+    """Job outputs `matrix`, `ref` and `upstream`: the smoke sessions and what they build.
+
+    `matrix` holds one smoke session per toolchain, checked against `nox --list`.
+    """
     import os
 
     from sdkmirror.core import config as config_mod
@@ -448,8 +450,10 @@ def ci_publish_args(c):
 @task(name="build-outputs", help={"manifest": "the manifest.json `invoke publish.build` wrote"})
 @guarded
 def ci_build_outputs(c, manifest):
-    """Job outputs: the release facts of a build manifest, each checked (npm_version,
-    upstream_tag, commit, integrity, tarball, dist_tag, ...)."""
+    """Job outputs: the release facts of a build manifest, each checked.
+
+    npm_version, upstream_tag, commit, integrity, tarball, dist_tag, ...
+    """
     from sdkmirror.core import config as config_mod
     from sdkmirror.ops import ci
 
@@ -459,8 +463,10 @@ def ci_build_outputs(c, manifest):
 @task(name="lint-workflows")
 @guarded
 def ci_lint_workflows(c):
-    """actionlint and zizmor (offline, auditor persona) over .github/workflows; actionlint must
-    report nothing, zizmor nothing above low."""
+    """Lint .github/workflows with actionlint and zizmor (offline, auditor persona).
+
+    actionlint must report nothing, zizmor nothing above low.
+    """
     from sdkmirror.core import config as config_mod
     from sdkmirror.ops import ci
 

@@ -366,3 +366,18 @@ def test_release_hint_names_the_pr_and_handles_no_release(mirrored):
         | {"refs/tags/@moonshot-ai/kimi-code@1.0.0-rc.1": "o" * 40}
     )
     assert patch_branches.newest_release(cfg, listing) == TAG.format("0.14.10")
+
+
+def test_new_suggests_the_remote_that_origin_is(mirrored, repos):
+    # --origin is a URL no remote of this checkout names: the checkout fetches it by URL.
+    cp = new(mirrored, repos, "fix")
+    assert cp.returncode == 0, cp.stderr
+    assert f"    git fetch {repos.origin} patch-fix:patch-fix\n" in cp.stderr
+    assert "origin/" not in cp.stderr
+    # A remote named `fork` has that URL: the branch tracks fork/..., never origin/...
+    git("init", "-q", "-b", "main", cwd=mirrored.root)
+    git("remote", "add", "fork", str(repos.origin), cwd=mirrored.root)
+    cp = new(mirrored, repos, "fix-two", TAG.format("0.14.3"))
+    assert cp.returncode == 0, cp.stderr
+    assert "    git switch -c patch-fix-two --track fork/patch-fix-two\n" in cp.stderr
+    assert "origin/" not in cp.stderr

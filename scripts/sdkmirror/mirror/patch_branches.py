@@ -358,13 +358,14 @@ def main_new(
     upstream: str | None = None,
 ) -> NewPlan:
     cfg = config_mod.load()
+    url = gitio.origin_url(cfg, origin)
     plan = new(
         cfg,
         name,
         base=base,
         reason=reason,
         upstream_pr=upstream_pr,
-        origin=gitio.origin_url(cfg, origin),
+        origin=url,
         dry_run=dry_run,
         upstream=upstream,
     )
@@ -372,11 +373,22 @@ def main_new(
         p = plan.patch
         console.info(f"patch.new: {p.branch} on {p.base} ({p.commit[:12]}) registered")
         _commit_hint(cfg, f"Register patch branch {p.branch}")
-        console.manual(
-            ["git", "switch", "-c", p.branch, "--track", f"origin/{p.branch}"],
-            "check the branch out, commit the fix on it, and push",
-        )
+        console.manual(checkout_command(cfg, url, p.branch), "check the branch out")
+        console.info("then commit the fix on it and push it to the same remote")
     return plan
+
+
+def checkout_command(cfg: Config, url: str, branch: str) -> list[str]:
+    """Check out `branch` from the remote at `url`: by the checkout's name for it, else by URL."""
+    try:
+        listing = gitio.run("remote", "-v", cwd=cfg.root)
+    except GitError:
+        listing = ""
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[1] == url:
+            return ["git", "switch", "-c", branch, "--track", f"{fields[0]}/{branch}"]
+    return ["git", "fetch", url, f"{branch}:{branch}"]
 
 
 def main_retire(
