@@ -178,6 +178,20 @@ def test_demo_prints_the_interface_notes_and_releases_table(demo_run: DemoRun) -
 def test_demo_ends_with_status_and_hints_that_run_as_printed(demo_run: DemoRun) -> None:
     assert demo_run.lines(r"^ok .*invoke status: ok$")
     assert "mirror status: ok" in demo_run.output
+    # The smoke steps built the newest release tag: status names it green, never "none".
+    newest = TAG.format(NEWER.cli)
+    assert demo_run.lines(
+        rf"smoke node 24\.15\.0 \+ pnpm 10\.33\.0: pass \(.*\) at {re.escape(newest)}$"
+    )
+    assert f"latest green tag: {newest}" in demo_run.output
+    assert "latest green tag: none" not in demo_run.output
+    # Long steps said how far they were; the closing block names real files.
+    assert demo_run.lines(r"^        publish\.build \S+: .+ \(\d+s\) \.\.\.$")
+    where = demo_run.output[demo_run.output.index("Where things are") :]
+    tarballs = [ln.split()[-1] for ln in where.splitlines() if ln.endswith(".tgz")]
+    assert len(tarballs) == 2 and all(Path(t).is_file() for t in tarballs)
+    assert f"  logs      {demo_run.dir / 'logs'} " in where
+    assert where.index("Where things are") < where.index("Keep exploring")
     assert re.search(rf"^npm\s+│?\s*{re.escape(NEWER.sdk)}\s", demo_run.output, re.M)
     text = demo_run.output[demo_run.output.index("Keep exploring") :]
     hints = [shlex.split(ln) for ln in text.splitlines() if ln.startswith("  env ")]
