@@ -38,7 +38,8 @@ def run_url_from_env() -> str:
 
 def readme_from_env() -> str:
     server, repo = os.environ.get("GITHUB_SERVER_URL", ""), os.environ.get("GITHUB_REPOSITORY", "")
-    return f"{server}/{repo}/blob/main/README.md" if server and repo else "README.md"
+    doc = alerts.RUNBOOK_DOC
+    return f"{server}/{repo}/blob/main/{doc}" if server and repo else doc
 
 
 def write_step_summary(markdown: str) -> None:
