@@ -271,7 +271,7 @@ def test_readme_patch_table_matches_the_registry(monkeypatch):
         cwd=root, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert cp.returncode == 0, cp.stderr
-    assert "matches the registry" in cp.stderr
+    assert "matches the registry" in cp.stdout
 
 
 def test_publish_source_checks_patch_base_and_version(mirrored, repos):
@@ -342,7 +342,7 @@ def test_retire_prints_upstreams_newest_release(mirrored, repos):
     assert (
         f"upstream's newest release is {TAG.format('0.14.3')}, not newer than the patch's base "
         f"{TAG.format('0.14.3')}: the fix has not shipped in a release yet"
-    ) in on_newest.stderr
+    ) in on_newest.stdout
 
     repos.release("0.15.0")
     repos.push_all()
@@ -350,7 +350,7 @@ def test_retire_prints_upstreams_newest_release(mirrored, repos):
     assert cp.returncode == 0, cp.stderr
     assert (
         f"upstream's newest release is {TAG.format('0.15.0')}: confirm it carries the fix"
-        in cp.stderr
+        in cp.stdout
     )
 
 

@@ -278,7 +278,7 @@ def retire(
         plan = plan_retire(name, origin=ls_remote(origin, name="origin"), registry=registry)
         up = _upstream_refs(upstream or cfg.upstream, ["refs/tags/*"])
         if up is not None:
-            console.info(release_hint(cfg, plan.patch, newest_release(cfg, up)))
+            console.result(release_hint(cfg, plan.patch, newest_release(cfg, up)))
         _show_plan("patch.retire", plan.describe(), dry_run)
         if not dry_run:
             apply_retire(cfg, plan, origin=origin, registry=registry)
@@ -371,7 +371,7 @@ def main_new(
     )
     if not dry_run:
         p = plan.patch
-        console.info(f"patch.new: {p.branch} on {p.base} ({p.commit[:12]}) registered")
+        console.result(f"patch.new: {p.branch} on {p.base} ({p.commit[:12]}) registered")
         _commit_hint(cfg, f"Register patch branch {p.branch}")
         console.manual(checkout_command(cfg, url, p.branch), "check the branch out")
         console.info("then commit the fix on it and push it to the same remote")
@@ -399,6 +399,6 @@ def main_retire(
         cfg, name, origin=gitio.origin_url(cfg, origin), dry_run=dry_run, upstream=upstream
     )
     if not dry_run:
-        console.info(f"patch.retire: {plan.patch.branch} deleted; record kept as retired")
+        console.result(f"patch.retire: {plan.patch.branch} deleted; record kept as retired")
         _commit_hint(cfg, f"Retire patch branch {plan.patch.branch}")
     return plan

@@ -148,7 +148,7 @@ def main(
         if plan.state is TagState.CREATE:
             if push:
                 repo.push_atomic(url, {f"refs/tags/{plan.name}": plan.commit})
-                console.info(f"pushed {plan.name} -> {plan.commit[:12]} to {url}")
+                console.result(f"pushed {plan.name} -> {plan.commit[:12]} to {url}")
                 console.manual(plan.dispatch_argv, f"start the publish of {plan.version}")
             else:
                 console.manual(
