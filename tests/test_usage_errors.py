@@ -76,3 +76,12 @@ def test_every_task_lists_a_whole_sentence():
         first_paragraph = " ".join(doc.split("\n\n")[0].split())
         assert helpline(task) == first_paragraph, name
         assert first_paragraph.endswith("."), name
+
+
+def test_the_sessions_refuse_an_unparsable_upstream_too(project, tmp_path):
+    from sdkmirror.__main__ import main
+
+    out = tmp_path / "out"
+    code = main(["sweep", "--upstream", "ht tp://x", "--out", str(out)])
+    assert code == ExitCode.USAGE
+    assert not out.exists() and not project.config().work_dir.exists()

@@ -7,14 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from sdkmirror.core import config
-from sdkmirror.core.errors import ExitCode, MirrorError, os_problem
+from sdkmirror.core import config, git_url
+from sdkmirror.core.errors import ExitCode, MirrorError, UsageError, os_problem
 from sdkmirror.infra import console
 
 
 def _smoke(args: argparse.Namespace) -> int:
     from sdkmirror.core import versions
-    from sdkmirror.core.errors import UsageError
     from sdkmirror.smoke import build as smoke
 
     for flag, value in (("--node", args.node), ("--pnpm", args.pnpm)):
@@ -120,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)  # usage errors: argparse's own line, exit 2
     try:
+        upstream = getattr(args, "upstream", None)
+        refused = git_url.refusal(upstream, "--upstream") if upstream else None
+        if refused:  # before any report or tree is written
+            raise UsageError(refused)
         return int(args.fn(args))
     except MirrorError as exc:
         console.error(str(exc))
