@@ -293,7 +293,7 @@ def test_steps_print_one_line_each_and_keep_library_output_in_logs(tmp_path: Pat
     assert steps.any_failed and [s.failed for s in steps.done] == [False, True, True]
 
 
-def test_a_download_gets_a_line_of_its_own_in_plain_output(tmp_path: Path) -> None:
+def test_plain_output_gets_a_progress_line_per_stage_with_its_seconds(tmp_path: Path) -> None:
     from sdkmirror.infra import console
 
     stream = io.StringIO()
@@ -307,9 +307,11 @@ def test_a_download_gets_a_line_of_its_own_in_plain_output(tmp_path: Path) -> No
     with steps("1", "a quiet step") as s, console.step("building"):
         pass
     lines = stream.getvalue().splitlines()
-    assert lines[0] == "        Node 24.15.0: installing Node 24.15.0 ..."
+    # A download step names only its downloads; any other step names each stage it enters.
+    assert re.fullmatch(r" {8}Node 24\.15\.0: installing Node 24\.15\.0 \(\d+s\) \.\.\.", lines[0])
     assert re.fullmatch(r"ok +\d+\.\ds  Node 24\.15\.0: downloaded", lines[1])
-    assert re.fullmatch(r"ok +\d+\.\ds  a quiet step", lines[2]) and len(lines) == 3
+    assert re.fullmatch(r" {8}a quiet step: building \(\d+s\) \.\.\.", lines[2])
+    assert re.fullmatch(r"ok +\d+\.\ds  a quiet step", lines[3]) and len(lines) == 4
 
 
 def test_an_interrupted_step_prints_no_line(tmp_path: Path) -> None:
