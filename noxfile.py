@@ -5,6 +5,8 @@ Bare `nox` runs lint, typecheck and tests; smoke, demo, sweep and bench are opt-
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +21,10 @@ ROOT = Path(__file__).resolve().parent
 nox.needs_version = ">=2025.2.9"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.error_on_missing_interpreters = True
+# Sessions use virtualenv (pip), never uv; nox still probes for uv on every session and logs
+# "uv binary not found." That line is noise on a machine without uv, so it is dropped.
+nox.options.default_venv_backend = "virtualenv"
+logging.getLogger("nox").addFilter(lambda r: r.getMessage() != "uv binary not found.")
 
 
 # --- the project's own checks -----------------------------------------------------------------
@@ -30,6 +36,15 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     # One worker per core; a module's tests marked `xdist_group` share its module fixtures.
     session.run("pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
+
+
+@nox.session(name="tests-stress", default=False)
+def tests_stress(session: nox.Session) -> None:
+    """The suite under CPU load (`STRESS_LOAD` busy processes, `STRESS_ROUNDS` runs); races show."""
+    session.install("-e", ".[test]")
+    load = os.environ.get("STRESS_LOAD", "4"), os.environ.get("STRESS_ROUNDS", "1")
+    stress = ["python", "-m", "sdkmirror.devtools.stress", "--load", load[0], "--rounds", load[1]]
+    session.run(*stress, "--", "pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
 
 
 @nox.session

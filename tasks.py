@@ -23,11 +23,11 @@ def guarded(fn):
 
 
 def _parse_tasks_exit_2(parse_tasks=main.program.parse_tasks):
-    # Invoke's own usage errors (unknown flag, missing argument) keep their wording, exit 2.
+    # Invoke's own usage errors (unknown flag, missing flag): one `error:` line, exit 2.
     try:
         parse_tasks()
     except ParseError as exc:
-        raise Exit(str(exc), code=int(ExitCode.USAGE)) from None
+        raise Exit(boundary.invoke_usage(str(exc)), code=int(ExitCode.USAGE)) from None
 
 
 main.program.parse_tasks = _parse_tasks_exit_2
@@ -255,16 +255,23 @@ def release_tag(c, source_tag, push=False, origin=None, version_override=None):
 
 @task(
     name="notes",
-    help={**REMOTE_HELP, "from_": "older mirror tag", "to": "newer mirror tag"},
+    help={
+        **REMOTE_HELP,
+        "from_": "older mirror tag",
+        "to": "newer mirror tag",
+        "json": "print the delta and the entry as JSON on stdout (schema in docs/json.md)",
+    },
 )
 @guarded
-def release_notes(c, from_, to, origin=None, upstream=None):
+def release_notes(c, from_, to, origin=None, upstream=None, json=False):
     """Draft a RELEASES.md entry: the SDK's interface delta between two mirror tags."""
     from sdkmirror.release import release_notes as release_notes_mod
     from sdkmirror.release.release_notes import check_release_order
 
     check_release_order(from_, to)  # reversed is refused before anything is built
-    release_notes_mod.main(from_tag=from_, to_tag=to, origin=origin, upstream=upstream)
+    release_notes_mod.main(
+        from_tag=from_, to_tag=to, origin=origin, upstream=upstream, json_out=json
+    )
 
 
 @task(name="render", help={"check": "fail when RELEASES.md differs instead of writing it"})
@@ -406,8 +413,10 @@ def github_release(c, upstream_tag="", npm_version="", from_report="", dry_run=F
 @task(name="matrix")
 @guarded
 def ci_matrix(c):
-    """Job outputs `matrix` (one smoke session per toolchain, checked against `nox --list`),
-    `ref` and `upstream` (what to build)."""
+    """Job outputs `matrix`, `ref` and `upstream`: the smoke sessions and what they build.
+
+    `matrix` holds one smoke session per toolchain, checked against `nox --list`.
+    """
     import os
 
     from sdkmirror.core import config as config_mod
@@ -441,8 +450,10 @@ def ci_publish_args(c):
 @task(name="build-outputs", help={"manifest": "the manifest.json `invoke publish.build` wrote"})
 @guarded
 def ci_build_outputs(c, manifest):
-    """Job outputs: the release facts of a build manifest, each checked (npm_version,
-    upstream_tag, commit, integrity, tarball, dist_tag, ...)."""
+    """Job outputs: the release facts of a build manifest, each checked.
+
+    npm_version, upstream_tag, commit, integrity, tarball, dist_tag, ...
+    """
     from sdkmirror.core import config as config_mod
     from sdkmirror.ops import ci
 
@@ -452,8 +463,10 @@ def ci_build_outputs(c, manifest):
 @task(name="lint-workflows")
 @guarded
 def ci_lint_workflows(c):
-    """actionlint and zizmor (offline, auditor persona) over .github/workflows; actionlint must
-    report nothing, zizmor nothing above low."""
+    """Lint .github/workflows with actionlint and zizmor (offline, auditor persona).
+
+    actionlint must report nothing, zizmor nothing above low.
+    """
     from sdkmirror.core import config as config_mod
     from sdkmirror.ops import ci
 
@@ -525,7 +538,7 @@ def patch_new(c, name, base, reason, upstream_pr=None, origin=None, upstream=Non
     )
 
 
-@task(help={"json": "print the registry as JSON on stdout"})
+@task(help={"json": "print the registry as JSON on stdout (schema in docs/json.md)"})
 @guarded
 def patch_list(c, json=False):
     """List registered patch branches, active and retired."""
@@ -558,7 +571,7 @@ def patch_table(c, check=False):
 @task(
     help={
         "repo": "OWNER/NAME (default: $GITHUB_REPOSITORY, else the origin remote's)",
-        "json": "print the checks as JSON on stdout (the table still goes to stderr)",
+        "json": "print the checks as JSON on stdout (schema in docs/json.md)",
     }
 )
 @guarded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 from pathlib import Path
@@ -361,6 +362,19 @@ def test_notes_between_consecutive_sample_releases(
         assert not re.search(r"`[a-z]`", text), text
         if release.cli == "0.17.0":
             assert "- `KimiClient.steer`: member added (additive): `steer(" in text
+    # --json: the same delta and entry as one versioned document on stdout
+    text = release_notes.main(
+        from_tag=up.tag(previous.cli),
+        to_tag=up.tag(release.cli),
+        origin=str(origin),
+        cfg=cfg,
+        json_out=True,
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == 1 and doc["markdown"] == text
+    assert (doc["from"]["tag"], doc["to"]["sdk_version"]) == (up.tag(previous.cli), release.sdk)
+    changes = {(c["subject"], c["change"], c["severity"]) for c in doc["changes"]}
+    assert changes == set(release.changes)
 
 
 # --- the compiler's verdict decides (pure: a verdict in, severities out) ----------------------

@@ -7,14 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from sdkmirror.core import config
-from sdkmirror.core.errors import ExitCode, MirrorError, os_problem
+from sdkmirror.core import config, git_url
+from sdkmirror.core.errors import ExitCode, MirrorError, UsageError, os_problem
 from sdkmirror.infra import console
 
 
 def _smoke(args: argparse.Namespace) -> int:
     from sdkmirror.core import versions
-    from sdkmirror.core.errors import UsageError
     from sdkmirror.smoke import build as smoke
 
     for flag, value in (("--node", args.node), ("--pnpm", args.pnpm)):
@@ -49,7 +48,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(merged, indent=2))
     else:
-        console.show(smoke.summary_table(merged))
+        console.result(smoke.summary_table(merged))
     return 1 if args.strict and smoke.any_failed(merged) else 0
 
 
@@ -71,6 +70,10 @@ def _sweep(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         force=args.force,
     )
+    if args.json:
+        console.result_json(report.as_json())
+    else:
+        console.result(sweep.table(report))
     green = sum(r.ok for r in report.rows)
     console.info(f"{green} of {len(report.rows)} releases green")
     return 0 if report.ok else 1
@@ -125,10 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--force", action="store_true", help="run releases whose result is already recorded"
     )
+    p.add_argument("--json", action="store_true", help="print the sweep as JSON on stdout")
     p.set_defaults(fn=_sweep)
 
     args = parser.parse_args(argv)  # usage errors: argparse's own line, exit 2
     try:
+        upstream = getattr(args, "upstream", None)
+        refused = git_url.refusal(upstream, "--upstream") if upstream else None
+        if refused:  # before any report or tree is written
+            raise UsageError(refused)
         return int(args.fn(args))
     except MirrorError as exc:
         console.error(str(exc))

@@ -31,10 +31,11 @@ class RunbookStep:
     text: str
 
     def link(self, readme: str) -> str:
-        return f"[README § {self.anchor}]({readme}#{self.anchor})"
+        return f"[runbook § {self.anchor}]({readme}#{self.anchor})"
 
 
-# The README sections each alert points at; the anchors must exist in README.md.
+# The runbook sections each alert points at; the anchors must exist in RUNBOOK_DOC.
+RUNBOOK_DOC = "docs/operations.md"
 RUNBOOK: dict[str, RunbookStep] = {
     "upstream-break": RunbookStep(
         "smoke-failure-triage-runbook",
@@ -49,7 +50,7 @@ RUNBOOK: dict[str, RunbookStep] = {
     "diverged": RunbookStep(
         "upstream-history-rewrite",
         "Upstream rewrote its branch: the mirror branch is held. Compare the two heads, then "
-        "follow the README's steps before anything moves; never force-push the mirror.",
+        "follow the runbook's steps before anything moves; never force-push the mirror.",
     ),
     "tag-moved": RunbookStep(
         "moved-or-deleted-upstream-tag",
@@ -285,7 +286,7 @@ class Action:
 class Context:
     run_url: str
     last_green: str | None = None
-    readme: str = "README.md"
+    readme: str = RUNBOOK_DOC
 
 
 def fingerprint_of(body: str | None) -> str | None:
@@ -367,7 +368,7 @@ def plan_alerts(
     run_url: str,
     *,
     last_green: str | None = None,
-    readme: str = "README.md",
+    readme: str = RUNBOOK_DOC,
     culprits: Mapping[str, str] | None = None,
 ) -> list[Action]:
     """Open, comment on, or close issues so that each open problem has exactly one issue."""

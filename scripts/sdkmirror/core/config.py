@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sdkmirror.core import identifiers
+from sdkmirror.core import git_url, identifiers
 from sdkmirror.core.errors import ConfigError
 from sdkmirror.core.mirror_tag import TagPattern, check_template
 from sdkmirror.core.versions import exact_problem
@@ -218,8 +218,11 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
         return root / p
 
     upstream = text("upstream")
-    if upstream.startswith("-") or any(c.isspace() for c in upstream):
-        raise ConfigError(f"[tool.sdkmirror] upstream is not a usable git URL: {upstream!r}")
+    why = git_url.problem(upstream)
+    if why:
+        raise ConfigError(
+            f"[tool.sdkmirror] upstream is not a usable git URL ({why}): {upstream!r}"
+        )
 
     sdk_dir = text("sdk_dir")
     if Path(sdk_dir).is_absolute() or ".." in Path(sdk_dir).parts:
@@ -251,6 +254,7 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
         )
 
     work_dir = relpath("work_dir")
+    _check_work_dir(work_dir)
     store = None if values["pnpm_store"] == "" else relpath("pnpm_store")
 
     return Config(
@@ -276,6 +280,19 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
         max_package_bytes=max_bytes,
         build_cache_max_bytes=cache_bytes,
     )
+
+
+def _check_work_dir(work_dir: Path) -> None:
+    """A work_dir that is (or lies under) a file is refused before any run writes a thing."""
+    for path in (work_dir, *work_dir.parents):
+        if path.exists() or path.is_symlink():
+            if not path.is_dir():
+                where = "" if path == work_dir else f" ({path} is a file)"
+                raise ConfigError(
+                    f"[tool.sdkmirror] work_dir {work_dir} is not a directory{where}; point "
+                    "work_dir at a directory, or move the file away"
+                )
+            return
 
 
 def _toolchains(raw: Any) -> tuple[ToolchainSpec, ...]:

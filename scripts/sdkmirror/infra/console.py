@@ -1,11 +1,17 @@
-"""Human output: step headers, spinners on a terminal, plain lines in CI logs, summary tables."""
+"""Human output: step headers, spinners on a terminal, plain lines in CI logs, summary tables.
+
+A task's result (summary, table, list, JSON) goes to stdout through `result`/`result_json`;
+progress, warnings and errors go to stderr. Piped or redirected, both are plain text that never
+wraps or truncates an identifier.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +21,9 @@ from rich.table import Table
 # Diagnostics go to stderr so that `--json` output on stdout stays machine-readable.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
+
+# The version of every `--json` document's layout (its "schema" key); see docs/json.md.
+JSON_SCHEMA = 1
 
 
 _plain = False  # set by `plain_lines`: several steps run at once
@@ -98,3 +107,25 @@ def show(renderable: object) -> None:
         err.print(plain(renderable), markup=False, highlight=False, soft_wrap=True)
     else:
         err.print(renderable)
+
+
+def result(renderable: Table | str) -> None:
+    """A task's result on stdout: a rich table on a terminal, aligned plain lines when piped."""
+    if not out.is_terminal:
+        text = plain(renderable) if isinstance(renderable, Table) else renderable
+        out.file.write(text + "\n")
+        out.file.flush()
+    elif isinstance(renderable, str):
+        out.print(renderable, markup=False)
+    else:
+        out.print(renderable)
+
+
+def result_json(data: Mapping[str, object]) -> None:
+    """A `--json` result on stdout: one document, `"schema"` first, identifiers never wrapped."""
+    doc = {"schema": JSON_SCHEMA, **data}
+    if out.is_terminal:
+        out.print_json(data=doc)
+    else:
+        out.file.write(json.dumps(doc, indent=2) + "\n")
+        out.file.flush()

@@ -39,8 +39,10 @@ def write_outputs(values: Mapping[str, str]) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as fh:
             fh.writelines(lines)
-    for line in lines:
-        console.info(f"output {line.rstrip()}")
+        for line in lines:
+            console.info(f"output {line.rstrip()}")
+    else:  # run by hand: the outputs are the result
+        console.result("".join(lines).rstrip("\n"))
 
 
 def session_name(node: str, pnpm: str) -> str:

@@ -257,8 +257,13 @@ def repository(cfg_root: Any, repo: str | None) -> str:
         except MirrorError:
             m = None
         name = f"{m.group(1)}/{m.group(2)}" if m else ""
+    if not name:
+        raise UsageError(
+            f"cannot tell which repository to read: no --repo, no ${REPO_ENV}, and no origin "
+            "remote on GitHub; pass --repo OWNER/NAME"
+        )
     if not _REPO.fullmatch(name):
-        raise UsageError(f"cannot tell which repository to read ({name!r}); pass --repo OWNER/NAME")
+        raise UsageError(f"{name} is not a GitHub repository name; pass --repo OWNER/NAME")
     return name
 
 
@@ -275,15 +280,16 @@ def main(*, repo: str | None = None, json_out: bool = False) -> list[Check]:
         name, token, base_url=os.environ.get(API_ENV) or None, policy=RetryPolicy.from_env()
     )
     checks = run_checks(client, cfg.root / ".github" / "workflows")
-    console.show(
-        console.table(
-            f"Repository settings of {name}",
-            ["check", "state", "detail", "fix"],
-            [[c.name, c.state, c.detail, c.fix] for c in checks],
-        )
-    )
     if json_out:
-        console.out.print_json(data={"repository": name, "checks": [asdict(c) for c in checks]})
+        console.result_json({"repository": name, "checks": [asdict(c) for c in checks]})
+    else:
+        console.result(
+            console.table(
+                f"Repository settings of {name}",
+                ["check", "state", "detail", "fix"],
+                [[c.name, c.state, c.detail, c.fix] for c in checks],
+            )
+        )
     deviating = [c.name for c in checks if c.state == DEVIATES]
     unreadable = [c for c in checks if c.state == UNREADABLE]
     if deviating:

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from sdkmirror.core import reports
 from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.config import Config
@@ -166,7 +168,8 @@ def _package_checks(cfg: Config, built: publish_build.Built, workdir: Path) -> P
 
 
 def _interface(cfg: Config, previous: Any, built: publish_build.Built) -> tuple[Any, str]:
-    """This release's public surface, and its interface class against the previous one.
+    """This release's public surface (its snapshot, with the toolchain that read it), and its
+    interface class against the previous one.
 
     The only place the sweep reads interface notes: it calls the notes module's public entry
     points and nothing of their internals."""
@@ -174,8 +177,9 @@ def _interface(cfg: Config, previous: Any, built: publish_build.Built) -> tuple[
     keep = cfg.work_dir / "sweep" / "declarations" / f"{built.commit[:12]}.d.mts"
     current = release_notes.snapshot(built.sdk_dir, built.sdk_pkg, tc, cfg.cache_dir, keep)
     if previous is None:
-        return current, "first"
-    return current, release_notes.compare(previous, current, tc, cfg.cache_dir).classification
+        return (current, tc), "first"
+    verdict = release_notes.compare(previous[0], current, tc, cfg.cache_dir).classification
+    return (current, tc), verdict
 
 
 def sweep_release(
@@ -370,26 +374,26 @@ def run(
             if ran is None:  # not reached: every future's row was stored above
                 continue
             if ran.notes == SKIPPED and surfaces.get(i) is not None:
-                ran.notes = _notes(surfaces, i)
+                ran.notes = _notes(cfg, surfaces, i)
             _record(results, ran)
         report.rows = [row for row in rows if row is not None]
         for row in report.rows:
             if on_row:
                 on_row(row)
     write(report, out_dir)
-    console.show(console.table(f"sweep of {upstream}", COLUMNS, [r.cells() for r in report.rows]))
     return report
 
 
-def _notes(surfaces: dict[int, Any], i: int) -> str:
+def _notes(cfg: Config, surfaces: dict[int, Any], i: int) -> str:
     """The interface class against the last earlier release whose surface is known."""
     previous = next(
         (surfaces[j] for j in range(i - 1, -1, -1) if surfaces.get(j) is not None), None
     )
     if previous is None:
         return "first"
+    (old, _), (new, tc) = previous, surfaces[i]
     try:
-        return str(release_notes.diff(previous, surfaces[i]).classification)
+        return str(release_notes.compare(old, new, tc, cfg.cache_dir).classification)
     except MirrorError as exc:
         return _failed(exc)
 
@@ -404,9 +408,7 @@ def _one(
         row = Row(record.name, commit=record.commit)
         try:
             built = publish_build.build_tag(cfg, record, upstream, workdir)
-            surface = release_notes.surface(
-                built.sdk_dir, built.sdk_pkg, built.toolchain, cfg.cache_dir
-            )
+            surface, _ = _interface(cfg, None, built)
         except MirrorError:
             surface = None
         shutil.rmtree(workdir, ignore_errors=True)
@@ -415,6 +417,11 @@ def _one(
     if row.ok:
         shutil.rmtree(workdir, ignore_errors=True)
     return row, surface
+
+
+def table(report: SweepReport) -> Table:
+    """The sweep's result: one row per release."""
+    return console.table(f"sweep of {report.upstream}", COLUMNS, [r.cells() for r in report.rows])
 
 
 def markdown(report: SweepReport) -> str:

@@ -223,4 +223,4 @@ def summary(outcome: Outcome, workdir: Path) -> None:
         ("release ledger", "recorded" if outcome.recorded else "unchanged"),
         ("work dir", str(workdir)),
     ]
-    console.show(console.table("publish summary", ["", ""], rows))
+    console.result(console.table("publish summary", ["", ""], rows))

@@ -161,7 +161,7 @@ def main(
     cfg = config_mod.load(upstream=upstream)
     result = reproduce(cfg, version, registry=registry or None, origin=origin or None)
     if result.identical:
-        console.info(f"{version}: the rebuild is byte-identical to the registry's tarball")
+        console.result(f"{version}: the rebuild is byte-identical to the registry's tarball")
         return result
     for line in result.differing:
         console.info(f"    differs: {line}")

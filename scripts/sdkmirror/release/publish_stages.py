@@ -29,7 +29,7 @@ def main_build(*, out: str, registry: str | None = None, **flags: str | None) ->
     cfg = config_mod.load(upstream=req.upstream)
     result = publish_build.build(cfg, req, Path(out))
     m = result.manifest
-    console.show(
+    console.result(
         console.table(
             "publish build",
             ["", ""],
@@ -76,7 +76,7 @@ def main_upload(
         if result.dry_run and result.action is not Action.ALREADY_PUBLISHED
         else result.action.value
     )
-    console.info(f"{result.npm_name}@{result.npm_version} ({result.dist_tag}): {state}")
+    console.result(f"{result.npm_name}@{result.npm_version} ({result.dist_tag}): {state}")
 
 
 def main_check(*, version: str, manifest: str | None = None, registry: str | None = None) -> None:

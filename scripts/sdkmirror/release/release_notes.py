@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -337,8 +337,13 @@ def main(
     origin: str | None = None,
     upstream: str | None = None,
     cfg: Any = None,
+    json_out: bool = False,
 ) -> str:
-    """Build both mirror tags, diff their declared surfaces, print a draft RELEASES.md entry."""
+    """Build both mirror tags, diff their declared surfaces, print a draft RELEASES.md entry.
+
+    The entry (markdown, or with `json_out` the delta as JSON) is the result, on stdout; the
+    summary table goes to stderr so that `> notes.md` holds the entry alone.
+    """
     from sdkmirror.core import config as config_mod
     from sdkmirror.infra import console
     from sdkmirror.infra.gitio import origin_url
@@ -390,7 +395,18 @@ def main(
             ],
         )
     )
-    console.out.print(text, markup=False, end="")
+    if json_out:
+        console.result_json(
+            {
+                "from": {"tag": from_tag, "sdk_version": versions[0]},
+                "to": {"tag": to_tag, "sdk_version": versions[1]},
+                "classification": delta.classification,
+                "changes": [asdict(c) for c in delta.changes],
+                "markdown": text,
+            }
+        )
+    else:
+        console.out.file.write(text)
     return text
 
 

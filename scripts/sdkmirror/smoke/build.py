@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from sdkmirror.core import reports
 from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.config import Config, ToolchainSpec
@@ -536,7 +538,7 @@ def run_smoke(
         shutil.rmtree(tree, ignore_errors=True)
     report = {"kind": "smoke", "upstream": url, "ref": ref, "commit": sha, "results": [entry]}
     json_path, md_path = write_report(report, report_dir, report_name(spec))
-    console.show(summary_table(report))
+    console.result(summary_table(report))
     console.info(f"{entry['status']}: {entry['reason']}")
     return SmokeResult(report, json_path, md_path, outcome)
 
@@ -623,7 +625,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_table(report: Mapping[str, Any]) -> object:
+def summary_table(report: Mapping[str, Any]) -> Table:
     """The terminal's narrower table: reasons and next steps are printed on their own lines."""
     keep = [0, 1, 2, 4, 5, 6]
     rows = [[row[i] for i in keep] for row in _rows(report)]
