@@ -635,8 +635,9 @@ def health(c, out, reports=None, registry=None):
 )
 @guarded
 def smoke_bisect_args(c, smoke_report=None):
-    """Job outputs `needed`, `good`, `bad`, `toolchain`, `upstream`: what to bisect after an
-    upstream break in the smoke reports."""
+    """Job outputs: what to bisect after an upstream break in the smoke reports.
+
+    `needed`, `good`, `bad`, `toolchain` and `upstream`."""
     import os
 
     from sdkmirror.core import config as config_mod
