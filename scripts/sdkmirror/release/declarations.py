@@ -204,7 +204,13 @@ def bundle(
                 encoding="utf-8",
             )
             with console.step(f"inlining the declarations {rel} imports"):
-                res = tc.run([tc.node, script, job], cwd=sdk_dir, check=False, timeout=600)
+                res = tc.run(
+                    [tc.node, script, job],
+                    cwd=sdk_dir,
+                    writable=[scratch],
+                    check=False,
+                    timeout=600,
+                )
             if res.returncode != 0:
                 raise DeclarationsFailed(
                     f"bundling the declarations {rel} failed: {_first_error(res.output)}; "

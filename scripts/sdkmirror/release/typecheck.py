@@ -231,6 +231,7 @@ def typecheck(
             *install_args,
         ],
         cwd=workdir,
+        network=True,
         what=f"installing {name} into an empty consumer",
         timeout=600,
     )
