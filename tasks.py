@@ -106,7 +106,15 @@ BUILD_HELP = {
     "version_override": "publish as this npm version instead of the SDK's own",
     "override_reason": "why the override (recorded in the release ledger)",
     "expected_version": "fail before packing unless the SDK's version is this",
+    "no_sandbox": "run upstream code without bubblewrap (refused while credentials are reachable)",
 }
+
+
+def _sandbox(no_sandbox):
+    """Refuse (exit 9) to run upstream code without a working bwrap, unless --no-sandbox."""
+    from sdkmirror.infra import sandbox
+
+    sandbox.require(no_sandbox=no_sandbox)
 
 
 @task(
@@ -130,12 +138,14 @@ def publish(
     upstream=None,
     origin=None,
     report=None,
+    no_sandbox=False,
 ):
     """Build a mirror tag's (or patch branch's) SDK, then upload and check it; record it."""
     from sdkmirror.core.reports import check_writable
     from sdkmirror.release import publish as publish_mod
 
     check_writable(report)  # an unwritable --report fails before anything is uploaded
+    _sandbox(no_sandbox)
     publish_mod.run(
         publish_mod.Request(
             source_tag=source_tag,
@@ -165,10 +175,12 @@ def publish_build(
     expected_version=None,
     upstream=None,
     origin=None,
+    no_sandbox=False,
 ):
     """Build, repackage, pack and verify; write the tarball and its manifest. Uploads nothing."""
     from sdkmirror.release import publish_stages
 
+    _sandbox(no_sandbox)
     publish_stages.main_build(
         out=out,
         source_tag=source_tag,
@@ -255,15 +267,21 @@ def release_tag(c, source_tag, push=False, origin=None, version_override=None):
 
 @task(
     name="notes",
-    help={**REMOTE_HELP, "from_": "older mirror tag", "to": "newer mirror tag"},
+    help={
+        **REMOTE_HELP,
+        "from_": "older mirror tag",
+        "to": "newer mirror tag",
+        "no_sandbox": BUILD_HELP["no_sandbox"],
+    },
 )
 @guarded
-def release_notes(c, from_, to, origin=None, upstream=None):
+def release_notes(c, from_, to, origin=None, upstream=None, no_sandbox=False):
     """Draft a RELEASES.md entry: the SDK's interface delta between two mirror tags."""
     from sdkmirror.release import release_notes as release_notes_mod
     from sdkmirror.release.release_notes import check_release_order
 
     check_release_order(from_, to)  # reversed is refused before anything is built
+    _sandbox(no_sandbox)
     release_notes_mod.main(from_tag=from_, to_tag=to, origin=origin, upstream=upstream)
 
 

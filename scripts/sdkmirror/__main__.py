@@ -15,12 +15,14 @@ from sdkmirror.infra import console
 def _smoke(args: argparse.Namespace) -> int:
     from sdkmirror.core import versions
     from sdkmirror.core.errors import UsageError
+    from sdkmirror.infra import sandbox
     from sdkmirror.smoke import build as smoke
 
     for flag, value in (("--node", args.node), ("--pnpm", args.pnpm)):
         problem = versions.exact_problem(value, flag)
         if problem:  # a version, never a path: it names directories under the cache
             raise UsageError(problem)
+    sandbox.require(no_sandbox=args.no_sandbox)
     cfg = config.load()
     known = next((s for s in cfg.toolchains if (s.node, s.pnpm) == (args.node, args.pnpm)), None)
     allow = args.allow_failure or bool(known and known.allow_failure)
@@ -60,9 +62,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from sdkmirror.infra import sandbox
     from sdkmirror.ops import sweep
 
     cfg = config.load()
+    sandbox.require(no_sandbox=args.no_sandbox)
     report = sweep.run(
         cfg,
         args.upstream or cfg.upstream,
@@ -72,6 +76,9 @@ def _sweep(args: argparse.Namespace) -> int:
     green = sum(r.ok for r in report.rows)
     console.info(f"{green} of {len(report.rows)} releases green")
     return 0 if report.ok else 1
+
+
+NO_SANDBOX = "run upstream code without bubblewrap (refused while credentials are reachable)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="report a failure of this toolchain but exit 0 (a canary)",
     )
+    p.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX)
     p.set_defaults(fn=_smoke)
 
     p = sub.add_parser("report", help="merge smoke reports and print them")
@@ -111,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--upstream", help="git URL or path (default: config upstream)")
     p.add_argument("--from", dest="from_tag", help="the oldest release tag to include")
     p.add_argument("--out", help="where sweep.json and sweep.md go (default: reports dir)")
+    p.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX)
     p.set_defaults(fn=_sweep)
 
     args = parser.parse_args(argv)  # usage errors: argparse's own line, exit 2
