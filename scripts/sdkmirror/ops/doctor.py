@@ -277,9 +277,8 @@ def repository(cfg_root: Any, repo: str | None) -> str:
 def main(*, repo: str | None = None, json_out: bool = False) -> list[Check]:
     cfg = config_mod.load()
     local = sandbox_check()  # this machine's own check needs no token
-    console.info(
-        f"{local.name}: {local.state}: {local.detail}" + (f"; {local.fix}" * bool(local.fix))
-    )
+    if local.state != OK:  # said even when the repository cannot be read
+        console.warn(f"{local.name}: {local.detail}; {local.fix}")
     name = repository(cfg.root, repo)
     token = os.environ.get(TOKEN_ENV, "")
     if not token:
