@@ -110,7 +110,7 @@ def tamper(tgz: Path, dest: Path) -> Path:
 
 @pytest.mark.slow
 def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, toolchain, tmp_path):
-    env = {"NPM_CONFIG_USERCONFIG": str(registry.npmrc)}
+    env = registry.npm_env()
     common = ["--origin", str(mirror), "--registry", registry.url]
     tag = TAG.format("0.14.2")
 
@@ -175,7 +175,7 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
 
 @pytest.mark.slow
 def test_reproduce_names_the_files_that_differ(project, cfg, mirror, registry, toolchain, tmp_path):
-    env = {"NPM_CONFIG_USERCONFIG": str(registry.npmrc)}
+    env = registry.npm_env()
     common = ["--origin", str(mirror), "--registry", registry.url]
     # 0.9.9 is built and uploaded from 0.14.3 ...
     out = tmp_path / "out"

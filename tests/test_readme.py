@@ -294,7 +294,7 @@ def test_readme_command_runs(argv: list[str], mirror_checkout, request, tmp_path
                 )
             )
             # `npm config get registry` names the loopback registry, as a user's npmrc would.
-            env = {"NPM_CONFIG_USERCONFIG": str(reg.npmrc), "npm_config_registry": reg.url}
+            env = {**reg.npm_env(), "npm_config_registry": reg.url}
         if name := _patch_name(argv):
             setup = _with_remotes(_readme_patch_new(name), upstream, origin)
             project.invoke(*setup, check=True)

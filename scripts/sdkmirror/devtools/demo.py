@@ -569,6 +569,7 @@ def run(tmp: Path, *, project_root: Path) -> int:
         stack.callback(_stopped, d, registry)
         saved = os.environ.get("NPM_CONFIG_USERCONFIG")
         stack.callback(_restore, "NPM_CONFIG_USERCONFIG", saved)
+        stack.callback(_restore, "NODE_AUTH_TOKEN", os.environ.get("NODE_AUTH_TOKEN"))
         os.environ.update(registry.npm_env())
         published = [publish_release(d, tag, registry, str(d.origin)) for tag in tags]
         consumer = consume(d, tc, registry, published[-1])

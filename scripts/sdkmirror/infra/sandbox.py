@@ -34,7 +34,16 @@ PASSED = frozenset({"LANG", "LANGUAGE", "TZ", "CI"})
 TRUST = frozenset({"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR"})
 PROXIES = frozenset({"http_proxy", "https_proxy", "no_proxy", "all_proxy"})
 # The only settings taken from the user's npm config, all without credentials.
-NPM_SETTINGS = ("registry", "cafile", "proxy", "https-proxy", "noproxy", "strict-ssl")
+NPM_SETTINGS = (
+    "registry",
+    "cafile",
+    "proxy",
+    "https-proxy",
+    "noproxy",
+    "strict-ssl",
+    "fetch-retries",
+    "fetch-timeout",
+)
 # What `npm publish --provenance` reads under OIDC, besides the user's npm config.
 OIDC_PREFIXES = ("ACTIONS_ID_TOKEN_", "GITHUB_", "RUNNER_")
 NEVER_FOR_NPM = frozenset({"GITHUB_TOKEN", "GH_TOKEN", "SDKMIRROR_PUSH_TOKEN"})
@@ -106,25 +115,23 @@ def environment(base: Mapping[str, str], *, bin_dirs: Iterable[Path], home: Path
     return env
 
 
-def registry_environment(base: Mapping[str, str], *, bin_dirs: Iterable[Path]) -> dict[str, str]:
-    """The environment for `npm publish FILE` and `npm view` only: the user's npm config
-    (HOME, `NPM_CONFIG_USERCONFIG`, `npm_config_*`), `NODE_AUTH_TOKEN` and the OIDC variables.
+def registry_environment(
+    base: Mapping[str, str], *, bin_dirs: Iterable[Path], home: Path
+) -> dict[str, str]:
+    """The environment for `npm publish FILE` and `npm view` only: `NODE_AUTH_TOKEN` (which
+    the config we write refers to), the OIDC variables, locale, proxy and CA settings, and a
+    private HOME. No `npm_config_*` of the caller: the config files we write say everything.
     Never given to anything that runs upstream code."""
-    home = Path(base.get("HOME") or Path.home())
     env = passed_through(base)
     env["PATH"] = os.pathsep.join([*(str(d) for d in bin_dirs), *SYSTEM_DIRS])
     env["HOME"] = str(home)
+    env["npm_config_cache"] = str(home / "cache")
+    env["npm_config_update_notifier"] = "false"
     for key, value in base.items():
         if key in NEVER_FOR_NPM:
             continue
-        if (
-            key.lower().startswith("npm_config_")
-            or key == "NODE_AUTH_TOKEN"
-            or key.startswith(OIDC_PREFIXES)
-        ):
+        if key == "NODE_AUTH_TOKEN" or key.startswith(OIDC_PREFIXES):
             env[key] = value
-    for key in ("npm_config_prefix", "NPM_CONFIG_PREFIX"):
-        env.pop(key, None)
     return env
 
 

@@ -208,6 +208,7 @@ def bundle(
                     [tc.node, script, job],
                     cwd=sdk_dir,
                     writable=[scratch],
+                    readable=[source_root],  # the workspace packages the types come from
                     check=False,
                     timeout=600,
                 )
