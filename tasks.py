@@ -198,19 +198,40 @@ def publish_build(
     name="upload",
     help={
         "tarball": "the .tgz publish.build wrote",
-        "integrity": "the sha512-... integrity the build reported (its manifest's)",
+        "integrity": "the sha512-... integrity the build reported (optional: the upload checks "
+        "the bytes themselves)",
+        "source_tag": "the mirror tag it was built from: the version is planned from it",
+        "version_override": "the version recorded for it instead of the SDK's own",
+        "origin": REMOTE_HELP["origin"],
         "registry": BUILD_HELP["registry"],
         "dist_tag": "dist-tag to publish under (default: chosen from the registry's latest)",
         "dry_run": "check everything, run `npm publish --dry-run` (--no-dry-run uploads)",
     },
 )
 @guarded
-def publish_upload(c, tarball, integrity, registry=None, dist_tag=None, dry_run=True):
-    """Check the tarball's integrity, then run nothing but `npm publish <tarball>`."""
+def publish_upload(
+    c,
+    tarball,
+    source_tag,
+    integrity=None,
+    version_override=None,
+    origin=None,
+    registry=None,
+    dist_tag=None,
+    dry_run=True,
+):
+    """Copy the tarball privately, check its bytes, then run nothing but `npm publish` of it."""
     from sdkmirror.release import publish_stages
 
     publish_stages.main_upload(
-        tarball=tarball, integrity=integrity, registry=registry, dist_tag=dist_tag, dry_run=dry_run
+        tarball=tarball,
+        integrity=integrity,
+        source_tag=source_tag,
+        version_override=version_override,
+        origin=origin,
+        registry=registry,
+        dist_tag=dist_tag,
+        dry_run=dry_run,
     )
 
 

@@ -132,7 +132,7 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
     def upload(path: Path, integrity: str, *extra: str):
         return project.invoke(
             "publish.upload", "--tarball", str(path), "--integrity", integrity,
-            "--registry", registry.url, *extra, env=env,
+            "--source-tag", tag, *common, *extra, env=env,
         )  # fmt: skip
 
     # upload: a tampered tarball, or a wrong integrity, is refused before anything is read
@@ -187,7 +187,8 @@ def test_reproduce_names_the_files_that_differ(project, cfg, mirror, registry, t
     m = publish_manifest.read(out)
     cp = project.invoke(
         "publish.upload", "--tarball", str(out / m.tarball), "--integrity", m.integrity,
-        "--registry", registry.url, "--no-dry-run", env=env,
+        "--source-tag", TAG.format("0.14.3"), "--version-override", "0.9.9", *common,
+        "--no-dry-run", env=env,
     )  # fmt: skip
     assert cp.returncode == 0, cp.stderr
     # ... but the ledger claims it came from 0.14.2: the rebuild must not match.

@@ -127,7 +127,7 @@ def test_registry_with_credentials_via_the_task_is_one_line(project) -> None:
     for args in (
         ["publish", "--source-tag", sample.TAG.format("0.14.2")],
         ["publish.build", "--out", "x", "--source-tag", sample.TAG.format("0.14.2")],
-        ["publish.upload", "--tarball", "x.tgz", "--integrity", "sha512-x"],
+        ["publish.upload", "--tarball", "x.tgz", "--integrity", "sha512-x", "--source-tag", "t"],
         ["publish.check", "--version", "0.9.3"],
         ["publish.reproduce", "--version", "0.9.3"],
     ):

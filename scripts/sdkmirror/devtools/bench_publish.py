@@ -136,6 +136,7 @@ def measure(workdir: Path, project: config_mod.Config) -> dict[str, Any]:
                     tc,
                     built.tarball,
                     m.integrity,
+                    expected=publish_upload.Expected(m.npm_name, m.npm_version),
                     registry=reg.url,
                     dist_tag=m.dist_tag,  # as the manifest carries it to the upload
                     dry_run=False,

@@ -375,8 +375,14 @@ def publish_release(
         tc, m = built.built.toolchain, built.manifest
         s.detail = f"{built.tarball.name}: {m.integrity[:20]}..., {len(built.exports)} exports"
     with d.steps("2. publish", f"publish.upload {version} --dry-run") as s:
+        expected = publish_upload.Expected(m.npm_name, m.npm_version, cfg.max_package_bytes)
         publish_upload.upload(
-            tc, built.tarball, m.integrity, registry=registry.url, dist_tag=m.dist_tag
+            tc,
+            built.tarball,
+            m.integrity,
+            expected=expected,
+            registry=registry.url,
+            dist_tag=m.dist_tag,
         )
         s.detail = f"would upload {m.npm_name}@{m.npm_version} as {m.dist_tag}; nothing uploaded"
     with d.steps("2. publish", f"publish.upload {version} --no-dry-run") as s:
@@ -384,6 +390,7 @@ def publish_release(
             tc,
             built.tarball,
             m.integrity,
+            expected=expected,
             registry=registry.url,
             dist_tag=m.dist_tag,
             dry_run=False,

@@ -56,6 +56,15 @@ def run(
         return proc.run(argv, cwd=where, env=full, check=check, echo=echo, what=what)
 
 
+def npm_version(tc: Toolchain) -> str:
+    """The version of the npm that credentialed calls run (read from its package.json)."""
+    if tc.home is None:
+        raise ToolchainError("the credentialed npm needs a provisioned toolchain's cache")
+    npm = pristine.verified(tc.home.parent.parent)
+    manifest = npm.npm_cli.parent.parent / "package.json"
+    return str(json.loads(manifest.read_text(encoding="utf-8")).get("version", ""))
+
+
 def _registry_of(args: list[str]) -> str:
     """The registry an allowed call names with `--registry URL`; there is no default."""
     for i, arg in enumerate(args[:-1]):

@@ -52,19 +52,27 @@ def main_build(*, out: str, registry: str | None = None, **flags: str | None) ->
 def main_upload(
     *,
     tarball: str,
-    integrity: str,
+    integrity: str | None,
+    source_tag: str,
+    version_override: str | None = None,
+    origin: str | None = None,
     registry: str | None = None,
     dist_tag: str | None = None,
     dry_run: bool = True,
 ) -> None:
     cfg = config_mod.load()
     reg = check_registry(registry or None)
-    publish_upload.check_integrity(integrity)  # refused before anything is provisioned
+    if integrity:
+        publish_upload.check_integrity(integrity)  # refused before anything is provisioned
+    expected = publish_upload.plan_expected(
+        cfg, source_tag, origin=origin, version_override=version_override or None
+    )
     tc = _toolchain(cfg)
     result = publish_upload.upload(
         tc,
         Path(tarball),
-        integrity,
+        integrity or None,
+        expected=expected,
         registry=reg or npm_registry.default_registry(tc),
         dist_tag=dist_tag or None,
         dry_run=dry_run,
