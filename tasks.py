@@ -488,6 +488,41 @@ def ci_build_outputs(c, manifest):
     ci.write_outputs(ci.build_outputs(config_mod.load(), manifest))
 
 
+@task(
+    name="upload",
+    help={
+        "tarball_dir": "the directory the build job's tarball artifact was downloaded to",
+        "source_tag": "the mirror tag (from ci.publish-args, computed before the build)",
+        "version_override": "the recorded override, if any (from ci.publish-args)",
+        "override_reason": "its reason (from ci.publish-args)",
+    },
+)
+@guarded
+def ci_upload(c, tarball_dir, source_tag, version_override=None, override_reason=None):
+    """Upload the artifact's one tarball (every fact re-derived from its bytes); job outputs."""
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
+
+    ci.write_outputs(
+        ci.upload_outputs(
+            config_mod.load(),
+            tarball_dir,
+            source_tag=source_tag,
+            version_override=version_override,
+            override_reason=override_reason,
+        )
+    )
+
+
+@task(name="sandbox-setup")
+@guarded
+def ci_sandbox_setup(c):
+    """Install bubblewrap if missing and lift AppArmor's user-namespace restriction (CI)."""
+    from sdkmirror.ops import ci
+
+    ci.sandbox_setup()
+
+
 @task(name="lint-workflows")
 @guarded
 def ci_lint_workflows(c):
@@ -509,6 +544,8 @@ ns.add_collection(
         sync_outputs=ci_sync_outputs,
         publish_args=ci_publish_args,
         build_outputs=ci_build_outputs,
+        upload=ci_upload,
+        sandbox_setup=ci_sandbox_setup,
         lint_workflows=ci_lint_workflows,
     )
 )

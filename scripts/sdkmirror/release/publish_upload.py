@@ -74,6 +74,9 @@ class Expected:
     npm_name: str
     npm_version: str
     max_unpacked: int = 50 * 1024 * 1024
+    sdk_version: str = ""  # what it was planned from (for the release record)
+    source_tag: str = ""
+    commit: str = ""
 
 
 def refuse(check: str, detail: str) -> UploadRefused:
@@ -362,4 +365,4 @@ def plan_expected(
         text = pkg_file.read_text(encoding="utf-8") if pkg_file.is_file() else None
     sdk = source.sdk_version(text, where=record.name, sdk_dir=cfg.sdk_dir)
     version = choose_version(sdk, expected=None, override=version_override)
-    return Expected(cfg.npm_name, version, cfg.max_package_bytes)
+    return Expected(cfg.npm_name, version, cfg.max_package_bytes, sdk, record.name, commit)
