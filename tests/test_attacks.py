@@ -350,16 +350,21 @@ def test_f_a_hostile_tarball_uploads_nothing(tmp_path: Path, toolchain, registry
 
 def test_h_a_1500_deep_dist_is_one_clear_refusal(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    deep = dist
-    dist.mkdir()
+    levels = [dist]
     for _ in range(1500):  # one level at a time: pathlib's parents=True would recurse
-        deep = deep / "d"
-        deep.mkdir()
-    (deep / "x.mjs").write_text("export {};\n")
-    with pytest.raises(plainfiles.UnsafeFile, match="nested deeper than") as info:
-        plainfiles.copy_tree(dist, tmp_path / "copy")
-    assert info.value.exit_code == 7 and "\n" not in str(info.value)
-    assert not (tmp_path / "copy").exists()
+        levels.append(levels[-1] / "d")
+    for level in levels:
+        level.mkdir()
+    (levels[-1] / "x.mjs").write_text("export {};\n")
+    try:
+        with pytest.raises(plainfiles.UnsafeFile, match="nested deeper than") as info:
+            plainfiles.copy_tree(dist, tmp_path / "copy")
+        assert info.value.exit_code == 7 and "\n" not in str(info.value)
+        assert not (tmp_path / "copy").exists()
+    finally:  # bottom-up, so that no recursive remover (pytest's own) meets this tree
+        (levels[-1] / "x.mjs").unlink()
+        for level in reversed(levels):
+            level.rmdir()
 
 
 # --- no sandbox, no build --------------------------------------------------------------------
