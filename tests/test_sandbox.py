@@ -81,8 +81,10 @@ def test_a_registry_url_with_credentials_in_the_npm_config_is_not_passed(tmp_pat
 
 def test_the_registry_environment_is_the_only_one_with_credentials(tmp_path: Path) -> None:
     base = user_env(tmp_path)
-    env = sandbox.registry_environment(base, bin_dirs=[tmp_path / "bin"])
-    assert env["HOME"] == base["HOME"]  # the user's npm config, with its token
+    private = tmp_path / "private"
+    env = sandbox.registry_environment(base, bin_dirs=[tmp_path / "bin"], home=private)
+    assert env["HOME"] == str(private)  # not the user's: no npmrc of a home is read
+    assert not any(k.lower().startswith("npm_config_user") for k in env)
     assert env["NODE_AUTH_TOKEN"] == SECRETS["NODE_AUTH_TOKEN"]
     assert env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] == SECRETS["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
     assert env["GITHUB_REPOSITORY"] == "owner/mirror"  # provenance names the workflow
