@@ -208,7 +208,7 @@ def test_the_upstream_build_and_install_scripts_see_no_secret(
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("HOME", user["HOME"])
     source = sample.write_tree(tmp_path / "source", sample.DEFAULT_RELEASES[0])
-    out = tmp_path / "loot" / "env"
+    out = source / "loot" / "env"  # inside the tree: the only place the sandbox may write
     out.parent.mkdir()
     (source / "dump-env.cjs").write_text(DUMP.format(out=json.dumps(str(out))))
     root = json.loads((source / "package.json").read_text())
