@@ -94,7 +94,7 @@ def sweep(session: nox.Session) -> None:
 
 # --- benchmarks -------------------------------------------------------------------------------
 
-BENCHES = ("sync", "smoke", "publish")
+BENCHES = ("sync", "smoke", "publish", "sandbox")
 
 
 @nox.session(default=False, tags=["bench"])
