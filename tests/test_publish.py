@@ -201,6 +201,7 @@ def test_loopback_registry_serves_dependencies_but_never_shadows_our_scope(
     view = toolchain.run(
         [toolchain.npm, "view", f"{sample.TOML_NAME}@{sample.TOML_VERSION}", "dist.integrity",
          "--registry", registry.url],
+        network=True,
     )  # fmt: skip
     assert view.stdout.strip() == sample.TOML_INTEGRITY
     # Our own scope is never looked up elsewhere: nothing is there until we publish it.

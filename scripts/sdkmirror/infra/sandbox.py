@@ -16,6 +16,8 @@ names, and `CI`. Nothing else: no token of any kind reaches it. Only `npm publis
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -137,8 +139,6 @@ def registry_environment(
 
 # --- the bubblewrap sandbox -------------------------------------------------------------------
 
-# Bump on every change to what `argv` mounts, unshares or passes: a build cache keys on it.
-PROFILE_VERSION = "bwrap-1"
 INSTALL_HINT = "install bubblewrap (`apt-get install -y bubblewrap`)"
 # The system a toolchain needs, read-only: programs and libraries, name resolution, CA
 # certificates, users. Not /etc as a whole: /etc/npmrc and /etc/gitconfig stay invisible.
@@ -168,6 +168,41 @@ CONFIG_ENV = {
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "npm_config_globalconfig": "/dev/null",
 }
+
+
+NAMESPACES = (
+    "--unshare-user",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+)
+BASE = (
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+    "--hostname",
+    "sandbox",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",  # noqa: S108 - a fresh tmpfs inside the sandbox, not the host's /tmp
+)
+# Bump when the rules of `Toolchain.profile` change (which paths are writable or read-only,
+# when the network is there); everything `argv` itself uses is hashed in automatically.
+RULES_REVISION = 1
+PROFILE_VERSION = (
+    "bwrap-"
+    + hashlib.sha256(
+        json.dumps(
+            [RULES_REVISION, NAMESPACES, BASE, SYSTEM_RO, SYSTEM_LINKS, ETC_RO, CONFIG_ENV]
+        ).encode()
+    ).hexdigest()[:12]
+)
+"""Changes whenever the profile changes: a build cache keys on it."""
 
 
 class SandboxUnavailable(MirrorError):
@@ -227,24 +262,9 @@ def argv(prof: Profile, command: Sequence[str], *, bwrap: str = "bwrap") -> list
     writable directory inside a read-only one stays writable."""
     out = [
         bwrap,
-        "--unshare-user",
-        "--unshare-pid",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-cgroup-try",
+        *NAMESPACES,
         *([] if prof.network else ["--unshare-net"]),
-        "--die-with-parent",
-        "--new-session",
-        "--cap-drop",
-        "ALL",
-        "--hostname",
-        "sandbox",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",  # noqa: S108 - a fresh tmpfs inside the sandbox, not the host's /tmp
+        *BASE,
     ]
     for sys_dir in SYSTEM_RO:
         if os.path.isdir(sys_dir):

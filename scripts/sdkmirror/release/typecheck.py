@@ -188,6 +188,7 @@ def export_names(tc: Toolchain, typescript_dir: Path, files: Sequence[Path]) -> 
         res = tc.run(
             [tc.node, script, typescript_dir, *[str(Path(f).resolve()) for f in files]],
             cwd=Path(tmp),
+            readable=[_project_of(Path(f)) for f in files],  # what the files import, too
             what="reading the declared exports",
             timeout=300,
         )
@@ -199,6 +200,15 @@ def export_names(tc: Toolchain, typescript_dir: Path, files: Sequence[Path]) -> 
             raise TypeCheckFailed(f"{f} is not a module the compiler can read; check its path")
         out.append(ExportNames(tuple(entry["values"]), tuple(entry["types"])))
     return out
+
+
+def _project_of(path: Path) -> Path:
+    """The project a file was installed into (above its `node_modules`), else its directory."""
+    resolved = path.resolve()
+    for parent in resolved.parents:
+        if parent.name == "node_modules":
+            return parent.parent
+    return resolved.parent
 
 
 def install(tc: Toolchain, cache_dir: Path) -> Path:
