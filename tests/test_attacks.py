@@ -413,3 +413,18 @@ def test_the_profile_is_printable_and_versioned(tmp_path: Path) -> None:
     assert sandbox.PROFILE_VERSION in prof.describe() and "no network" in prof.describe()
     online = sandbox.profile(network=True, writable=[], readonly=[], home=tmp_path, cwd=tmp_path)
     assert "--unshare-net" not in sandbox.argv(online, ["true"])
+
+
+def test_doctor_says_whether_bwrap_works_and_why_not(tmp_path: Path, monkeypatch) -> None:
+    from sdkmirror.ops import doctor
+
+    sandbox.problem.cache_clear()
+    try:
+        assert doctor.sandbox_check().state == doctor.OK  # this machine has a working bwrap
+        monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
+        sandbox.problem.cache_clear()
+        check = doctor.sandbox_check()
+        assert check.state == doctor.DEVIATES and "not installed" in check.detail
+        assert "apt-get install -y bubblewrap" in check.fix
+    finally:
+        sandbox.problem.cache_clear()
