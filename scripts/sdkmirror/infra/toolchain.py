@@ -224,13 +224,15 @@ def provision(
 
 
 def _named_paths(argv: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """The absolute paths a command names that exist: its inputs, visible read-only."""
+    """The absolute paths a command names that exist: its inputs, visible read-only. A path
+    through a symbolic link is left out: mounting it would follow the link, and a reader that
+    refuses links must still see it as one (through a directory mounted otherwise)."""
     out = []
     for a in argv[1:]:
         text = os.fspath(a)
         if text.startswith("/") and "\n" not in text:
             path = Path(text)
-            if path.exists():
+            if path.exists() and os.path.realpath(text) == os.path.normpath(text):
                 out.append(path)
     return out
 
