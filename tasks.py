@@ -200,7 +200,8 @@ def publish_build(
         "tarball": "the .tgz publish.build wrote",
         "integrity": "the sha512-... integrity the build reported (optional: the upload checks "
         "the bytes themselves)",
-        "source_tag": "the mirror tag it was built from: the version is planned from it",
+        "source_tag": "the mirror tag it was built from: the version is planned from it "
+        "(default: the one the build's manifest.json beside the tarball names)",
         "version_override": "the version recorded for it instead of the SDK's own",
         "origin": REMOTE_HELP["origin"],
         "registry": BUILD_HELP["registry"],
@@ -212,7 +213,7 @@ def publish_build(
 def publish_upload(
     c,
     tarball,
-    source_tag,
+    source_tag=None,
     integrity=None,
     version_override=None,
     origin=None,

@@ -151,7 +151,11 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
     assert publish.registry_integrity(toolchain, NPM_NAME, "0.9.3", registry.url) == (
         first.integrity
     )
-    again = upload(outs[1] / second.tarball, second.integrity, "--no-dry-run")
+    # Without --source-tag, the build's own manifest beside the tarball names the tag.
+    again = project.invoke(
+        "publish.upload", "--tarball", str(outs[1] / second.tarball), "--integrity",
+        second.integrity, *common, "--no-dry-run", env=env,
+    )  # fmt: skip
     assert again.returncode == 0 and "already published" in again.stderr, again.stderr
 
     # check: installs from the registry, imports, and the integrity is the manifest's

@@ -53,7 +53,7 @@ def main_upload(
     *,
     tarball: str,
     integrity: str | None,
-    source_tag: str,
+    source_tag: str | None = None,
     version_override: str | None = None,
     origin: str | None = None,
     registry: str | None = None,
@@ -64,6 +64,13 @@ def main_upload(
     reg = check_registry(registry or None)
     if integrity:
         publish_upload.check_integrity(integrity)  # refused before anything is provisioned
+    if not source_tag:
+        # Our own build's manifest beside the tarball names the tag (never the sandbox's: it
+        # cannot write there); the version is still planned from the tag itself.
+        built = publish_manifest.read(Path(tarball).parent)
+        source_tag = built.upstream_tag
+        if built.npm_version != built.sdk_version and not version_override:
+            version_override = built.npm_version  # the override the build recorded
     expected = publish_upload.plan_expected(
         cfg, source_tag, origin=origin, version_override=version_override or None
     )
