@@ -496,10 +496,20 @@ def ci_build_outputs(c, manifest):
         "source_tag": "the mirror tag (from ci.publish-args, computed before the build)",
         "version_override": "the recorded override, if any (from ci.publish-args)",
         "override_reason": "its reason (from ci.publish-args)",
+        "origin": REMOTE_HELP["origin"],
+        "registry": BUILD_HELP["registry"],
     },
 )
 @guarded
-def ci_upload(c, tarball_dir, source_tag, version_override=None, override_reason=None):
+def ci_upload(
+    c,
+    tarball_dir,
+    source_tag,
+    version_override=None,
+    override_reason=None,
+    origin=None,
+    registry=None,
+):
     """Upload the artifact's one tarball (every fact re-derived from its bytes); job outputs."""
     from sdkmirror.core import config as config_mod
     from sdkmirror.ops import ci
@@ -511,6 +521,8 @@ def ci_upload(c, tarball_dir, source_tag, version_override=None, override_reason
             source_tag=source_tag,
             version_override=version_override,
             override_reason=override_reason,
+            origin=origin,
+            registry=registry,
         )
     )
 

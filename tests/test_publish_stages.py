@@ -246,3 +246,31 @@ def test_compare_lists_what_differs_and_diffs_the_first(tmp_path: Path) -> None:
         "package/dist/x.mjs (changed)",
     ]
     assert "-c" in result.diff.splitlines() and "+b" in result.diff.splitlines()
+
+
+@pytest.mark.slow
+def test_ci_upload_derives_every_fact_from_the_bytes(project, cfg, mirror, registry, tmp_path):
+    """The CI upload job: the artifact's one tarball, the tag from the arguments step, and
+    job outputs that come from its own checked copy (the build's manifest is not there)."""
+    env = registry.npm_env()
+    common = ["--origin", str(mirror), "--registry", registry.url]
+    tag = TAG.format("0.14.2")
+    out = tmp_path / "out"
+    cp = project.invoke("publish.build", "--source-tag", tag, "--out", str(out), *common, env=env)
+    assert cp.returncode == 0, cp.stderr
+    built = publish_manifest.read(out)
+    artifact = tmp_path / "artifact"
+    artifact.mkdir()
+    shutil.copy(out / built.tarball, artifact / built.tarball)  # what download-artifact leaves
+    outputs = tmp_path / "github-output"
+    outputs.write_text("")
+    cp = project.invoke(
+        "ci.upload", "--tarball-dir", str(artifact), "--source-tag", tag, *common,
+        env={**env, "GITHUB_OUTPUT": str(outputs)},
+    )  # fmt: skip
+    assert cp.returncode == 0, cp.stderr
+    facts = dict(line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line)
+    assert facts["npm_name"] == NPM_NAME and facts["npm_version"] == "0.9.3"
+    assert facts["integrity"] == built.integrity and facts["tarball"] == built.tarball
+    assert facts["upstream_tag"] == tag and facts["commit"] == built.commit
+    assert facts["sdk_version"] == "0.9.3" and facts["dist_tag"] == "latest"

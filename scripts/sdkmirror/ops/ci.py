@@ -283,6 +283,7 @@ def upload_outputs(
     source_tag: str,
     version_override: str | None = None,
     override_reason: str | None = None,
+    origin: str | None = None,
     registry: str | None = None,
 ) -> dict[str, str]:
     """Upload the one tarball the build job left in `tarball_dir` and return the release facts.
@@ -300,7 +301,7 @@ def upload_outputs(
         names = ", ".join(p.name[:80] for p in found) or "none"
         raise UsageError(f"{tarball_dir} must hold exactly one .tgz, it holds {names}")
     expected = publish_upload.plan_expected(
-        cfg, source_tag, version_override=version_override or None
+        cfg, source_tag, origin=origin, version_override=version_override or None
     )
     reg = check_registry(registry or None)
     tc = provision(cfg.toolchains[0], cfg.cache_dir)
