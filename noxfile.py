@@ -99,7 +99,8 @@ BENCHES = ("sync", "smoke", "publish", "sandbox")
 
 @nox.session(default=False, tags=["bench"])
 def bench(session: nox.Session) -> None:
-    """Time sync, smoke and publish against the raw git/pnpm/npm commands (`-- sync` for one)."""
+    """Time sync, smoke and publish against the raw commands, and the sandbox's overhead
+    (`-- sync` for one)."""
     session.install("-e", ".")
     for name in session.posargs or BENCHES:
         if name not in BENCHES:
