@@ -119,13 +119,14 @@ def sweep(session: nox.Session) -> None:
 
 # --- benchmarks -------------------------------------------------------------------------------
 
-BENCHES = ("loops", "sync", "smoke", "publish")
+BENCHES = ("loops", "sync", "smoke", "publish", "sandbox")
 
 
 @nox.session(default=False, tags=["bench"], reuse_venv=True)
 def bench(session: nox.Session) -> None:
     """The performance table's rows side by side (`loops`, the default), or the older timings
-    against the raw git/pnpm/npm commands (`-- sync`, `-- smoke`, `-- publish`)."""
+    against the raw git/pnpm/npm commands (`-- sync`, `-- smoke`, `-- publish`), and the
+    sandbox's overhead (`-- sandbox`)."""
     install_project(session)
     for name in session.posargs or BENCHES[:1]:
         if name not in BENCHES:

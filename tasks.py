@@ -106,7 +106,15 @@ BUILD_HELP = {
     "version_override": "publish as this npm version instead of the SDK's own",
     "override_reason": "why the override (recorded in the release ledger)",
     "expected_version": "fail before packing unless the SDK's version is this",
+    "no_sandbox": "run upstream code without bubblewrap (refused while credentials are reachable)",
 }
+
+
+def _sandbox(no_sandbox):
+    """Refuse (exit 9) to run upstream code without a working bwrap, unless --no-sandbox."""
+    from sdkmirror.infra import sandbox
+
+    sandbox.require(no_sandbox=no_sandbox)
 
 
 @task(
@@ -130,12 +138,14 @@ def publish(
     upstream=None,
     origin=None,
     report=None,
+    no_sandbox=False,
 ):
     """Build a mirror tag's (or patch branch's) SDK, then upload and check it; record it."""
     from sdkmirror.core.reports import check_writable
     from sdkmirror.release import publish as publish_mod
 
     check_writable(report)  # an unwritable --report fails before anything is uploaded
+    _sandbox(no_sandbox)
     publish_mod.run(
         publish_mod.Request(
             source_tag=source_tag,
@@ -165,10 +175,12 @@ def publish_build(
     expected_version=None,
     upstream=None,
     origin=None,
+    no_sandbox=False,
 ):
     """Build, repackage, pack and verify; write the tarball and its manifest. Uploads nothing."""
     from sdkmirror.release import publish_stages
 
+    _sandbox(no_sandbox)
     publish_stages.main_build(
         out=out,
         source_tag=source_tag,
@@ -186,19 +198,41 @@ def publish_build(
     name="upload",
     help={
         "tarball": "the .tgz publish.build wrote",
-        "integrity": "the sha512-... integrity the build reported (its manifest's)",
+        "integrity": "the sha512-... integrity the build reported (optional: the upload checks "
+        "the bytes themselves)",
+        "source_tag": "the mirror tag it was built from: the version is planned from it "
+        "(default: the one the build's manifest.json beside the tarball names)",
+        "version_override": "the version recorded for it instead of the SDK's own",
+        "origin": REMOTE_HELP["origin"],
         "registry": BUILD_HELP["registry"],
         "dist_tag": "dist-tag to publish under (default: chosen from the registry's latest)",
         "dry_run": "check everything, run `npm publish --dry-run` (--no-dry-run uploads)",
     },
 )
 @guarded
-def publish_upload(c, tarball, integrity, registry=None, dist_tag=None, dry_run=True):
-    """Check the tarball's integrity, then run nothing but `npm publish <tarball>`."""
+def publish_upload(
+    c,
+    tarball,
+    source_tag=None,
+    integrity=None,
+    version_override=None,
+    origin=None,
+    registry=None,
+    dist_tag=None,
+    dry_run=True,
+):
+    """Copy the tarball privately, check its bytes, then run nothing but `npm publish` of it."""
     from sdkmirror.release import publish_stages
 
     publish_stages.main_upload(
-        tarball=tarball, integrity=integrity, registry=registry, dist_tag=dist_tag, dry_run=dry_run
+        tarball=tarball,
+        integrity=integrity,
+        source_tag=source_tag,
+        version_override=version_override,
+        origin=origin,
+        registry=registry,
+        dist_tag=dist_tag,
+        dry_run=dry_run,
     )
 
 
@@ -260,15 +294,17 @@ def release_tag(c, source_tag, push=False, origin=None, version_override=None):
         "from_": "older mirror tag",
         "to": "newer mirror tag",
         "json": "print the delta and the entry as JSON on stdout (schema in docs/json.md)",
+        "no_sandbox": BUILD_HELP["no_sandbox"],
     },
 )
 @guarded
-def release_notes(c, from_, to, origin=None, upstream=None, json=False):
+def release_notes(c, from_, to, origin=None, upstream=None, json=False, no_sandbox=False):
     """Draft a RELEASES.md entry: the SDK's interface delta between two mirror tags."""
     from sdkmirror.release import release_notes as release_notes_mod
     from sdkmirror.release.release_notes import check_release_order
 
     check_release_order(from_, to)  # reversed is refused before anything is built
+    _sandbox(no_sandbox)
     release_notes_mod.main(
         from_tag=from_, to_tag=to, origin=origin, upstream=upstream, json_out=json
     )
@@ -460,6 +496,53 @@ def ci_build_outputs(c, manifest):
     ci.write_outputs(ci.build_outputs(config_mod.load(), manifest))
 
 
+@task(
+    name="upload",
+    help={
+        "tarball_dir": "the directory the build job's tarball artifact was downloaded to",
+        "source_tag": "the mirror tag (from ci.publish-args, computed before the build)",
+        "version_override": "the recorded override, if any (from ci.publish-args)",
+        "override_reason": "its reason (from ci.publish-args)",
+        "origin": REMOTE_HELP["origin"],
+        "registry": BUILD_HELP["registry"],
+    },
+)
+@guarded
+def ci_upload(
+    c,
+    tarball_dir,
+    source_tag,
+    version_override=None,
+    override_reason=None,
+    origin=None,
+    registry=None,
+):
+    """Upload the artifact's one tarball (every fact re-derived from its bytes); job outputs."""
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
+
+    ci.write_outputs(
+        ci.upload_outputs(
+            config_mod.load(),
+            tarball_dir,
+            source_tag=source_tag,
+            version_override=version_override,
+            override_reason=override_reason,
+            origin=origin,
+            registry=registry,
+        )
+    )
+
+
+@task(name="sandbox-setup")
+@guarded
+def ci_sandbox_setup(c):
+    """Install bubblewrap if missing and lift AppArmor's user-namespace restriction (CI)."""
+    from sdkmirror.ops import ci
+
+    ci.sandbox_setup()
+
+
 @task(name="lint-workflows")
 @guarded
 def ci_lint_workflows(c):
@@ -483,6 +566,8 @@ ns.add_collection(
         sync_outputs=ci_sync_outputs,
         publish_args=ci_publish_args,
         build_outputs=ci_build_outputs,
+        upload=ci_upload,
+        sandbox_setup=ci_sandbox_setup,
         lint_workflows=ci_lint_workflows,
     )
 )

@@ -307,7 +307,8 @@ def registry(tmp_path: Path, toolchain, monkeypatch):
         tmp_path / "verdaccio", toolchain, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
     ) as reg:
         # The registry's token is "the user's npm config" for this test.
-        monkeypatch.setenv("NPM_CONFIG_USERCONFIG", str(reg.npmrc))
+        for key, value in reg.npm_env().items():
+            monkeypatch.setenv(key, value)
         yield reg
 
 

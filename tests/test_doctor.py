@@ -107,8 +107,8 @@ def rows(cp) -> dict[str, str]:
 def test_a_compliant_repository_is_ok(project: Project, httpserver: HTTPServer) -> None:
     cp = doctor(project, httpserver, COMPLIANT)
     assert cp.returncode == 0, cp.stderr
-    assert "doctor: ok (6 checks)" in cp.stderr
-    assert set(rows(cp).values()) == {"ok"} and len(rows(cp)) == 6
+    assert "doctor: ok (7 checks)" in cp.stderr
+    assert set(rows(cp).values()) == {"ok"} and len(rows(cp)) == 7
     # only reads
     assert {req.method for req, _ in httpserver.log} == {"GET"}
 

@@ -50,6 +50,7 @@ SAMPLES: dict[str, Callable[[Path], Any]] = {
     "sync_report": lambda d: str(d / "sync.json"),
     "out": lambda d: str(d / "out"),
     "tarball": lambda d: str(d / "out" / "package.tgz"),
+    "tarball_dir": lambda d: str(d / "out"),
     "integrity": lambda d: "sha512-" + "A" * 86 + "==",
     "version": lambda d: "0.9.3",
     "manifest": lambda d: str(d / "out" / "manifest.json"),

@@ -441,7 +441,7 @@ def test_publish_killed_then_rerun_converges(point, project, cfg, mirror, regist
     tag, name = TAG.format("0.14.2"), cfg.npm_name
     argv = ["publish", "--source-tag", tag, "--no-dry-run", "--registry", registry.url,
             "--origin", str(mirror)]  # fmt: skip
-    env = {"NPM_CONFIG_USERCONFIG": str(registry.npmrc)}
+    env = registry.npm_env()
     mirror_refs, mirror_ledger = GitRepos.refs(mirror), cfg.mirror_ledger.read_text()
 
     cp = project.invoke(*argv, env={**env, "SDKMIRROR_FAILPOINTS": point})

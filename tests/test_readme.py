@@ -380,7 +380,7 @@ def run_as_documented(argv: list[str], mirror_checkout, request, registry_dir: P
                 )
             )
             # `npm config get registry` names the loopback registry, as a user's npmrc would.
-            env = {"NPM_CONFIG_USERCONFIG": str(reg.npmrc), "npm_config_registry": reg.url}
+            env = {**reg.npm_env(), "npm_config_registry": reg.url}
         if name := _patch_name(argv):
             setup = _with_remotes(_readme_patch_new(name), upstream, origin)
             project.invoke(*setup, check=True)

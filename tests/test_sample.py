@@ -184,7 +184,9 @@ def test_unknown_variant_and_non_empty_destination(tmp_path: Path) -> None:
 def test_lockfile_is_what_pnpm_writes(tmp_path: Path, toolchain_primary, index: int) -> None:
     tree = sample.write_tree(tmp_path / "ws", sample.DEFAULT_RELEASES[index])
     ours = (tree / "pnpm-lock.yaml").read_text()
-    toolchain_primary.run([toolchain_primary.pnpm, "install", "--lockfile-only"], cwd=tree)
+    toolchain_primary.run(
+        [toolchain_primary.pnpm, "install", "--lockfile-only"], cwd=tree, network=True
+    )
     assert (tree / "pnpm-lock.yaml").read_text() == ours
 
 
@@ -194,7 +196,14 @@ def test_build_reexports_helpers_under_letters_that_move(tmp_path: Path, toolcha
     letters = {}
     for rel in (sample.DEFAULT_RELEASES[0], sample.DEFAULT_RELEASES[-1]):
         tree = sample.write_tree(tmp_path / rel.cli, rel)
-        tc.run([tc.pnpm, "install", "--frozen-lockfile"], cwd=tree)
+        assert tc.store_dir is not None
+        tc.store_dir.mkdir(parents=True, exist_ok=True)
+        tc.run(
+            [tc.pnpm, "install", "--frozen-lockfile"],
+            cwd=tree,
+            network=True,
+            writable=[tc.store_dir],
+        )
         tc.run([tc.pnpm, "--filter", sample.SDK_NAME, "build"], cwd=tree)
         dist = tree / sample.SDK_DIR / "dist"
         assert sorted(p.name for p in dist.iterdir()) == [

@@ -92,7 +92,7 @@ def test_publish_workflow_is_dispatch_only_and_staged() -> None:
     assert list(jobs) == ["build", "upload", "check", "record"]
     assert jobs["upload"]["needs"] == "build"
     assert jobs["check"]["needs"] == ["build", "upload"]
-    assert jobs["record"]["needs"] == ["build", "check"]
+    assert jobs["record"]["needs"] == ["upload", "check"]
     assert jobs["upload"]["if"] == "${{ needs.build.outputs.dry_run == 'false' }}"
     # Rights grow along the chain and only where needed; the OIDC token in one job only.
     assert jobs["build"]["permissions"] == {"contents": "read"}
@@ -112,7 +112,7 @@ def test_publish_workflow_is_dispatch_only_and_staged() -> None:
         assert checkout["with"] == {"ref": "main", "persist-credentials": False}
 
 
-def test_publish_build_job_hands_on_the_tarball_and_checked_facts_only() -> None:
+def test_publish_build_job_runs_nothing_of_ours_after_the_upstream_build() -> None:
     build = load(WORKFLOWS / "publish-sdk.yml")["jobs"]["build"]
     runs = run_steps(build)
     build_run = next(r for r in runs if r.startswith("invoke publish.build "))
@@ -123,14 +123,18 @@ def test_publish_build_job_hands_on_the_tarball_and_checked_facts_only() -> None
         ("--override-reason", "OVERRIDE_REASON"),
     ):
         assert f'{flag} "${var}"' in build_run
-    assert runs["invoke ci.build-outputs --manifest out/manifest.json"] == {}
     assert not any("TOKEN" in k for k in runs[build_run])
+    # Upstream code runs in the build step: every later step is an action, none of ours.
+    order = [s.get("run") or s["uses"] for s in build["steps"]]
+    after = order[order.index(build_run) + 1 :]
+    assert after and all("run" not in s for s in build["steps"][len(order) - len(after) :])
+    assert order.index("invoke ci.sandbox-setup") < order.index(build_run)
     uploads = [s for s in build["steps"] if "upload-artifact" in s.get("uses", "")]
-    assert [u["with"]["path"] for u in uploads] == ["out/${{ steps.facts.outputs.tarball }}"]
-    assert set(build["outputs"]) == {"dry_run"} | set(ci.BUILD_FIELDS) - {"shasum"}
+    assert [u["with"]["path"] for u in uploads] == ["out/*.tgz"]
+    # The job's outputs come from the arguments step, computed before the build ran.
+    assert set(build["outputs"]) == {"dry_run", "source_tag", "version_override", "override_reason"}
     for name, value in build["outputs"].items():
-        step = "args" if name == "dry_run" else "facts"
-        assert value == f"${{{{ steps.{step}.outputs.{name} }}}}"
+        assert value == f"${{{{ steps.args.outputs.{name} }}}}"
 
 
 def test_publish_upload_check_and_record_take_job_outputs_through_env() -> None:
@@ -138,15 +142,21 @@ def test_publish_upload_check_and_record_take_job_outputs_through_env() -> None:
     upload = jobs["upload"]
     download = next(s for s in upload["steps"] if "download-artifact" in s.get("uses", ""))
     assert download["with"] == {"name": "sdk-tarball", "path": "tarball/"}
-    assert run_steps(upload)[
-        'invoke publish.upload --tarball "$TARBALL" --integrity "$INTEGRITY" --dist-tag "$DIST_TAG"'
-    ] == {
-        "TARBALL": "tarball/${{ needs.build.outputs.tarball }}",
-        "INTEGRITY": "${{ needs.build.outputs.integrity }}",
-        "DIST_TAG": "${{ needs.build.outputs.dist_tag }}",
+    cmd = (
+        'invoke ci.upload --tarball-dir tarball/ --source-tag "$SOURCE_TAG" '
+        '--version-override "$VERSION_OVERRIDE" --override-reason "$OVERRIDE_REASON"'
+    )
+    assert run_steps(upload)[cmd] == {
+        "SOURCE_TAG": "${{ needs.build.outputs.source_tag }}",
+        "VERSION_OVERRIDE": "${{ needs.build.outputs.version_override }}",
+        "OVERRIDE_REASON": "${{ needs.build.outputs.override_reason }}",
     }
+    # The facts later jobs use are the upload job's, derived from its own copy of the bytes.
+    assert set(upload["outputs"]) == set(ci.BUILD_FIELDS) - {"shasum"}
+    for name, value in upload["outputs"].items():
+        assert value == f"${{{{ steps.upload.outputs.{name} }}}}"
     assert run_steps(jobs["check"])['invoke publish.check --version "$NPM_VERSION"'] == {
-        "NPM_VERSION": "${{ needs.build.outputs.npm_version }}"
+        "NPM_VERSION": "${{ needs.upload.outputs.npm_version }}"
     }
     record = run_steps(jobs["record"])
     [(cmd, env)] = [(r, e) for r, e in record.items() if r.startswith("invoke release.record ")]
@@ -154,7 +164,7 @@ def test_publish_upload_check_and_record_take_job_outputs_through_env() -> None:
     for flag in re.findall(r"--([a-z-]+) \"\$", cmd):
         var = flag.replace("-", "_").upper()
         assert f'--{flag} "${var}"' in cmd
-        assert env[var] == f"${{{{ needs.build.outputs.{flag.replace('-', '_')} }}}}"
+        assert env[var] == f"${{{{ needs.upload.outputs.{flag.replace('-', '_')} }}}}"
     assert env["SDKMIRROR_PUSH_TOKEN"] == "${{ github.token }}"
     assert (
         record['invoke github.release --upstream-tag "$UPSTREAM_TAG" --npm-version "$NPM_VERSION"'][
@@ -165,6 +175,18 @@ def test_publish_upload_check_and_record_take_job_outputs_through_env() -> None:
     # No job after build downloads anything but the tarball, and only the upload job does.
     for name in ("check", "record"):
         assert not any("artifact" in s.get("uses", "") for s in jobs[name]["steps"])
+
+
+def test_every_job_that_runs_upstream_code_sets_up_the_sandbox_first() -> None:
+    for path, job, first in (
+        ("publish-sdk.yml", "build", "invoke publish.build "),
+        ("publish-sdk.yml", "check", "invoke publish.check "),
+        ("smoke.yml", "smoke", "nox -s "),
+        ("ci.yml", "tests", "nox -s tests"),
+    ):
+        runs = [s.get("run", "") for s in load(WORKFLOWS / path)["jobs"][job]["steps"]]
+        at = next(i for i, r in enumerate(runs) if r.startswith(first))
+        assert "invoke ci.sandbox-setup" in runs[:at], (path, job)
 
 
 TOKENS = re.compile(r"secrets\.|github\.token|_TOKEN|_PAT\b")

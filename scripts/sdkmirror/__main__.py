@@ -14,12 +14,14 @@ from sdkmirror.infra import console
 
 def _smoke(args: argparse.Namespace) -> int:
     from sdkmirror.core import versions
+    from sdkmirror.infra import sandbox
     from sdkmirror.smoke import build as smoke
 
     for flag, value in (("--node", args.node), ("--pnpm", args.pnpm)):
         problem = versions.exact_problem(value, flag)
         if problem:  # a version, never a path: it names directories under the cache
             raise UsageError(problem)
+    sandbox.require(no_sandbox=args.no_sandbox)
     cfg = config.load()
     known = next((s for s in cfg.toolchains if (s.node, s.pnpm) == (args.node, args.pnpm)), None)
     allow = args.allow_failure or bool(known and known.allow_failure)
@@ -59,9 +61,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from sdkmirror.infra import sandbox
     from sdkmirror.ops import sweep
 
     cfg = config.load()
+    sandbox.require(no_sandbox=args.no_sandbox)
     report = sweep.run(
         cfg,
         args.upstream or cfg.upstream,
@@ -85,6 +89,9 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+NO_SANDBOX = "run upstream code without bubblewrap (refused while credentials are reachable)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sdkmirror")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="report a failure of this toolchain but exit 0 (a canary)",
     )
+    p.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX)
     p.set_defaults(fn=_smoke)
 
     p = sub.add_parser("report", help="merge smoke reports and print them")
@@ -129,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         "--force", action="store_true", help="run releases whose result is already recorded"
     )
     p.add_argument("--json", action="store_true", help="print the sweep as JSON on stdout")
+    p.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX)
     p.set_defaults(fn=_sweep)
 
     args = parser.parse_args(argv)  # usage errors: argparse's own line, exit 2

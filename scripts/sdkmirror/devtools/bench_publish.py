@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from sdkmirror.core import config as config_mod
 from sdkmirror.devtools import registry_server, sample
-from sdkmirror.infra import console, gitio, npm_registry
+from sdkmirror.infra import console, gitio, npm_registry, sandbox
 from sdkmirror.infra.toolchain import Toolchain, provision
 from sdkmirror.mirror import source
 from sdkmirror.mirror.ledger import MirrorLedger
@@ -135,8 +135,10 @@ def measure(workdir: Path, project: config_mod.Config) -> dict[str, Any]:
     with registry_server.verdaccio(workdir / "verdaccio", tc, cache_dir=cfg.cache_dir) as reg:
         env_before = os.environ.get("NPM_CONFIG_USERCONFIG")
         os.environ["NPM_CONFIG_USERCONFIG"] = str(reg.npmrc)  # the publisher's npm config
+        os.environ["NODE_AUTH_TOKEN"] = reg.token
         try:
-            raw = _raw(tc, cfg, origin, tag, reg.url, workdir)
+            with sandbox.unsandboxed():  # the raw commands as typed by hand: no bwrap
+                raw = _raw(tc, cfg, origin, tag, reg.url, workdir)
             decl = declaration_stage(tc, cfg, workdir)
             req = Request(source_tag=tag, origin=origin, registry=reg.url)
             built = _timed(ours, "build", lambda: publish_build.build(cfg, req, workdir / "out"))
@@ -148,6 +150,7 @@ def measure(workdir: Path, project: config_mod.Config) -> dict[str, Any]:
                     tc,
                     built.tarball,
                     m.integrity,
+                    expected=publish_upload.Expected(m.npm_name, m.npm_version),
                     registry=reg.url,
                     dist_tag=m.dist_tag,  # as the manifest carries it to the upload
                     dry_run=False,
@@ -166,6 +169,7 @@ def measure(workdir: Path, project: config_mod.Config) -> dict[str, Any]:
                 ),
             )
         finally:
+            os.environ.pop("NODE_AUTH_TOKEN", None)
             if env_before is None:
                 os.environ.pop("NPM_CONFIG_USERCONFIG", None)
             else:

@@ -388,8 +388,14 @@ def publish_release(
         tc, m = built.built.toolchain, built.manifest
         s.detail = f"{built.tarball.name}: {m.integrity[:20]}..., {len(built.exports)} exports"
     with d.steps("2. publish", f"publish.upload {version} --dry-run") as s:
+        expected = publish_upload.Expected(m.npm_name, m.npm_version, cfg.max_package_bytes)
         publish_upload.upload(
-            tc, built.tarball, m.integrity, registry=registry.url, dist_tag=m.dist_tag
+            tc,
+            built.tarball,
+            m.integrity,
+            expected=expected,
+            registry=registry.url,
+            dist_tag=m.dist_tag,
         )
         s.detail = f"would upload {m.npm_name}@{m.npm_version} as {m.dist_tag}; nothing uploaded"
     with d.steps("2. publish", f"publish.upload {version} --no-dry-run") as s:
@@ -397,6 +403,7 @@ def publish_release(
             tc,
             built.tarball,
             m.integrity,
+            expected=expected,
             registry=registry.url,
             dist_tag=m.dist_tag,
             dry_run=False,
@@ -603,6 +610,7 @@ def run(tmp: Path, *, project_root: Path) -> int:
         stack.callback(_stopped, d, registry)
         saved = os.environ.get("NPM_CONFIG_USERCONFIG")
         stack.callback(_restore, "NPM_CONFIG_USERCONFIG", saved)
+        stack.callback(_restore, "NODE_AUTH_TOKEN", os.environ.get("NODE_AUTH_TOKEN"))
         os.environ.update(registry.npm_env())
         published = [publish_release(d, tag, registry, str(d.origin)) for tag in tags]
         consumer = consume(d, tc, registry, published[-1])

@@ -248,6 +248,18 @@ def run_checks(client: Client, workflows_dir: Any) -> list[Check]:
     return checks
 
 
+def sandbox_check() -> Check:
+    """Whether bubblewrap can sandbox upstream code on this machine, and if not, why."""
+    from sdkmirror.infra import sandbox
+
+    name = "sandbox (bubblewrap)"
+    why = sandbox.problem()
+    if why is None:
+        return Check(name, OK, f"bwrap works ({sandbox.PROFILE_VERSION})")
+    fix = why.split("; ", 1)[1] if "; " in why else sandbox.INSTALL_HINT
+    return Check(name, DEVIATES, why.split("; ", 1)[0], fix)
+
+
 def repository(cfg_root: Any, repo: str | None) -> str:
     """`--repo`, else `$GITHUB_REPOSITORY`, else the GitHub repository the origin remote names."""
     name = repo or os.environ.get(REPO_ENV, "")
@@ -269,6 +281,9 @@ def repository(cfg_root: Any, repo: str | None) -> str:
 
 def main(*, repo: str | None = None, json_out: bool = False) -> list[Check]:
     cfg = config_mod.load()
+    local = sandbox_check()  # this machine's own check needs no token
+    if local.state != OK:  # said even when the repository cannot be read
+        console.warn(f"{local.name}: {local.detail}; {local.fix}")
     name = repository(cfg.root, repo)
     token = os.environ.get(TOKEN_ENV, "")
     if not token:
@@ -279,7 +294,7 @@ def main(*, repo: str | None = None, json_out: bool = False) -> list[Check]:
     client = Client(
         name, token, base_url=os.environ.get(API_ENV) or None, policy=RetryPolicy.from_env()
     )
-    checks = run_checks(client, cfg.root / ".github" / "workflows")
+    checks = [local, *run_checks(client, cfg.root / ".github" / "workflows")]
     if json_out:
         console.result_json({"repository": name, "checks": [asdict(c) for c in checks]})
     else:

@@ -133,6 +133,7 @@ def emit(
             res = tc.run(
                 [tc.node, *argv(tsc, package_dir, root_dir, out_dir, project)],
                 cwd=package_dir,
+                readable=[root_dir],  # the workspace's other packages and node_modules
                 check=False,
                 timeout=timeout,
             )

@@ -200,7 +200,12 @@ def _run_job(
     try:
         with console.step(step):
             res = tc.run(
-                [tc.node, SCRIPT, path], cwd=Path(job["input"]).parent, check=False, timeout=timeout
+                [tc.node, SCRIPT, path],
+                cwd=Path(job["input"]).parent,
+                writable=[scratch],
+                readable=[Path(job["root"])],  # the workspace packages the types come from
+                check=False,
+                timeout=timeout,
             )
     except CommandError as exc:
         if exc.returncode == 124:

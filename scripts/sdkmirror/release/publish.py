@@ -96,6 +96,7 @@ def run(
         tc,
         built.tarball,
         built.manifest.integrity,
+        expected=publish_upload.Expected(plan.npm_name, plan.npm_version, cfg.max_package_bytes),
         registry=plan.registry,
         dist_tag=built.manifest.dist_tag,
         dry_run=req.dry_run,

@@ -244,6 +244,7 @@ def pack(tc: Toolchain, package_dir: Path, dest: Path) -> Path:
     res = tc.run(
         [tc.npm, "pack", "--json", "--pack-destination", dest, "--ignore-scripts"],
         cwd=package_dir,
+        writable=[dest],
         what="npm pack",
     )
     try:
@@ -278,6 +279,7 @@ def consumer_import(tc: Toolchain, workdir: Path, name: str, install_args: list[
             *install_args,
         ],
         cwd=workdir,
+        network=True,
         what=f"installing {name} into an empty consumer",
     )
     script = (

@@ -100,6 +100,7 @@ def fetch(tc: Toolchain, name: str, version: str, registry: str, dest: Path) -> 
             *scope_route(name, registry),
         ],
         cwd=dest,
+        network=True,
         what=f"fetching {name}@{version} from {registry}",
     )
     try:

@@ -200,6 +200,7 @@ def export_names(tc: Toolchain, typescript_dir: Path, files: Sequence[Path]) -> 
         res = tc.run(
             [tc.node, script, typescript_dir, *[str(Path(f).resolve()) for f in files]],
             cwd=Path(tmp),
+            readable=[_project_of(Path(f)) for f in files],  # what the files import, too
             what="reading the declared exports",
             timeout=300,
         )
@@ -235,6 +236,7 @@ def audit(tc: Toolchain, typescript_dir: Path, pkg_dir: Path, files: Sequence[Pa
         res = tc.run(
             [tc.node, AUDIT_SCRIPT, typescript_dir, job],
             cwd=Path(tmp),
+            readable=[pkg_dir],
             what="auditing the published declarations",
             timeout=300,
         )
@@ -256,6 +258,15 @@ def audit(tc: Toolchain, typescript_dir: Path, pkg_dir: Path, files: Sequence[Pa
         f"(`{p['detail']}`: {p['snippet']}){more}; declarations must come from the compiler's "
         "declaration emit, not from source"
     )
+
+
+def _project_of(path: Path) -> Path:
+    """The project a file was installed into (above its `node_modules`), else its directory."""
+    resolved = path.resolve()
+    for parent in resolved.parents:
+        if parent.name == "node_modules":
+            return parent.parent
+    return resolved.parent
 
 
 def install(tc: Toolchain, cache_dir: Path) -> Path:
@@ -310,6 +321,7 @@ def typecheck(
             *install_args,
         ],
         cwd=workdir,
+        network=True,
         what=f"installing {name} into an empty consumer",
         timeout=600,
     )

@@ -238,14 +238,26 @@ def build(
     for phase, argv in (step for step in steps if step[0] in phases):
         with console.step(f"pnpm {phase} ({toolchain.spec.id})"):
             start = time.monotonic()
-            res = tc.run(argv, cwd=source_dir, check=False, timeout=1800)
+            # Only the install reaches the network and writes the store (pnpm checks the
+            # content hashes of what it takes from there); the build gets neither.
+            install = phase == "install"
+            if install:
+                cfg.pnpm_store.mkdir(parents=True, exist_ok=True)
+            res = tc.run(
+                argv,
+                cwd=source_dir,
+                network=install,
+                writable=[cfg.pnpm_store] if install else [],
+                check=False,
+                timeout=1800,
+            )
             outcome.durations[phase] = round(time.monotonic() - start, 2)
         outcome.log += f"$ {' '.join(str(a) for a in argv[1:])}\n{res.output}\n"
         if res.returncode != 0:
             outcome.status, outcome.category = FAIL, classify(res.output, phase=phase)
             outcome.reason = f"pnpm {phase} exited {res.returncode}: {_headline(res.output)}"
             return outcome
-    _check_artifacts(outcome, tc)
+    _check_artifacts(outcome, tc, source_dir)
     return outcome
 
 
@@ -359,10 +371,10 @@ def build_cached(
         return outcome
 
 
-def _check_artifacts(outcome: BuildOutcome, tc: Toolchain) -> None:
+def _check_artifacts(outcome: BuildOutcome, tc: Toolchain, source_dir: Path) -> None:
     entry = _check_files(outcome)
     if entry is not None:
-        _check_import(outcome, tc, entry)
+        _check_import(outcome, tc, entry, source_dir)
 
 
 def _check_files(outcome: BuildOutcome) -> str | None:
@@ -386,13 +398,19 @@ def _check_files(outcome: BuildOutcome) -> str | None:
     return entry
 
 
-def _check_import(outcome: BuildOutcome, tc: Toolchain, entry: str) -> None:
+def _check_import(outcome: BuildOutcome, tc: Toolchain, entry: str, source_dir: Path) -> None:
     """The entry point imports in this Node (beside the workspace's `node_modules`)."""
     with tempfile.TemporaryDirectory(prefix="sdkmirror-import-") as scratch:
         script = Path(scratch) / "check.mjs"
         script.write_text(_IMPORT_CHECK, encoding="utf-8")
         url = (outcome.sdk_dir / entry).resolve().as_uri()
-        res = tc.run([tc.node, script, url], cwd=Path(scratch), check=False, timeout=120)
+        res = tc.run(
+            [tc.node, script, url],
+            cwd=Path(scratch),
+            readable=[source_dir],  # the entry and the dependencies it imports
+            check=False,
+            timeout=120,
+        )
     outcome.log += f"$ node check.mjs {entry}\n{res.output}\n"
     if res.returncode != 0:
         outcome.status, outcome.category = FAIL, "artifacts"

@@ -18,13 +18,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from sdkmirror.infra import sandbox
 from sdkmirror.smoke import build_inputs
 
 # Bumped when what an entry holds, or how the key is computed, changes.
 KEY_FORMAT = 1
-# The sandbox's profile: `infra.sandbox.PROFILE_VERSION` once that exists here; until then the
-# environment allow-list is the whole profile. A new profile is a new key.
-SANDBOX_PROFILE = "env-allowlist-1"
+# The sandbox every build runs in: a new profile is a new key.
+SANDBOX_PROFILE = sandbox.PROFILE_VERSION
 
 
 def build_input_paths(tree: Path, sdk_dir: str = "packages/node-sdk") -> list[str]:
