@@ -5,6 +5,8 @@ Bare `nox` runs lint, typecheck and tests; smoke, demo, sweep and bench are opt-
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +21,10 @@ ROOT = Path(__file__).resolve().parent
 nox.needs_version = ">=2025.2.9"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.error_on_missing_interpreters = True
+# Sessions use virtualenv (pip), never uv; nox still probes for uv on every session and logs
+# "uv binary not found." That line is noise on a machine without uv, so it is dropped.
+nox.options.default_venv_backend = "virtualenv"
+logging.getLogger("nox").addFilter(lambda r: r.getMessage() != "uv binary not found.")
 
 
 # --- the project's own checks -----------------------------------------------------------------
@@ -30,6 +36,15 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     # One worker per core; a module's tests marked `xdist_group` share its module fixtures.
     session.run("pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
+
+
+@nox.session(name="tests-stress", default=False)
+def tests_stress(session: nox.Session) -> None:
+    """The suite under CPU load (`STRESS_LOAD` busy processes, `STRESS_ROUNDS` runs); races show."""
+    session.install("-e", ".[test]")
+    load = os.environ.get("STRESS_LOAD", "4"), os.environ.get("STRESS_ROUNDS", "1")
+    stress = ["python", "-m", "sdkmirror.devtools.stress", "--load", load[0], "--rounds", load[1]]
+    session.run(*stress, "--", "pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
 
 
 @nox.session
@@ -75,33 +90,45 @@ def smoke(session: nox.Session, node: str, pnpm: str) -> None:
     session.run(*cli, *node_bin, *session.posargs)
 
 
-@nox.session(default=False)
+def install_project(session: nox.Session) -> None:
+    """The project into a kept virtualenv, again only when pyproject.toml changed."""
+    key = session_venv.install_key(ROOT)
+    if not session_venv.is_current(session.virtualenv.location, key):
+        session.install("-e", ".")
+        session.run_install("python", "-m", "sdkmirror.smoke.session_venv", key, silent=True)
+
+
+@nox.session(default=False, reuse_venv=True)
 def demo(session: nox.Session) -> None:
     """The whole job on the sample in a temp dir: sync, smoke, publish to a loopback registry,
-    consumer, notes, status, and commands to keep exploring."""
-    session.install("-e", ".")
+    consumer, notes, status, and commands to keep exploring. A second run rebuilds nothing:
+    the virtualenv, the toolchains and the build cache are kept."""
+    install_project(session)
     # On Ctrl-C the demo stops its registry first; nox would kill it after 0.5 s.
     cli = ["python", "-m", "sdkmirror", "demo", "--dir", session.create_tmp()]
     session.run(*cli, interrupt_timeout=30.0, terminate_timeout=15.0)
 
 
-@nox.session(default=False)
+@nox.session(default=False, reuse_venv=True)
 def sweep(session: nox.Session) -> None:
-    """Every release through the publish dry run: `nox -s sweep -- --upstream URL [--from TAG]`."""
-    session.install("-e", ".")
+    """Every release through the publish dry run: `nox -s sweep -- --upstream URL [--from TAG]
+    [--jobs N] [--force]`; results recorded for the same build are reused."""
+    install_project(session)
     session.run("python", "-m", "sdkmirror", "sweep", *session.posargs)
 
 
 # --- benchmarks -------------------------------------------------------------------------------
 
-BENCHES = ("sync", "smoke", "publish")
+BENCHES = ("loops", "sync", "smoke", "publish", "sandbox")
 
 
-@nox.session(default=False, tags=["bench"])
+@nox.session(default=False, tags=["bench"], reuse_venv=True)
 def bench(session: nox.Session) -> None:
-    """Time sync, smoke and publish against the raw git/pnpm/npm commands (`-- sync` for one)."""
-    session.install("-e", ".")
-    for name in session.posargs or BENCHES:
+    """The performance table's rows side by side (`loops`, the default), or the older timings
+    against the raw git/pnpm/npm commands (`-- sync`, `-- smoke`, `-- publish`), and the
+    sandbox's overhead (`-- sandbox`)."""
+    install_project(session)
+    for name in session.posargs or BENCHES[:1]:
         if name not in BENCHES:
             session.error(f"unknown benchmark {name!r}; choose from {', '.join(BENCHES)}")
         session.log(f"# benchmark: {name}")

@@ -23,11 +23,11 @@ def guarded(fn):
 
 
 def _parse_tasks_exit_2(parse_tasks=main.program.parse_tasks):
-    # Invoke's own usage errors (unknown flag, missing argument) keep their wording, exit 2.
+    # Invoke's own usage errors (unknown flag, missing flag): one `error:` line, exit 2.
     try:
         parse_tasks()
     except ParseError as exc:
-        raise Exit(str(exc), code=int(ExitCode.USAGE)) from None
+        raise Exit(boundary.invoke_usage(str(exc)), code=int(ExitCode.USAGE)) from None
 
 
 main.program.parse_tasks = _parse_tasks_exit_2
@@ -110,7 +110,15 @@ BUILD_HELP = {
     "version_override": "publish as this npm version instead of the SDK's own",
     "override_reason": "why the override (recorded in the release ledger)",
     "expected_version": "fail before packing unless the SDK's version is this",
+    "no_sandbox": "run upstream code without bubblewrap (refused while credentials are reachable)",
 }
+
+
+def _sandbox(no_sandbox):
+    """Refuse (exit 9) to run upstream code without a working bwrap, unless --no-sandbox."""
+    from sdkmirror.infra import sandbox
+
+    sandbox.require(no_sandbox=no_sandbox)
 
 
 @task(
@@ -134,12 +142,14 @@ def publish(
     upstream=None,
     origin=None,
     report=None,
+    no_sandbox=False,
 ):
     """Build a mirror tag's (or patch branch's) SDK, then upload and check it; record it."""
     from sdkmirror.core.reports import check_writable
     from sdkmirror.release import publish as publish_mod
 
     check_writable(report)  # an unwritable --report fails before anything is uploaded
+    _sandbox(no_sandbox)
     publish_mod.run(
         publish_mod.Request(
             source_tag=source_tag,
@@ -169,10 +179,12 @@ def publish_build(
     expected_version=None,
     upstream=None,
     origin=None,
+    no_sandbox=False,
 ):
     """Build, repackage, pack and verify; write the tarball and its manifest. Uploads nothing."""
     from sdkmirror.release import publish_stages
 
+    _sandbox(no_sandbox)
     publish_stages.main_build(
         out=out,
         source_tag=source_tag,
@@ -190,19 +202,41 @@ def publish_build(
     name="upload",
     help={
         "tarball": "the .tgz publish.build wrote",
-        "integrity": "the sha512-... integrity the build reported (its manifest's)",
+        "integrity": "the sha512-... integrity the build reported (optional: the upload checks "
+        "the bytes themselves)",
+        "source_tag": "the mirror tag it was built from: the version is planned from it "
+        "(default: the one the build's manifest.json beside the tarball names)",
+        "version_override": "the version recorded for it instead of the SDK's own",
+        "origin": REMOTE_HELP["origin"],
         "registry": BUILD_HELP["registry"],
         "dist_tag": "dist-tag to publish under (default: chosen from the registry's latest)",
         "dry_run": "check everything, run `npm publish --dry-run` (--no-dry-run uploads)",
     },
 )
 @guarded
-def publish_upload(c, tarball, integrity, registry=None, dist_tag=None, dry_run=True):
-    """Check the tarball's integrity, then run nothing but `npm publish <tarball>`."""
+def publish_upload(
+    c,
+    tarball,
+    source_tag=None,
+    integrity=None,
+    version_override=None,
+    origin=None,
+    registry=None,
+    dist_tag=None,
+    dry_run=True,
+):
+    """Copy the tarball privately, check its bytes, then run nothing but `npm publish` of it."""
     from sdkmirror.release import publish_stages
 
     publish_stages.main_upload(
-        tarball=tarball, integrity=integrity, registry=registry, dist_tag=dist_tag, dry_run=dry_run
+        tarball=tarball,
+        integrity=integrity,
+        source_tag=source_tag,
+        version_override=version_override,
+        origin=origin,
+        registry=registry,
+        dist_tag=dist_tag,
+        dry_run=dry_run,
     )
 
 
@@ -259,16 +293,25 @@ def release_tag(c, source_tag, push=False, origin=None, version_override=None):
 
 @task(
     name="notes",
-    help={**REMOTE_HELP, "from_": "older mirror tag", "to": "newer mirror tag"},
+    help={
+        **REMOTE_HELP,
+        "from_": "older mirror tag",
+        "to": "newer mirror tag",
+        "json": "print the delta and the entry as JSON on stdout (schema in docs/json.md)",
+        "no_sandbox": BUILD_HELP["no_sandbox"],
+    },
 )
 @guarded
-def release_notes(c, from_, to, origin=None, upstream=None):
+def release_notes(c, from_, to, origin=None, upstream=None, json=False, no_sandbox=False):
     """Draft a RELEASES.md entry: the SDK's interface delta between two mirror tags."""
     from sdkmirror.release import release_notes as release_notes_mod
     from sdkmirror.release.release_notes import check_release_order
 
     check_release_order(from_, to)  # reversed is refused before anything is built
-    release_notes_mod.main(from_tag=from_, to_tag=to, origin=origin, upstream=upstream)
+    _sandbox(no_sandbox)
+    release_notes_mod.main(
+        from_tag=from_, to_tag=to, origin=origin, upstream=upstream, json_out=json
+    )
 
 
 @task(name="render", help={"check": "fail when RELEASES.md differs instead of writing it"})
@@ -410,8 +453,10 @@ def github_release(c, upstream_tag="", npm_version="", from_report="", dry_run=F
 @task(name="matrix")
 @guarded
 def ci_matrix(c):
-    """Job outputs `matrix` (one smoke session per toolchain, checked against `nox --list`),
-    `ref` and `upstream` (what to build)."""
+    """Job outputs `matrix`, `ref` and `upstream`: the smoke sessions and what they build.
+
+    `matrix` holds one smoke session per toolchain, checked against `nox --list`.
+    """
     import os
 
     from sdkmirror.core import config as config_mod
@@ -445,19 +490,70 @@ def ci_publish_args(c):
 @task(name="build-outputs", help={"manifest": "the manifest.json `invoke publish.build` wrote"})
 @guarded
 def ci_build_outputs(c, manifest):
-    """Job outputs: the release facts of a build manifest, each checked (npm_version,
-    upstream_tag, commit, integrity, tarball, dist_tag, ...)."""
+    """Job outputs: the release facts of a build manifest, each checked.
+
+    npm_version, upstream_tag, commit, integrity, tarball, dist_tag, ...
+    """
     from sdkmirror.core import config as config_mod
     from sdkmirror.ops import ci
 
     ci.write_outputs(ci.build_outputs(config_mod.load(), manifest))
 
 
+@task(
+    name="upload",
+    help={
+        "tarball_dir": "the directory the build job's tarball artifact was downloaded to",
+        "source_tag": "the mirror tag (from ci.publish-args, computed before the build)",
+        "version_override": "the recorded override, if any (from ci.publish-args)",
+        "override_reason": "its reason (from ci.publish-args)",
+        "origin": REMOTE_HELP["origin"],
+        "registry": BUILD_HELP["registry"],
+    },
+)
+@guarded
+def ci_upload(
+    c,
+    tarball_dir,
+    source_tag,
+    version_override=None,
+    override_reason=None,
+    origin=None,
+    registry=None,
+):
+    """Upload the artifact's one tarball (every fact re-derived from its bytes); job outputs."""
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
+
+    ci.write_outputs(
+        ci.upload_outputs(
+            config_mod.load(),
+            tarball_dir,
+            source_tag=source_tag,
+            version_override=version_override,
+            override_reason=override_reason,
+            origin=origin,
+            registry=registry,
+        )
+    )
+
+
+@task(name="sandbox-setup")
+@guarded
+def ci_sandbox_setup(c):
+    """Install bubblewrap if missing and lift AppArmor's user-namespace restriction (CI)."""
+    from sdkmirror.ops import ci
+
+    ci.sandbox_setup()
+
+
 @task(name="lint-workflows")
 @guarded
 def ci_lint_workflows(c):
-    """actionlint and zizmor (offline, auditor persona) over .github/workflows; actionlint must
-    report nothing, zizmor nothing above low."""
+    """Lint .github/workflows with actionlint and zizmor (offline, auditor persona).
+
+    actionlint must report nothing, zizmor nothing above low.
+    """
     from sdkmirror.core import config as config_mod
     from sdkmirror.ops import ci
 
@@ -474,6 +570,8 @@ ns.add_collection(
         sync_outputs=ci_sync_outputs,
         publish_args=ci_publish_args,
         build_outputs=ci_build_outputs,
+        upload=ci_upload,
+        sandbox_setup=ci_sandbox_setup,
         lint_workflows=ci_lint_workflows,
     )
 )
@@ -529,7 +627,7 @@ def patch_new(c, name, base, reason, upstream_pr=None, origin=None, upstream=Non
     )
 
 
-@task(help={"json": "print the registry as JSON on stdout"})
+@task(help={"json": "print the registry as JSON on stdout (schema in docs/json.md)"})
 @guarded
 def patch_list(c, json=False):
     """List registered patch branches, active and retired."""
@@ -562,7 +660,7 @@ def patch_table(c, check=False):
 @task(
     help={
         "repo": "OWNER/NAME (default: $GITHUB_REPOSITORY, else the origin remote's)",
-        "json": "print the checks as JSON on stdout (the table still goes to stderr)",
+        "json": "print the checks as JSON on stdout (schema in docs/json.md)",
     }
 )
 @guarded
@@ -578,3 +676,104 @@ ns.add_task(doctor)
 ns.add_collection(
     Collection("patch", new=patch_new, list=patch_list, retire=patch_retire, table=patch_table)
 )
+
+# --- health page and smoke bisection ----------------------------------------------------------
+
+
+@task(
+    help={
+        "good": "a ref that built green (the last green mirror tag)",
+        "bad": "a later ref whose smoke build breaks",
+        "toolchain": "NODE/PNPM to build with (default: the first configured one the bad ref "
+        "supports)",
+        "upstream": "git URL or path holding both refs (default: [tool.sdkmirror] upstream)",
+        "json": "print the result as JSON on stdout",
+        "report": "also write the JSON result to this path",
+    }
+)
+@guarded
+def smoke_bisect(c, good, bad, toolchain=None, upstream=None, json=False, report=None):
+    """The first commit between GOOD and BAD that breaks the smoke build (exit 1: BAD builds)."""
+    from sdkmirror.smoke import bisect
+
+    bisect.main(
+        good=good, bad=bad, toolchain=toolchain, upstream=upstream, as_json=json, report=report
+    )
+
+
+@task(
+    iterable=["reports"],
+    help={
+        "out": "directory for index.html, health.json and health.md",
+        "reports": "a report file or directory of them (repeatable; default: the reports dir)",
+        "registry": "npm registry URL to read the published versions from (default: unknown)",
+    },
+)
+@guarded
+def health(c, out, reports=None, registry=None):
+    """Write the mirror's health page (static HTML) and its data; print the page's path."""
+    from sdkmirror.ops import health_site
+
+    health_site.main(out=out, reports_dirs=reports or [], registry=registry)
+
+
+@task(
+    name="bisect-args",
+    iterable=["smoke_report"],
+    help={"smoke_report": "a smoke report file or a directory of them (repeatable)"},
+)
+@guarded
+def smoke_bisect_args(c, smoke_report=None):
+    """Job outputs: what to bisect after an upstream break in the smoke reports.
+
+    `needed`, `good`, `bad`, `toolchain` and `upstream`."""
+    import os
+
+    from sdkmirror.core import config as config_mod
+    from sdkmirror.ops import ci
+    from sdkmirror.ops.bisect_args import bisect_args
+
+    ci.write_outputs(bisect_args(config_mod.load(), smoke_report or [], os.environ))
+
+
+ns.add_task(health)
+ns.add_collection(Collection("smoke", bisect=smoke_bisect, bisect_args=smoke_bisect_args))
+
+# --- the build cache (docs/cache.md) ----------------------------------------------------------
+
+
+@task(name="list", help={"json": "print the entries as JSON on stdout"})
+@guarded
+def cache_list(c, json=False):
+    """List the build cache's entries, most recently used first, with their sizes."""
+    from sdkmirror.core import config
+    from sdkmirror.smoke import build_cache_cli
+
+    build_cache_cli.main_list(config.load(), json_out=json)
+
+
+@task(
+    name="prune",
+    help={
+        "dry_run": "print the plan only",
+        "max_bytes": "the size to prune down to (default: build_cache_max_bytes)",
+        "all": "remove every entry",
+        "json": "print the plan as JSON on stdout",
+    },
+)
+@guarded
+def cache_prune(c, dry_run=False, max_bytes=None, all=False, json=False):
+    """Remove partial or corrupt entries, leftovers, and least recently used entries."""
+    from sdkmirror.core import config
+    from sdkmirror.core.errors import UsageError
+    from sdkmirror.smoke import build_cache_cli
+
+    if max_bytes is not None and not str(max_bytes).isdigit():
+        raise UsageError(f"--max-bytes must be a whole number of bytes, got {max_bytes!r}")
+    limit = None if max_bytes is None else int(max_bytes)
+    build_cache_cli.main_prune(
+        config.load(), dry_run=dry_run, max_bytes=limit, everything=all, json_out=json
+    )
+
+
+ns.add_collection(Collection("cache", list=cache_list, prune=cache_prune))

@@ -225,6 +225,18 @@ def project(tmp_path: Path, repos: GitRepos, monkeypatch: pytest.MonkeyPatch) ->
     yield Project(pyproject.parent, pyproject, env)
 
 
+_build_caches = iter(range(1 << 30))
+
+
+@pytest.fixture(autouse=True)
+def own_build_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test builds for real unless it shares a build cache on purpose: an entry another
+    test stored would otherwise stand in for the build under test."""
+    where = tmp_path_factory.getbasetemp() / "build-caches" / str(next(_build_caches))
+    monkeypatch.setenv("SDKMIRROR_BUILD_CACHE", str(where))
+    return where
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_cache() -> None:
     """Toolchains, Verdaccio and the pnpm store are downloaded once for the whole suite."""
@@ -295,7 +307,8 @@ def registry(tmp_path: Path, toolchain, monkeypatch):
         tmp_path / "verdaccio", toolchain, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
     ) as reg:
         # The registry's token is "the user's npm config" for this test.
-        monkeypatch.setenv("NPM_CONFIG_USERCONFIG", str(reg.npmrc))
+        for key, value in reg.npm_env().items():
+            monkeypatch.setenv(key, value)
         yield reg
 
 

@@ -45,6 +45,11 @@ def demo_env() -> dict[str, str]:
     return env
 
 
+def build_cache_of(where: Path) -> Path:
+    """The demo run's own build cache: it builds for real the first time."""
+    return where.with_name(f"{where.name}-build-cache")
+
+
 @dataclass
 class DemoRun:
     dir: Path
@@ -61,7 +66,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     cp = subprocess.run(
         demo_argv(where),
         cwd=REPO_ROOT,
-        env=demo_env(),
+        env={**demo_env(), "SDKMIRROR_BUILD_CACHE": str(build_cache_of(where))},
         capture_output=True,
         text=True,
         timeout=900,
@@ -178,6 +183,20 @@ def test_demo_prints_the_interface_notes_and_releases_table(demo_run: DemoRun) -
 def test_demo_ends_with_status_and_hints_that_run_as_printed(demo_run: DemoRun) -> None:
     assert demo_run.lines(r"^ok .*invoke status: ok$")
     assert "mirror status: ok" in demo_run.output
+    # The smoke steps built the newest release tag: status names it green, never "none".
+    newest = TAG.format(NEWER.cli)
+    assert demo_run.lines(
+        rf"smoke node 24\.15\.0 \+ pnpm 10\.33\.0: pass \(.*\) at {re.escape(newest)}$"
+    )
+    assert f"latest green tag: {newest}" in demo_run.output
+    assert "latest green tag: none" not in demo_run.output
+    # Long steps said how far they were; the closing block names real files.
+    assert demo_run.lines(r"^        publish\.build \S+: .+ \(\d+s\) \.\.\.$")
+    where = demo_run.output[demo_run.output.index("Where things are") :]
+    tarballs = [ln.split()[-1] for ln in where.splitlines() if ln.endswith(".tgz")]
+    assert len(tarballs) == 2 and all(Path(t).is_file() for t in tarballs)
+    assert f"  logs      {demo_run.dir / 'logs'} " in where
+    assert where.index("Where things are") < where.index("Keep exploring")
     assert re.search(rf"^npm\s+│?\s*{re.escape(NEWER.sdk)}\s", demo_run.output, re.M)
     text = demo_run.output[demo_run.output.index("Keep exploring") :]
     hints = [shlex.split(ln) for ln in text.splitlines() if ln.startswith("  env ")]
@@ -197,6 +216,27 @@ def test_demo_ends_with_status_and_hints_that_run_as_printed(demo_run: DemoRun) 
         assert cp.returncode == 0, f"{shlex.join(argv)}:\n{cp.stderr[-3000:]}"
         assert expect[task] in cp.stdout + cp.stderr
     assert GitRepos.refs(demo_run.dir / "origin.git") == before
+
+
+@pytest.mark.slow
+def test_a_second_demo_run_rebuilds_nothing(demo_run: DemoRun) -> None:
+    """Run last of the module's demo tests: it runs the demo again in the same directory."""
+    assert any("==> pnpm build" in p.read_text() for p in (demo_run.dir / "logs").glob("*"))
+    cp = subprocess.run(
+        demo_argv(demo_run.dir),
+        cwd=REPO_ROOT,
+        env={**demo_env(), "SDKMIRROR_BUILD_CACHE": str(build_cache_of(demo_run.dir))},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    again = DemoRun(demo_run.dir, cp.returncode, cp.stdout + cp.stderr)
+    assert again.returncode == 0, again.output[-3000:]
+    logs = [p.read_text() for p in (demo_run.dir / "logs").glob("*")]
+    assert logs and not any("==> pnpm" in text for text in logs)  # no install, no build
+    assert sum("build cache hit" in text for text in logs) >= 4  # 2 smoke, 2 publish (+ notes)
+    assert again.lines(r"smoke node 24\.15\.0 \+ pnpm 10\.33\.0: pass \(restore")
 
 
 # --- Ctrl-C -----------------------------------------------------------------------------------
@@ -279,7 +319,7 @@ def test_steps_print_one_line_each_and_keep_library_output_in_logs(tmp_path: Pat
     assert steps.any_failed and [s.failed for s in steps.done] == [False, True, True]
 
 
-def test_a_download_gets_a_line_of_its_own_in_plain_output(tmp_path: Path) -> None:
+def test_plain_output_gets_a_progress_line_per_stage_with_its_seconds(tmp_path: Path) -> None:
     from sdkmirror.infra import console
 
     stream = io.StringIO()
@@ -293,9 +333,11 @@ def test_a_download_gets_a_line_of_its_own_in_plain_output(tmp_path: Path) -> No
     with steps("1", "a quiet step") as s, console.step("building"):
         pass
     lines = stream.getvalue().splitlines()
-    assert lines[0] == "        Node 24.15.0: installing Node 24.15.0 ..."
+    # A download step names only its downloads; any other step names each stage it enters.
+    assert re.fullmatch(r" {8}Node 24\.15\.0: installing Node 24\.15\.0 \(\d+s\) \.\.\.", lines[0])
     assert re.fullmatch(r"ok +\d+\.\ds  Node 24\.15\.0: downloaded", lines[1])
-    assert re.fullmatch(r"ok +\d+\.\ds  a quiet step", lines[2]) and len(lines) == 3
+    assert re.fullmatch(r" {8}a quiet step: building \(\d+s\) \.\.\.", lines[2])
+    assert re.fullmatch(r"ok +\d+\.\ds  a quiet step", lines[3]) and len(lines) == 4
 
 
 def test_an_interrupted_step_prints_no_line(tmp_path: Path) -> None:
@@ -304,3 +346,16 @@ def test_an_interrupted_step_prints_no_line(tmp_path: Path) -> None:
     with pytest.raises(demo.Interrupted), steps("1", "long step"):
         raise demo.Interrupted(signal.SIGINT)
     assert stream.getvalue() == "" and steps.done == [] and steps.current is None
+
+
+@pytest.mark.slow
+def test_demo_writes_the_health_page(demo_run: DemoRun) -> None:
+    [line] = demo_run.lines(r"^health page: ")
+    page = Path(line.removeprefix("health page: ").strip())
+    assert page == demo_run.dir / "health" / "index.html" and "<table" in page.read_text()
+    data = json.loads((page.parent / "health.json").read_text())
+    versions = [r.cli for r in sample.DEFAULT_RELEASES]
+    assert [r["version"] for r in data["releases"]] == versions[::-1]
+    published = {r["version"]: r["npm"]["version"] for r in data["releases"]}
+    assert published[NEWER.cli] == NEWER.sdk and published[OLDER.cli] == OLDER.sdk
+    assert data["latest_smoke"]["ref"] == "upstream-main"

@@ -55,7 +55,7 @@ def serve(httpserver: HTTPServer, answers: dict[str, Any]) -> None:
         ).respond_with_json(body, status=status)
 
 
-def doctor(project: Project, httpserver: HTTPServer, answers: dict[str, Any]):
+def doctor(project: Project, httpserver: HTTPServer, answers: dict[str, Any], *flags: str):
     serve(httpserver, answers)
     env = {
         "GITHUB_TOKEN": "t0ken",
@@ -65,11 +65,37 @@ def doctor(project: Project, httpserver: HTTPServer, answers: dict[str, Any]):
         # our workflows, for the allowed-actions check
         "SDKMIRROR_CONFIG": str(REPO_ROOT / "pyproject.toml"),
     }
-    return project.invoke("doctor", "--json", env=env)
+    return project.invoke("doctor", *(flags or ("--json",)), env=env)
+
+
+def test_the_table_is_the_result_on_stdout(project: Project, httpserver: HTTPServer) -> None:
+    cp = doctor(project, httpserver, COMPLIANT, "--repo", REPO)
+    assert cp.returncode == 0, cp.stderr
+    lines = cp.stdout.splitlines()
+    assert lines[0] == f"Repository settings of {REPO}"
+    assert lines[1].split() == ["check", "state", "detail", "fix"]
+    assert len(lines) == 2 + 6  # one unwrapped line per check, however long its detail
+    assert all(" ok " in ln for ln in lines[2:])
+    assert cp.stderr.strip() == "doctor: ok (6 checks)"
+
+
+def test_no_repository_anywhere_is_one_plain_error(project: Project) -> None:
+    env = {"GITHUB_REPOSITORY": "", "GITHUB_TOKEN": "t0ken"}
+    cp = project.invoke("doctor", env=env)
+    assert cp.returncode == 2
+    assert cp.stderr.strip().splitlines() == [
+        "error: cannot tell which repository to read: no --repo, no $GITHUB_REPOSITORY, and no "
+        "origin remote on GitHub; pass --repo OWNER/NAME"
+    ]
+    bad = project.invoke("doctor", "--repo", "owner", env=env)
+    assert bad.stderr.strip().splitlines() == [
+        "error: owner is not a GitHub repository name; pass --repo OWNER/NAME"
+    ]
 
 
 def checks(cp) -> dict[str, dict[str, str]]:
-    data = json.loads(cp.stdout)
+    data = json.loads(cp.stdout)  # stdout alone: one JSON document
+    assert data["schema"] == 1
     assert data["repository"] == REPO
     return {c["name"]: c for c in data["checks"]}
 
@@ -81,8 +107,8 @@ def rows(cp) -> dict[str, str]:
 def test_a_compliant_repository_is_ok(project: Project, httpserver: HTTPServer) -> None:
     cp = doctor(project, httpserver, COMPLIANT)
     assert cp.returncode == 0, cp.stderr
-    assert "doctor: ok (6 checks)" in cp.stderr
-    assert set(rows(cp).values()) == {"ok"} and len(rows(cp)) == 6
+    assert "doctor: ok (7 checks)" in cp.stderr
+    assert set(rows(cp).values()) == {"ok"} and len(rows(cp)) == 7
     # only reads
     assert {req.method for req, _ in httpserver.log} == {"GET"}
 

@@ -50,12 +50,15 @@ SAMPLES: dict[str, Callable[[Path], Any]] = {
     "sync_report": lambda d: str(d / "sync.json"),
     "out": lambda d: str(d / "out"),
     "tarball": lambda d: str(d / "out" / "package.tgz"),
+    "tarball_dir": lambda d: str(d / "out"),
     "integrity": lambda d: "sha512-" + "A" * 86 + "==",
     "version": lambda d: "0.9.3",
     "manifest": lambda d: str(d / "out" / "manifest.json"),
     "npm_version": lambda d: "0.9.3",
     "upstream_tag": lambda d: TAG.format("0.14.2"),
     "commit": lambda d: "a" * 40,
+    "good": lambda d: TAG.format("0.14.2"),
+    "bad": lambda d: TAG.format("0.14.3"),
 }
 
 
@@ -234,8 +237,15 @@ def test_file_system_faults_are_one_line(fault, mirrored, capsys):
     before = _snapshot(project, repos)
     for name in ("sync", "verify", "patch.new", "release.tag"):
         code, errors = run_task(name, project, repos, capsys)
-        assert code == ExitCode.LOCAL, f"{name}: exit {code}, {errors}"
-        assert len(errors) == 1 and "run.lock" in errors[0], errors
+        if fault == "work-dir-unwritable":  # a configuration mistake, refused before the run
+            assert code == ExitCode.USAGE, f"{name}: exit {code}, {errors}"
+            assert len(errors) == 1 and "work_dir" in errors[0], errors
+            assert errors[0].endswith(
+                "is a file); point work_dir at a directory, or move the file away"
+            )
+        else:
+            assert code == ExitCode.LOCAL, f"{name}: exit {code}, {errors}"
+            assert len(errors) == 1 and "run.lock" in errors[0], errors
     assert _snapshot(project, repos) == before
 
 
@@ -281,6 +291,11 @@ def test_a_full_disk_while_writing_the_ledger_keeps_the_old_one(project, repos):
 
 def test_ctrl_c_says_what_was_left_unchanged(project, repos):
     seed(repos, "0.14.2")
+    # The child waits for our lock far longer than any load can delay the SIGINT: the
+    # "waiting up to" line is the event the test waits on, never the clock.
+    text = project.pyproject.read_text()
+    assert "lock_timeout = 2.0" in text
+    project.pyproject.write_text(text.replace("lock_timeout = 2.0", "lock_timeout = 3600.0"))
     with exclusive(project.config().work_dir, 5):
         p = subprocess.Popen(
             [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), "sync",
@@ -288,7 +303,7 @@ def test_ctrl_c_says_what_was_left_unchanged(project, repos):
             cwd=project.root, env=project.env, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert p.stderr is not None
-        assert p.stderr.readline().startswith("waiting up to")  # it waits for our lock
+        assert p.stderr.readline().startswith("waiting up to 3600 s")  # it waits for our lock
         p.send_signal(signal.SIGINT)
         rest = p.stderr.read()
         assert p.wait(timeout=30) == ExitCode.INTERRUPTED
@@ -304,10 +319,12 @@ def test_ctrl_c_says_what_was_left_unchanged(project, repos):
 def test_invokes_own_usage_errors_exit_2(project):
     unknown = project.invoke("sync", "--dryrun")
     assert unknown.returncode == ExitCode.USAGE
-    assert "No idea what '--dryrun' is!" in unknown.stderr
+    assert unknown.stderr.strip().splitlines() == ["error: No idea what '--dryrun' is!"]
     missing = project.invoke("patch.new")
     assert missing.returncode == ExitCode.USAGE
-    assert "did not receive required positional arguments" in missing.stderr
+    assert missing.stderr.strip().splitlines() == [
+        "error: invoke patch.new needs --name, --base and --reason; see `invoke --help patch.new`"
+    ]
 
 
 def test_nox_list_on_a_broken_pyproject_is_one_line(tmp_path):

@@ -185,7 +185,8 @@ def test_sync_killed_after_its_push_rerun_records_the_ledger(project, repos, mov
 
 def test_sync_killed_during_its_push_is_all_or_nothing(project, repos, moved_on):
     started = repos.base / "push-started"
-    repos.install_hook(repos.origin, "pre-receive", f"touch '{started}'\nsleep 60\n")
+    # The hook holds the push open until the kill: a release file that never comes.
+    repos.install_hook(repos.origin, "pre-receive", hold_until(started, repos.base / "never"))
     proc = popen_sync(project, repos)
     wait_for(started)
 
@@ -440,7 +441,7 @@ def test_publish_killed_then_rerun_converges(point, project, cfg, mirror, regist
     tag, name = TAG.format("0.14.2"), cfg.npm_name
     argv = ["publish", "--source-tag", tag, "--no-dry-run", "--registry", registry.url,
             "--origin", str(mirror)]  # fmt: skip
-    env = {"NPM_CONFIG_USERCONFIG": str(registry.npmrc)}
+    env = registry.npm_env()
     mirror_refs, mirror_ledger = GitRepos.refs(mirror), cfg.mirror_ledger.read_text()
 
     cp = project.invoke(*argv, env={**env, "SDKMIRROR_FAILPOINTS": point})

@@ -368,7 +368,8 @@ def test_dry_run_reads_but_never_writes(run, httpserver: HTTPServer) -> None:
     cp, _ = run(sync_report("diverged", [DIVERGED]), extra=["--dry-run", "--json"])
     httpserver.check_assertions()
     assert cp.returncode == 1  # the sync diverged: the run is red, dry or not
-    out = json.loads(cp.stdout)
+    out = json.loads(cp.stdout)  # stdout alone: the table is not printed beside the JSON
+    assert out["schema"] == 1
     assert [(a["verb"], a["outcome"]) for a in out["actions"]] == [("open", "dry run")]
     assert out["last_green_tag"] == "@moonshot-ai/kimi-code@0.14.2"
 

@@ -61,7 +61,7 @@ def test_nothing_changed_is_a_noop(checkout: Project, repos: GitRepos) -> None:
     before = git("rev-parse", "refs/heads/main", cwd=repos.origin)
     cp = checkout.invoke("ledger.commit", "--push")
     assert cp.returncode == 0, cp.stderr
-    assert "nothing to commit" in cp.stderr
+    assert "nothing to commit" in cp.stdout
     assert git("rev-parse", "refs/heads/main", cwd=repos.origin) == before
     assert git("rev-parse", "HEAD", cwd=checkout.root) == before
 

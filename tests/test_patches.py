@@ -124,7 +124,7 @@ def test_dry_run_changes_nothing(mirrored, repos):
     before = repos.origin_refs()
     cp = new(mirrored, repos, "fix", TAG.format("0.14.2"), "--dry-run")
     assert cp.returncode == 0, cp.stderr
-    assert "create patch-fix on origin" in cp.stderr
+    assert "create patch-fix on origin" in cp.stdout  # the plan is the dry run's result
     assert repos.origin_refs() == before
     assert not mirrored.config().patch_registry.exists()
     assert "stale" in (mirrored.root / "README.md").read_text()
@@ -146,7 +146,7 @@ def test_rerun_after_a_crash_between_push_and_record_converges(mirrored, repos):
     cp = new(mirrored, repos, "fix")
 
     assert cp.returncode == 0, cp.stderr
-    assert "register it only" in cp.stderr
+    assert "register it only" in cp.stdout
     assert "fix" in PatchRegistry(mirrored.config().patch_registry).active()
     assert verify.run(mirrored.config(), origin=str(repos.origin)) == []
 
@@ -181,8 +181,12 @@ def test_list_json(mirrored, repos):
     assert new(mirrored, repos, "fix").returncode == 0
     cp = mirrored.invoke("patch.list", "--json")
     assert cp.returncode == 0, cp.stderr
-    data = json.loads(cp.stdout)
-    assert [(d["name"], d["branch"], d["status"]) for d in data] == [("fix", "patch-fix", "active")]
+    data = json.loads(cp.stdout)  # stdout alone is one JSON document
+    assert data["schema"] == 1
+    patches = data["patches"]
+    assert [(d["name"], d["branch"], d["status"]) for d in patches] == [
+        ("fix", "patch-fix", "active")
+    ]
 
 
 def test_table_check_fails_on_drift_and_rewrite_fixes_it(mirrored, repos):
@@ -267,7 +271,7 @@ def test_readme_patch_table_matches_the_registry(monkeypatch):
         cwd=root, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert cp.returncode == 0, cp.stderr
-    assert "matches the registry" in cp.stderr
+    assert "matches the registry" in cp.stdout
 
 
 def test_publish_source_checks_patch_base_and_version(mirrored, repos):
@@ -338,7 +342,7 @@ def test_retire_prints_upstreams_newest_release(mirrored, repos):
     assert (
         f"upstream's newest release is {TAG.format('0.14.3')}, not newer than the patch's base "
         f"{TAG.format('0.14.3')}: the fix has not shipped in a release yet"
-    ) in on_newest.stderr
+    ) in on_newest.stdout
 
     repos.release("0.15.0")
     repos.push_all()
@@ -346,7 +350,7 @@ def test_retire_prints_upstreams_newest_release(mirrored, repos):
     assert cp.returncode == 0, cp.stderr
     assert (
         f"upstream's newest release is {TAG.format('0.15.0')}: confirm it carries the fix"
-        in cp.stderr
+        in cp.stdout
     )
 
 
@@ -362,3 +366,18 @@ def test_release_hint_names_the_pr_and_handles_no_release(mirrored):
         | {"refs/tags/@moonshot-ai/kimi-code@1.0.0-rc.1": "o" * 40}
     )
     assert patch_branches.newest_release(cfg, listing) == TAG.format("0.14.10")
+
+
+def test_new_suggests_the_remote_that_origin_is(mirrored, repos):
+    # --origin is a URL no remote of this checkout names: the checkout fetches it by URL.
+    cp = new(mirrored, repos, "fix")
+    assert cp.returncode == 0, cp.stderr
+    assert f"    git fetch {repos.origin} patch-fix:patch-fix\n" in cp.stderr
+    assert "origin/" not in cp.stderr
+    # A remote named `fork` has that URL: the branch tracks fork/..., never origin/...
+    git("init", "-q", "-b", "main", cwd=mirrored.root)
+    git("remote", "add", "fork", str(repos.origin), cwd=mirrored.root)
+    cp = new(mirrored, repos, "fix-two", TAG.format("0.14.3"))
+    assert cp.returncode == 0, cp.stderr
+    assert "    git switch -c patch-fix-two --track fork/patch-fix-two\n" in cp.stderr
+    assert "origin/" not in cp.stderr

@@ -110,7 +110,7 @@ def tamper(tgz: Path, dest: Path) -> Path:
 
 @pytest.mark.slow
 def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, toolchain, tmp_path):
-    env = {"NPM_CONFIG_USERCONFIG": str(registry.npmrc)}
+    env = registry.npm_env()
     common = ["--origin", str(mirror), "--registry", registry.url]
     tag = TAG.format("0.14.2")
 
@@ -132,7 +132,7 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
     def upload(path: Path, integrity: str, *extra: str):
         return project.invoke(
             "publish.upload", "--tarball", str(path), "--integrity", integrity,
-            "--registry", registry.url, *extra, env=env,
+            "--source-tag", tag, *common, *extra, env=env,
         )  # fmt: skip
 
     # upload: a tampered tarball, or a wrong integrity, is refused before anything is read
@@ -143,7 +143,7 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
     assert cp.returncode == 2 and "--integrity is not a sha512 integrity" in cp.stderr
     cp = upload(tgz, first.integrity)  # a dry run by default
     assert cp.returncode == 0, cp.stderr
-    assert "dry run: nothing uploaded" in cp.stderr
+    assert "dry run: nothing uploaded" in cp.stdout  # the result line
     assert publish.registry_integrity(toolchain, NPM_NAME, "0.9.3", registry.url) is None
 
     cp = upload(tgz, first.integrity, "--no-dry-run")
@@ -151,8 +151,12 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
     assert publish.registry_integrity(toolchain, NPM_NAME, "0.9.3", registry.url) == (
         first.integrity
     )
-    again = upload(outs[1] / second.tarball, second.integrity, "--no-dry-run")
-    assert again.returncode == 0 and "already published" in again.stderr, again.stderr
+    # Without --source-tag, the build's own manifest beside the tarball names the tag.
+    again = project.invoke(
+        "publish.upload", "--tarball", str(outs[1] / second.tarball), "--integrity",
+        second.integrity, *common, "--no-dry-run", env=env,
+    )  # fmt: skip
+    assert again.returncode == 0 and "already published" in again.stdout, again.stderr
 
     # check: installs from the registry, imports, and the integrity is the manifest's
     cp = project.invoke(
@@ -160,7 +164,7 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
         "--registry", registry.url, env=env,
     )  # fmt: skip
     assert cp.returncode == 0, cp.stderr
-    assert "createClient" in cp.stderr
+    assert "createClient" in cp.stdout
 
     # the maintainer's path records the (already uploaded) release; then reproduce it
     cp = project.invoke("publish", "--source-tag", tag, *common, "--no-dry-run", env=env)
@@ -168,14 +172,14 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
     assert releases.ReleaseLedger(cfg.release_ledger).get("0.9.3").integrity == first.integrity
     cp = project.invoke("publish.reproduce", "--version", "0.9.3", *common, env=env)
     assert cp.returncode == 0, cp.stderr
-    assert "byte-identical" in cp.stderr
+    assert "byte-identical" in cp.stdout
     entry = tomlkit.parse(cfg.release_ledger.read_text())["releases"]["0.9.3"]
     assert entry["reproduced"] is True and isinstance(entry["reproduced_at"], datetime)
 
 
 @pytest.mark.slow
 def test_reproduce_names_the_files_that_differ(project, cfg, mirror, registry, toolchain, tmp_path):
-    env = {"NPM_CONFIG_USERCONFIG": str(registry.npmrc)}
+    env = registry.npm_env()
     common = ["--origin", str(mirror), "--registry", registry.url]
     # 0.9.9 is built and uploaded from 0.14.3 ...
     out = tmp_path / "out"
@@ -187,7 +191,8 @@ def test_reproduce_names_the_files_that_differ(project, cfg, mirror, registry, t
     m = publish_manifest.read(out)
     cp = project.invoke(
         "publish.upload", "--tarball", str(out / m.tarball), "--integrity", m.integrity,
-        "--registry", registry.url, "--no-dry-run", env=env,
+        "--source-tag", TAG.format("0.14.3"), "--version-override", "0.9.9", *common,
+        "--no-dry-run", env=env,
     )  # fmt: skip
     assert cp.returncode == 0, cp.stderr
     # ... but the ledger claims it came from 0.14.2: the rebuild must not match.
@@ -241,3 +246,31 @@ def test_compare_lists_what_differs_and_diffs_the_first(tmp_path: Path) -> None:
         "package/dist/x.mjs (changed)",
     ]
     assert "-c" in result.diff.splitlines() and "+b" in result.diff.splitlines()
+
+
+@pytest.mark.slow
+def test_ci_upload_derives_every_fact_from_the_bytes(project, cfg, mirror, registry, tmp_path):
+    """The CI upload job: the artifact's one tarball, the tag from the arguments step, and
+    job outputs that come from its own checked copy (the build's manifest is not there)."""
+    env = registry.npm_env()
+    common = ["--origin", str(mirror), "--registry", registry.url]
+    tag = TAG.format("0.14.2")
+    out = tmp_path / "out"
+    cp = project.invoke("publish.build", "--source-tag", tag, "--out", str(out), *common, env=env)
+    assert cp.returncode == 0, cp.stderr
+    built = publish_manifest.read(out)
+    artifact = tmp_path / "artifact"
+    artifact.mkdir()
+    shutil.copy(out / built.tarball, artifact / built.tarball)  # what download-artifact leaves
+    outputs = tmp_path / "github-output"
+    outputs.write_text("")
+    cp = project.invoke(
+        "ci.upload", "--tarball-dir", str(artifact), "--source-tag", tag, *common,
+        env={**env, "GITHUB_OUTPUT": str(outputs)},
+    )  # fmt: skip
+    assert cp.returncode == 0, cp.stderr
+    facts = dict(line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line)
+    assert facts["npm_name"] == NPM_NAME and facts["npm_version"] == "0.9.3"
+    assert facts["integrity"] == built.integrity and facts["tarball"] == built.tarball
+    assert facts["upstream_tag"] == tag and facts["commit"] == built.commit
+    assert facts["sdk_version"] == "0.9.3" and facts["dist_tag"] == "latest"

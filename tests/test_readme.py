@@ -1,4 +1,5 @@
-"""The README's commands are real: tasks, flags, sessions, configuration keys, runbook anchors."""
+"""The README's and docs' commands are real: tasks, flags, sessions, configuration keys, links;
+every shell block marked runnable runs against a mirror of the sample."""
 
 from __future__ import annotations
 
@@ -25,13 +26,19 @@ from sdkmirror.devtools import registry_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = {p.name: p.read_text(encoding="utf-8") for p in sorted((REPO_ROOT / "docs").glob("*.md"))}
+# Documents other engineers write; until theirs land they are a title line.
+STUBS = {name for name, text in DOCS.items() if len(text.splitlines()) <= 1}
+EVERYTHING = "\n".join([README, *DOCS.values()])
+RUNNABLE = re.compile(r"```sh runnable( slow)?\n(.*?)```", re.S)
 
 
-def commands(tool: str) -> list[list[str]]:
-    """Every `tool ...` command line in the README's code spans and blocks, as argv."""
+def commands(tool: str, text: str = README) -> list[list[str]]:
+    """Every `tool ...` command line in the text's code spans and blocks, as argv."""
     found = []
-    text = re.sub(r"\\\n\s*", " ", README)  # shell line continuations
-    for chunk in re.findall(r"```sh\n(.*?)```", text, re.S) + re.findall(r"`([^`\n]+)`", text):
+    text = re.sub(r"\\\n\s*", " ", text)  # shell line continuations
+    blocks = re.findall(r"```sh(?: runnable)?(?: slow)?\n(.*?)```", text, re.S)
+    for chunk in blocks + re.findall(r"`([^`\n]+)`", text):
         for line in chunk.splitlines():
             line = line.split("  #")[0].strip()
             if line.startswith(f"{tool} "):
@@ -82,8 +89,8 @@ def test_the_real_cli_lists_the_tasks_the_flags_are_read_from():
 
 
 def test_every_invoke_command_names_a_real_task_and_real_flags():
-    cmds = commands("invoke")
-    assert len(cmds) >= 20, "the README should show each task with an example"
+    cmds = commands("invoke", EVERYTHING)
+    assert len(cmds) >= 20, "the README and docs should show each task with an example"
     for argv in cmds:
         task = argv[1]
         flags = task_flags(task)
@@ -105,8 +112,8 @@ def test_every_nox_session_in_the_readme_exists():
     # `* name -> doc` for default sessions, `- name -> doc` for opt-in ones
     names = re.findall(r"^[*-] (.+?)(?: \[[^]]*\])? -> ", cp.stdout, re.M)
     sessions = set(names) | {n.split("(")[0] for n in names}
-    cmds = commands("nox")
-    assert {"demo", "tests"} <= {argv[2] for argv in cmds if argv[1] == "-s"}
+    assert {"demo", "tests"} <= {argv[2] for argv in commands("nox") if argv[1] == "-s"}
+    cmds = commands("nox", EVERYTHING)
     for argv in (a for a in cmds if a[1] == "-s" and "(...)" not in a[2]):
         # `nox -s lint typecheck tests -- ...`: every name up to the first option is a session.
         names = list(itertools.takewhile(lambda a: a[0] not in "-[", argv[2:]))
@@ -115,7 +122,7 @@ def test_every_nox_session_in_the_readme_exists():
 
 
 def test_configuration_reference_lists_every_key():
-    table = README[README.index("## Configuration") : README.index("## Daily operation")]
+    table = DOCS["configuration.md"]
     for key in config.DEFAULTS:
         shown = "[[toolchains]]" if key == "toolchains" else key
         assert f"| `{shown}` |" in table, f"configuration key {key} is not documented"
@@ -127,12 +134,59 @@ def github_anchor(heading: str) -> str:
     return slug.replace(" ", "-")
 
 
+def anchors_of(text: str) -> set[str]:
+    return {github_anchor(h) for h in re.findall(r"^#{1,4} (.+)$", text, re.M)}
+
+
 def test_alert_issues_link_to_runbook_sections_that_exist():
-    anchors = {github_anchor(h) for h in re.findall(r"^#{2,4} (.+)$", README, re.M)}
+    assert alerts.RUNBOOK_DOC == "docs/operations.md"
+    anchors = anchors_of(DOCS["operations.md"])
     for step in alerts.RUNBOOK.values():
-        assert step.anchor in anchors, f"alert issues link to #{step.anchor}, missing in README"
-    for link in re.findall(r"\]\(#([a-z0-9-]+)\)", README):
-        assert link in anchors, f"README links to #{link}, which is not a heading"
+        assert step.anchor in anchors, (
+            f"alert issues link to #{step.anchor}, missing in the runbook"
+        )
+
+
+def test_every_link_between_the_documents_resolves():
+    sources = {REPO_ROOT / "README.md": README} | {
+        REPO_ROOT / "docs" / n: t for n, t in DOCS.items()
+    }
+    for path, text in sources.items():
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            file, _, anchor = target.partition("#")
+            dest = (path.parent / file).resolve() if file else path
+            assert dest.is_file(), f"{path.name} links to {target}: no such file"
+            if anchor and dest.name not in STUBS:
+                assert anchor in anchors_of(dest.read_text()), f"{path.name} links to {target}"
+
+
+def test_the_readme_is_short_and_every_document_has_contents():
+    assert len(README.splitlines()) <= 250
+    for name, text in DOCS.items():
+        if name not in STUBS:
+            assert "\n## Contents\n" in text, f"docs/{name} has no table of contents"
+    assert {"architecture.md", "operations.md", "configuration.md", "exit-codes.md"} <= set(DOCS)
+    assert {"own-sample.md", "json.md", "tasks.md"} <= set(DOCS)
+
+
+def test_the_readme_has_one_line_per_task_and_session():
+    table = README[README.index("## Tasks and sessions") : README.index("## Patch branches")]
+    rows = re.findall(r"^\| `(nox -s )?([^`]+)` \|", table, re.M)
+    tasks = [n for tool, n in rows if not tool]
+    assert len(tasks) == len(set(tasks))
+    for ctx in load_tasks().to_contexts():  # each task once, by its name or its alias
+        assert len({ctx.name, *ctx.aliases} & set(tasks)) == 1, ctx.name
+    assert set(tasks) <= set(parser_contexts())
+    listed = subprocess.run(
+        [sys.executable, "-m", "nox", "--list"], capture_output=True, text=True, check=True,
+        cwd=REPO_ROOT,
+    ).stdout  # fmt: skip
+    sessions = {
+        n.split("(")[0] for n in re.findall(r"^[*-] (.+?)(?: \[[^]]*\])? -> ", listed, re.M)
+    }
+    assert {n for tool, n in rows if tool} == sessions
 
 
 # --- the README's commands, run ---------------------------------------------------------------
@@ -221,7 +275,7 @@ def test_the_runner_takes_what_the_readme_shows():
     cmds = [shlex.join(c) for c in runnable_commands()]
     # placeholder-free examples and synopses run; the ones with placeholders do not
     assert "invoke verify" in cmds and "invoke status --json" in cmds
-    assert "invoke release.render --check" in cmds and "invoke patch.table --check" in cmds
+    assert "invoke patch.list" in cmds and "invoke patch.table --check" in cmds
     assert not any(PLACEHOLDER.search(c.replace("invoke ", "")) for c in cmds)
     assert runnable(["invoke", "sync", "[--dry-run]", "[--report", "PATH]"]) == [
         "invoke",
@@ -281,6 +335,38 @@ def _with_remotes(argv: list[str], upstream: str, origin: str) -> list[str]:
 
 @pytest.mark.parametrize("argv", _params())
 def test_readme_command_runs(argv: list[str], mirror_checkout, request, tmp_path):
+    run_as_documented(argv, mirror_checkout, request, tmp_path / "verdaccio")
+
+
+def runnable_blocks() -> list:
+    """One case per shell block marked `sh runnable` (or `sh runnable slow`) in README and docs."""
+    params = []
+    for name, text in [("README.md", README), *((f"docs/{n}", t) for n, t in DOCS.items())]:
+        for i, m in enumerate(RUNNABLE.finditer(text), 1):
+            lines = [ln.split("  #")[0].strip() for ln in m.group(2).splitlines()]
+            argvs = [shlex.split(ln) for ln in lines if ln and not ln.startswith("#")]
+            marks = [pytest.mark.slow] if m.group(1) else []
+            params.append(pytest.param(argvs, marks=marks, id=f"{name}-block-{i}"))
+    return params
+
+
+def test_runnable_blocks_hold_only_commands_that_run_here():
+    blocks = runnable_blocks()
+    assert len(blocks) >= 2  # the first hour's mirror and publish blocks
+    for block in blocks:
+        for argv in block.values[0]:
+            assert argv[0] == "invoke" and runnable(argv) == argv, f"{block.id}: {argv}"
+            assert _not_here(_task(argv) or "") is None, f"{block.id}: {argv} cannot run here"
+
+
+@pytest.mark.parametrize("argvs", runnable_blocks())
+def test_runnable_block_runs(argvs: list[list[str]], mirror_checkout, request, tmp_path):
+    """The block's commands, in order, against one mirror: each exits 0 and does its job."""
+    for i, argv in enumerate(argvs):
+        run_as_documented(argv, mirror_checkout, request, tmp_path / f"verdaccio-{i}")
+
+
+def run_as_documented(argv: list[str], mirror_checkout, request, registry_dir: Path) -> None:
     task = _task(argv) or ""
     project, upstream, origin = mirror_checkout
     env: dict[str, str] = {}
@@ -290,11 +376,11 @@ def test_readme_command_runs(argv: list[str], mirror_checkout, request, tmp_path
             request.getfixturevalue("npm_tools")
             reg = stack.enter_context(
                 registry_server.verdaccio(
-                    tmp_path / "verdaccio", tc, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
+                    registry_dir, tc, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
                 )
             )
             # `npm config get registry` names the loopback registry, as a user's npmrc would.
-            env = {"NPM_CONFIG_USERCONFIG": str(reg.npmrc), "npm_config_registry": reg.url}
+            env = {**reg.npm_env(), "npm_config_registry": reg.url}
         if name := _patch_name(argv):
             setup = _with_remotes(_readme_patch_new(name), upstream, origin)
             project.invoke(*setup, check=True)
@@ -328,13 +414,16 @@ def outcome(argv, cp, root: Path, files, before: dict[str, str], after: dict[str
         assert "verify: ok (4 mirror tag(s)" in text
         assert "every upstream release tag is mirrored" in text
     elif task == "status":
-        assert "mirror status: ok" in cp.stderr
+        assert "mirror status: ok" in text
         if "--json" in args:
             data = json.loads(cp.stdout)
             assert data["ok"] and data["branch"]["state"] == "in-sync"
             assert (data["tags"]["upstream"], data["tags"]["mirrored"]) == (4, 4)
     elif task == "patch.list":
-        assert "patches: 0 active, 0 registered" in text
+        if "--json" in args:
+            assert json.loads(cp.stdout) == {"schema": 1, "patches": []}  # stdout alone
+        else:
+            assert cp.stdout.splitlines()[0] == "patches: 0 active, 0 registered"
     elif task == "patch.table":
         assert (root / "README.md").read_text() == files["README.md"]  # no patches, like ours
     elif task == "release.render":
@@ -361,4 +450,4 @@ def outcome(argv, cp, root: Path, files, before: dict[str, str], after: dict[str
             assert want in ReleaseLedger(ledger).releases
             assert f"refs/tags/publish-sdk/v{want}" not in after  # release.tag's job, not this
         else:
-            assert "dry run: nothing uploaded" in text and not ledger.exists()
+            assert "dry run: nothing uploaded" in cp.stdout and not ledger.exists()

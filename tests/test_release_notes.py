@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 from pathlib import Path
@@ -361,3 +362,79 @@ def test_notes_between_consecutive_sample_releases(
         assert not re.search(r"`[a-z]`", text), text
         if release.cli == "0.17.0":
             assert "- `KimiClient.steer`: member added (additive): `steer(" in text
+    # --json: the same delta and entry as one versioned document on stdout
+    text = release_notes.main(
+        from_tag=up.tag(previous.cli),
+        to_tag=up.tag(release.cli),
+        origin=str(origin),
+        cfg=cfg,
+        json_out=True,
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == 1 and doc["markdown"] == text
+    assert (doc["from"]["tag"], doc["to"]["sdk_version"]) == (up.tag(previous.cli), release.sdk)
+    changes = {(c["subject"], c["change"], c["severity"]) for c in doc["changes"]}
+    assert changes == set(release.changes)
+
+
+# --- the compiler's verdict decides (pure: a verdict in, severities out) ----------------------
+
+
+def test_private_members_are_not_compared() -> None:
+    from sdkmirror.release.api_compat import without_private_members
+
+    text = (
+        "declare class Log<T> {\n    #private;\n    private readonly limit;\n"
+        "    protected dropped: number;\n    push(event: T): number;\n}\n"
+    )
+    assert (
+        without_private_members(text) == "declare class Log<T> {\n    push(event: T): number;\n}\n"
+    )
+
+
+def test_the_compilers_verdict_sets_each_severity_and_says_why() -> None:
+    from sdkmirror.release.api_compat import Compatibility, Failure
+
+    getter = Member("model", "accessor", False, (Signature("get model(): string"),))
+    old = with_(
+        holder("interface", "Options", prop("url", "string | undefined", optional=True)),
+        holder("class", "Client", CONNECT, prop("model", "string")),
+    )
+    new = with_(
+        holder(
+            "interface",
+            "Options",
+            prop("url", "string", optional=True),
+            prop("region", "string"),
+        ),
+        holder("class", "Client", CONNECT, getter),  # a writable field turned into a getter
+    )
+    missing = Failure("write", None, 2741, "Property 'region' is missing in type 'old.Options'")
+    readonly = Failure("setter", "model", 2540, "Cannot assign to 'model'")
+    verdict = Compatibility(
+        failures={"Options": (missing,), "Client": (readonly,)}, inputs=frozenset({"Options"})
+    )
+    delta = release_notes.diff(old, new, verdict)
+    found = {(c.subject, c.change, c.severity) for c in delta.changes}
+    assert found == {
+        ("Options.url", "signature changed", ADDITIVE),  # `| undefined` dropped: compatible
+        ("Options.region", "member added", BREAKING),  # required, on an input type
+        ("Client.model", "no longer writable", BREAKING),  # the compiler names the change
+    }
+    why = {c.subject: c.why for c in delta.changes if c.severity == BREAKING}
+    assert "code that builds, passes or implements `Options`" in why["Options.region"]
+    assert "TS2741: Property 'region' is missing" in why["Options.region"]
+    assert why["Client.model"].startswith("code that assigns `Client.model` no longer compiles")
+    assert delta.classification == BREAKING
+    # A failure no textual change explains (a type it uses changed) is a change of its own.
+    nested = Failure("write", None, 2322, "Type 'old.Input' is not assignable to 'new.Input'")
+    quiet = Compatibility(failures={"Input": (nested,)}, inputs=frozenset({"Input"}))
+    [change] = release_notes.diff(BASE, BASE, quiet).changes
+    assert (change.subject, change.change, change.severity) == (
+        "Input",
+        "no longer accepts what old code passes",
+        BREAKING,
+    )
+    # The same failure on a type that is only handed out is not breaking.
+    output_only = Compatibility(failures={"Options": (missing,)})
+    assert release_notes.diff(old, new, output_only).classification == ADDITIVE

@@ -64,7 +64,7 @@ def test_release_tag_needs_notes_then_pushes_once(project, mirrored) -> None:
     cp = project.invoke(
         "release.tag", "--source-tag", tag, "--origin", str(origin), "--push", check=True
     )
-    assert "nothing to do" in cp.stderr
+    assert "nothing to do" in cp.stdout
 
     # 0.14.3 ships the same SDK version from another commit: the publish tag may not move.
     cp = project.invoke(

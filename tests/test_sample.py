@@ -48,11 +48,23 @@ def test_tree_has_the_upstream_shape(tmp_path: Path) -> None:
     core = json.loads((tmp_path / "packages/agent-core/package.json").read_text())
     assert core["dependencies"]["smol-toml"] == "catalog:"
     protocol = json.loads((tmp_path / "packages/protocol/package.json").read_text())
-    assert protocol["private"] is True and protocol["exports"] == {".": "./src/index.ts"}
-    assert (
-        "export interface TurnEvent<T = unknown>"
-        in (tmp_path / "packages/protocol/src/index.ts").read_text()
+    assert protocol["private"] is True
+    assert protocol["exports"]["."]["types"] == "./src/index.ts"  # source, not declarations
+    src = tmp_path / "packages/protocol/src"
+    assert (src / "index.ts").read_text() == (
+        'export * from "./display";\nexport { default as EventLog } from "./store";\n'
     )
+    display = (src / "display.ts").read_text()
+    assert 'export const ToolInputDisplaySchema = s.discriminatedUnion("kind", [' in display
+    assert "export type ToolInputDisplay = s.Infer<typeof ToolInputDisplaySchema>;" in display
+    assert "export enum ToolKind {" in display and 'export * from "./ids";' in display
+    store = (src / "store.ts").read_text()
+    assert "export default class EventLog" in store and "#events: T[] = [];" in store
+    assert "private readonly limit: number;" in store
+    ids = (src / "ids.ts").read_text()
+    assert "export interface TurnEvent<T = unknown>" in ids
+    assert ids.count("export function sessionId(") == 3  # two overloads and the body
+    assert (tmp_path / "packages/protocol/tsconfig.json").is_file()
     vendor = json.loads((tmp_path / "packages/transport-types/package.json").read_text())
     assert "private" not in vendor and vendor["version"] == "1.2.0"
     assert vendor["exports"] == {".": {"types": "./index.d.ts"}}
@@ -82,8 +94,10 @@ def test_declarations_import_types_the_consumer_does_not_have() -> None:
         assert 'import type { TomlTable } from "smol-toml";' in dts
         assert "export declare class KimiClient {" in dts
         assert dts.count("export declare function createClient(") >= 2  # overloads
-        assert "export type { RetryPolicy, StreamMode };" in dts
-        assert "export { parseConfig as readConfig };" in dts
+        assert "export type { RetryPolicy, StreamMode, ToolInputDisplay };" in dts
+        # A value from the private package, re-exported: consumers import it at runtime too.
+        assert 'import { ToolInputDisplaySchema } from "@moonshot-ai/protocol";' in dts
+        assert "export { parseConfig as readConfig, ToolInputDisplaySchema };" in dts
         assert "export default createClient;" in dts
         assert "    on<E extends keyof ClientEvents>(\n        event: E,\n" in dts  # multi-line
 
@@ -97,11 +111,14 @@ def test_each_release_documents_its_interface_changes() -> None:
         ("export removed", "breaking"),
         ("overload added", "additive"),
         ("member added", "additive"),
-        ("member added", "breaking for implementers"),
+        ("member added", "breaking"),  # a required member of an input type, an implemented one
         ("member removed", "breaking"),
         ("optional parameter added", "additive"),
         ("required parameter added", "breaking"),
         ("signature changed", "breaking"),
+        ("signature changed", "additive"),  # text changed, the compiler finds it compatible
+        ("no longer writable", "breaking"),  # a setter removed, a field turned into a getter
+        ("no longer usable as before", "breaking"),
     }
     for rel in sample.DEFAULT_RELEASES:
         assert sample.exports_of(sample.tree(rel)["packages/node-sdk/src/index.ts"]) == list(
@@ -167,7 +184,9 @@ def test_unknown_variant_and_non_empty_destination(tmp_path: Path) -> None:
 def test_lockfile_is_what_pnpm_writes(tmp_path: Path, toolchain_primary, index: int) -> None:
     tree = sample.write_tree(tmp_path / "ws", sample.DEFAULT_RELEASES[index])
     ours = (tree / "pnpm-lock.yaml").read_text()
-    toolchain_primary.run([toolchain_primary.pnpm, "install", "--lockfile-only"], cwd=tree)
+    toolchain_primary.run(
+        [toolchain_primary.pnpm, "install", "--lockfile-only"], cwd=tree, network=True
+    )
     assert (tree / "pnpm-lock.yaml").read_text() == ours
 
 
@@ -177,7 +196,14 @@ def test_build_reexports_helpers_under_letters_that_move(tmp_path: Path, toolcha
     letters = {}
     for rel in (sample.DEFAULT_RELEASES[0], sample.DEFAULT_RELEASES[-1]):
         tree = sample.write_tree(tmp_path / rel.cli, rel)
-        tc.run([tc.pnpm, "install", "--frozen-lockfile"], cwd=tree)
+        assert tc.store_dir is not None
+        tc.store_dir.mkdir(parents=True, exist_ok=True)
+        tc.run(
+            [tc.pnpm, "install", "--frozen-lockfile"],
+            cwd=tree,
+            network=True,
+            writable=[tc.store_dir],
+        )
         tc.run([tc.pnpm, "--filter", sample.SDK_NAME, "build"], cwd=tree)
         dist = tree / sample.SDK_DIR / "dist"
         assert sorted(p.name for p in dist.iterdir()) == [

@@ -81,8 +81,10 @@ def test_a_registry_url_with_credentials_in_the_npm_config_is_not_passed(tmp_pat
 
 def test_the_registry_environment_is_the_only_one_with_credentials(tmp_path: Path) -> None:
     base = user_env(tmp_path)
-    env = sandbox.registry_environment(base, bin_dirs=[tmp_path / "bin"])
-    assert env["HOME"] == base["HOME"]  # the user's npm config, with its token
+    private = tmp_path / "private"
+    env = sandbox.registry_environment(base, bin_dirs=[tmp_path / "bin"], home=private)
+    assert env["HOME"] == str(private)  # not the user's: no npmrc of a home is read
+    assert not any(k.lower().startswith("npm_config_user") for k in env)
     assert env["NODE_AUTH_TOKEN"] == SECRETS["NODE_AUTH_TOKEN"]
     assert env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] == SECRETS["ACTIONS_ID_TOKEN_REQUEST_TOKEN"]
     assert env["GITHUB_REPOSITORY"] == "owner/mirror"  # provenance names the workflow
@@ -127,7 +129,7 @@ def test_registry_with_credentials_via_the_task_is_one_line(project) -> None:
     for args in (
         ["publish", "--source-tag", sample.TAG.format("0.14.2")],
         ["publish.build", "--out", "x", "--source-tag", sample.TAG.format("0.14.2")],
-        ["publish.upload", "--tarball", "x.tgz", "--integrity", "sha512-x"],
+        ["publish.upload", "--tarball", "x.tgz", "--integrity", "sha512-x", "--source-tag", "t"],
         ["publish.check", "--version", "0.9.3"],
         ["publish.reproduce", "--version", "0.9.3"],
     ):
@@ -206,7 +208,7 @@ def test_the_upstream_build_and_install_scripts_see_no_secret(
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("HOME", user["HOME"])
     source = sample.write_tree(tmp_path / "source", sample.DEFAULT_RELEASES[0])
-    out = tmp_path / "loot" / "env"
+    out = source / "loot" / "env"  # inside the tree: the only place the sandbox may write
     out.parent.mkdir()
     (source / "dump-env.cjs").write_text(DUMP.format(out=json.dumps(str(out))))
     root = json.loads((source / "package.json").read_text())

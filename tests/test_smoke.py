@@ -151,8 +151,8 @@ def test_pass_on_two_toolchains(tmp_path: Path, upstreams, node: str) -> None:
     assert result.outcome is not None
     # The runtime also exports the bundler's one-letter helpers; they are not API.
     assert result.outcome.exports == [
-        "KimiClient", "VERSION", "a", "createClient", "default", "i", "isTurnEvent", "n", "r",
-        "readConfig", "t",
+        "KimiClient", "ToolInputDisplaySchema", "VERSION", "a", "createClient", "default", "i",
+        "isTurnEvent", "n", "r", "readConfig", "t",
     ]  # fmt: skip
     assert "legacyPrompt" not in (result.outcome.dist_dir / "index.mjs").read_text()
     assert "kaosPlatform" in (result.outcome.dist_dir / "index.mjs").read_text()  # inlined
@@ -236,13 +236,13 @@ def test_artifact_check_reads_dist_not_the_exit_code(
     assert outcome.ok, outcome.log
     tc = toolchain_primary.with_store(cfg.pnpm_store)
     (outcome.dist_dir / "index.d.mts").unlink()
-    smoke._check_artifacts(outcome, tc)
+    smoke._check_artifacts(outcome, tc, src)
     assert (outcome.status, outcome.category) == ("fail", "artifacts")
     assert "./dist/index.d.mts" in outcome.reason
     (outcome.dist_dir / "index.d.mts").write_text("export {};\n")
     (outcome.dist_dir / "index.mjs").write_text("const unused = 1;\n")
     outcome.status, outcome.category = "pass", None
-    smoke._check_artifacts(outcome, tc)
+    smoke._check_artifacts(outcome, tc, src)
     assert outcome.category == "artifacts" and "no export" in outcome.reason
 
 

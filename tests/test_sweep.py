@@ -42,36 +42,49 @@ def test_release_tags_are_ordered_and_start_at_from(
 def test_markdown_marks_red_rows() -> None:
     report = sweep.SweepReport("up.git", None)
     report.rows = [
-        sweep.Row("t1", "0.9.3", "pass", "pass", "pass", "first", 3.0),
+        sweep.Row("t1", "0.9.3", "pass", "pass", "pass", "pass", "pass", "first", 3.0),
         sweep.Row("t2", "", "fail: no package.json", seconds=0.5),
+        sweep.Row("t3", "0.9.4", "pass", "pass", "pass", "fail: TS2307: x", "pass", "additive"),
     ]
     md = sweep.markdown(report)
-    assert "| ✅ `t1` | 0.9.3 | pass | pass | pass | first | 3.0 |" in md
-    assert "| ❌ `t2` |  | fail: no package.json | skipped | skipped | skipped | 0.5 |" in md
-    assert md.rstrip().endswith("1 of 2 releases green.")
+    assert sweep.COLUMNS == [
+        "tag", "SDK version", "build", "package checks", "tsc nodenext", "tsc bundler", "attw",
+        "seconds", "first error",
+    ]  # fmt: skip
+    assert "| ✅ `t1` | 0.9.3 | pass | pass | pass | pass | pass | 3.0 |  |" in md
+    assert (
+        "| ❌ `t2` |  | fail | skipped | skipped | skipped | skipped | 0.5 | no package.json |"
+    ) in md
+    assert "| ❌ `t3` | 0.9.4 | pass | pass | pass | fail | pass | 0.0 | TS2307: x |" in md
+    assert md.rstrip().endswith("1 of 3 releases green.")
+    rows = report.as_json()["rows"]
+    assert [r["first_error"] for r in rows] == ["", "no package.json", "TS2307: x"]
+    assert rows[2]["tsc_bundler"] == "fail: TS2307: x" and rows[2]["notes"] == "additive"
     assert not report.ok
 
 
 @pytest.mark.slow
 def test_sweep_gives_one_row_per_release(
-    project, tmp_path: Path, toolchain_primary, sample_upstream
+    project, tmp_path: Path, toolchain_primary, sample_upstream, capsys
 ) -> None:
     up = sample_upstream(tmp_path / "upstream.git")
     add_broken_release(up.bare, tmp_path / "work")
     out = tmp_path / "out"
-    report = sweep.run(project.config(), up.url, out_dir=out)
+    report = sweep.run(project.config(), up.url, out_dir=out, jobs=2)
+    progress = capsys.readouterr().err
+    assert f"[{len(up.releases) + 1}/{len(up.releases) + 1}]" in progress and "ETA" in progress
 
     tags = [up.tag(r.cli) for r in up.releases]
     assert [r.tag for r in report.rows] == [*tags, BROKEN]
     good, broken = report.rows[:-1], report.rows[-1]
     for row in good:
-        assert (row.build, row.package_checks, row.typecheck) == ("pass", "pass", "pass"), row
+        assert row.checks == ("pass",) * 5, row
         assert row.ok and row.seconds > 0
     assert [r.sdk_version for r in good] == [r.sdk for r in up.releases]
     assert good[0].notes == "first"
     assert {r.notes for r in good[1:]} <= {"unchanged", "additive", "breaking"}
     assert broken.build.startswith("fail: ") and "package.json" in broken.build
-    assert (broken.package_checks, broken.typecheck) == ("skipped", "skipped")
+    assert broken.checks[1:] == ("skipped",) * 4 and broken.first_error == broken.build[6:]
     assert not report.ok
 
     data = json.loads((out / "sweep.json").read_text())
@@ -79,3 +92,50 @@ def test_sweep_gives_one_row_per_release(
     assert [r["ok"] for r in data["rows"]] == [True] * len(tags) + [False]
     md = (out / "sweep.md").read_text()
     assert md.count("| ✅ ") == len(tags) and md.count("| ❌ ") == 1
+
+    # Once more over the same history: every recorded result is reused, nothing is built; the
+    # broken release has no build key, so it runs again.
+    again = sweep.run(project.config(), up.url, out_dir=out, jobs=2)
+    assert [r.cells() for r in again.rows] == [
+        *(r.cells() for r in good),
+        again.rows[-1].cells(),
+    ]
+    assert [r.recorded for r in again.rows] == [True] * len(tags) + [False]
+    assert "pnpm build" not in capsys.readouterr().err
+    # --force runs them all again (their builds come from the build cache).
+    forced = sweep.run(project.config(), up.url, out_dir=out, jobs=2, force=True)
+    assert not any(r.recorded for r in forced.rows)
+    checks = [(*r.checks, r.notes) for r in report.rows]
+    assert [(*r.checks, r.notes) for r in forced.rows] == checks
+    assert "build cache hit" in capsys.readouterr().err
+
+
+def test_recorded_results_round_trip_and_a_damaged_record_reruns(tmp_path: Path) -> None:
+    row = sweep.Row(
+        "t1",
+        "0.9.3",
+        build="pass",
+        package_checks="pass",
+        tsc_nodenext="pass",
+        tsc_bundler="fail: TS2307 x",
+        attw="pass",
+        notes="first",
+        seconds=12.5,
+        commit="c" * 40,
+        key="k" * 64,
+    )
+    sweep._record(tmp_path, row)
+    back = sweep._recorded(tmp_path, "k" * 64)
+    assert back is not None and back.recorded and back.cells() == row.cells()
+    assert sweep._recorded(tmp_path, "x" * 64) is None  # nothing recorded: it runs
+    (tmp_path / f"{'k' * 64}.json").write_text('{"tag": "t1", "unknown_field": 1}')
+    assert sweep._recorded(tmp_path, "k" * 64) is None  # unreadable: it runs again
+    assert sweep._recorded(tmp_path, None) is None  # no key: always runs
+
+
+def test_the_result_key_follows_the_previous_release_and_the_eta_the_median() -> None:
+    assert sweep._result_key(None, "p") is None
+    assert sweep._result_key("a", "p") != sweep._result_key("a", "q")  # notes compare with p
+    assert sweep._result_key("a", None) == sweep._result_key("a", None)
+    assert sweep._eta([10.0, 30.0, 20.0], 6, 2) == "1m00s"  # median 20 s x 6 left / 2 jobs
+    assert sweep._eta([], 3, 1) == "0s" and sweep._eta([5.0], 0, 1) == "0s"

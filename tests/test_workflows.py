@@ -20,6 +20,7 @@ from sdkmirror.core import config
 from sdkmirror.core.errors import UsageError, VerificationFailed
 from sdkmirror.mirror.ledger import MirrorLedger
 from sdkmirror.ops import ci
+from sdkmirror.ops.bisect_args import bisect_args
 
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
@@ -91,7 +92,7 @@ def test_publish_workflow_is_dispatch_only_and_staged() -> None:
     assert list(jobs) == ["build", "upload", "check", "record"]
     assert jobs["upload"]["needs"] == "build"
     assert jobs["check"]["needs"] == ["build", "upload"]
-    assert jobs["record"]["needs"] == ["build", "check"]
+    assert jobs["record"]["needs"] == ["upload", "check"]
     assert jobs["upload"]["if"] == "${{ needs.build.outputs.dry_run == 'false' }}"
     # Rights grow along the chain and only where needed; the OIDC token in one job only.
     assert jobs["build"]["permissions"] == {"contents": "read"}
@@ -111,7 +112,7 @@ def test_publish_workflow_is_dispatch_only_and_staged() -> None:
         assert checkout["with"] == {"ref": "main", "persist-credentials": False}
 
 
-def test_publish_build_job_hands_on_the_tarball_and_checked_facts_only() -> None:
+def test_publish_build_job_runs_nothing_of_ours_after_the_upstream_build() -> None:
     build = load(WORKFLOWS / "publish-sdk.yml")["jobs"]["build"]
     runs = run_steps(build)
     build_run = next(r for r in runs if r.startswith("invoke publish.build "))
@@ -122,14 +123,18 @@ def test_publish_build_job_hands_on_the_tarball_and_checked_facts_only() -> None
         ("--override-reason", "OVERRIDE_REASON"),
     ):
         assert f'{flag} "${var}"' in build_run
-    assert runs["invoke ci.build-outputs --manifest out/manifest.json"] == {}
     assert not any("TOKEN" in k for k in runs[build_run])
+    # Upstream code runs in the build step: every later step is an action, none of ours.
+    order = [s.get("run") or s["uses"] for s in build["steps"]]
+    after = order[order.index(build_run) + 1 :]
+    assert after and all("run" not in s for s in build["steps"][len(order) - len(after) :])
+    assert order.index("invoke ci.sandbox-setup") < order.index(build_run)
     uploads = [s for s in build["steps"] if "upload-artifact" in s.get("uses", "")]
-    assert [u["with"]["path"] for u in uploads] == ["out/${{ steps.facts.outputs.tarball }}"]
-    assert set(build["outputs"]) == {"dry_run"} | set(ci.BUILD_FIELDS) - {"shasum"}
+    assert [u["with"]["path"] for u in uploads] == ["out/*.tgz"]
+    # The job's outputs come from the arguments step, computed before the build ran.
+    assert set(build["outputs"]) == {"dry_run", "source_tag", "version_override", "override_reason"}
     for name, value in build["outputs"].items():
-        step = "args" if name == "dry_run" else "facts"
-        assert value == f"${{{{ steps.{step}.outputs.{name} }}}}"
+        assert value == f"${{{{ steps.args.outputs.{name} }}}}"
 
 
 def test_publish_upload_check_and_record_take_job_outputs_through_env() -> None:
@@ -137,15 +142,21 @@ def test_publish_upload_check_and_record_take_job_outputs_through_env() -> None:
     upload = jobs["upload"]
     download = next(s for s in upload["steps"] if "download-artifact" in s.get("uses", ""))
     assert download["with"] == {"name": "sdk-tarball", "path": "tarball/"}
-    assert run_steps(upload)[
-        'invoke publish.upload --tarball "$TARBALL" --integrity "$INTEGRITY" --dist-tag "$DIST_TAG"'
-    ] == {
-        "TARBALL": "tarball/${{ needs.build.outputs.tarball }}",
-        "INTEGRITY": "${{ needs.build.outputs.integrity }}",
-        "DIST_TAG": "${{ needs.build.outputs.dist_tag }}",
+    cmd = (
+        'invoke ci.upload --tarball-dir tarball/ --source-tag "$SOURCE_TAG" '
+        '--version-override "$VERSION_OVERRIDE" --override-reason "$OVERRIDE_REASON"'
+    )
+    assert run_steps(upload)[cmd] == {
+        "SOURCE_TAG": "${{ needs.build.outputs.source_tag }}",
+        "VERSION_OVERRIDE": "${{ needs.build.outputs.version_override }}",
+        "OVERRIDE_REASON": "${{ needs.build.outputs.override_reason }}",
     }
+    # The facts later jobs use are the upload job's, derived from its own copy of the bytes.
+    assert set(upload["outputs"]) == set(ci.BUILD_FIELDS) - {"shasum"}
+    for name, value in upload["outputs"].items():
+        assert value == f"${{{{ steps.upload.outputs.{name} }}}}"
     assert run_steps(jobs["check"])['invoke publish.check --version "$NPM_VERSION"'] == {
-        "NPM_VERSION": "${{ needs.build.outputs.npm_version }}"
+        "NPM_VERSION": "${{ needs.upload.outputs.npm_version }}"
     }
     record = run_steps(jobs["record"])
     [(cmd, env)] = [(r, e) for r, e in record.items() if r.startswith("invoke release.record ")]
@@ -153,7 +164,7 @@ def test_publish_upload_check_and_record_take_job_outputs_through_env() -> None:
     for flag in re.findall(r"--([a-z-]+) \"\$", cmd):
         var = flag.replace("-", "_").upper()
         assert f'--{flag} "${var}"' in cmd
-        assert env[var] == f"${{{{ needs.build.outputs.{flag.replace('-', '_')} }}}}"
+        assert env[var] == f"${{{{ needs.upload.outputs.{flag.replace('-', '_')} }}}}"
     assert env["SDKMIRROR_PUSH_TOKEN"] == "${{ github.token }}"
     assert (
         record['invoke github.release --upstream-tag "$UPSTREAM_TAG" --npm-version "$NPM_VERSION"'][
@@ -164,6 +175,18 @@ def test_publish_upload_check_and_record_take_job_outputs_through_env() -> None:
     # No job after build downloads anything but the tarball, and only the upload job does.
     for name in ("check", "record"):
         assert not any("artifact" in s.get("uses", "") for s in jobs[name]["steps"])
+
+
+def test_every_job_that_runs_upstream_code_sets_up_the_sandbox_first() -> None:
+    for path, job, first in (
+        ("publish-sdk.yml", "build", "invoke publish.build "),
+        ("publish-sdk.yml", "check", "invoke publish.check "),
+        ("smoke.yml", "smoke", "nox -s "),
+        ("ci.yml", "tests", "nox -s tests"),
+    ):
+        runs = [s.get("run", "") for s in load(WORKFLOWS / path)["jobs"][job]["steps"]]
+        at = next(i for i, r in enumerate(runs) if r.startswith(first))
+        assert "invoke ci.sandbox-setup" in runs[:at], (path, job)
 
 
 TOKENS = re.compile(r"secrets\.|github\.token|_TOKEN|_PAT\b")
@@ -489,3 +512,88 @@ def test_build_outputs_refuse_a_linked_tarball(project: Project, tmp_path: Path)
     tgz.symlink_to("/etc/passwd")
     cp = project.invoke("ci.build-outputs", "--manifest", str(path))
     assert cp.returncode == 2 and "which is not a file next to it" in cp.stderr
+
+
+# --- the health page and the bisect of an upstream break -----------------------------------------
+
+
+def test_sync_workflow_bisects_an_upstream_break_and_publishes_the_health_page() -> None:
+    jobs = load(WORKFLOWS / "sync-upstream.yml")["jobs"]
+    bisect = jobs["bisect"]
+    assert bisect["needs"] == ["sync", "smoke"]
+    assert bisect["permissions"] == {"contents": "read"} and "environment" not in bisect
+    download = next(s for s in bisect["steps"] if "download-artifact" in s.get("uses", ""))
+    assert download["with"] == {"pattern": "smoke-*", "path": "reports"}
+    runs = run_steps(bisect)
+    args = next(s for s in bisect["steps"] if s.get("run", "").startswith("invoke smoke.bisect-"))
+    assert args["run"] == "invoke smoke.bisect-args --smoke-report reports" and args["id"] == "args"
+    [(cmd, env)] = [(r, e) for r, e in runs.items() if r.startswith("invoke smoke.bisect ")]
+    assert cmd == (
+        'invoke smoke.bisect --good "$GOOD" --bad "$BAD" --toolchain "$TOOLCHAIN" '
+        '--upstream "$UPSTREAM" --report bisect/bisect.json'
+    )
+    assert env == {k.upper(): f"${{{{ steps.args.outputs.{k} }}}}" for k in ci_bisect_keys()}
+    step = next(s for s in bisect["steps"] if s.get("run") == cmd)
+    assert step["if"] == "${{ steps.args.outputs.needed == 'true' }}"
+    upload = next(s for s in bisect["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert upload["with"]["name"] == "bisect-report" and upload["with"]["path"] == "bisect/"
+    report = jobs["report"]
+    assert report["needs"] == ["sync", "smoke", "bisect"]
+    checkout = next(s for s in report["steps"] if "checkout" in s.get("uses", ""))
+    assert checkout["with"]["ref"] == "main"  # the ledger the sync just pushed
+    runs = [s.get("run") for s in report["steps"]]
+    # The alerts read the bisect report from the same downloaded directory.
+    assert runs.index("invoke health --out health-page --reports reports") > runs.index(
+        "invoke report --sync-report reports/sync-report/sync.json --smoke-report reports"
+    )
+    page = next(s for s in report["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert page["with"]["name"] == "health-page" and page["with"]["path"] == "health-page/"
+    assert page["if"] == "${{ !cancelled() }}"
+
+
+def ci_bisect_keys() -> list[str]:
+    return ["good", "bad", "toolchain", "upstream"]
+
+
+def test_bisect_args_from_the_smoke_reports(project: Project, tmp_path: Path) -> None:
+    cfg = project.config()
+    ledger = MirrorLedger(cfg.mirror_ledger)
+    ledger.add_tag("@moonshot-ai/kimi-code@0.14.2", "a" * 40, "1" * 40)
+    ledger.add_tag("@moonshot-ai/kimi-code@0.17.0", "b" * 40, "2" * 40)
+    ledger.add_tag("@moonshot-ai/kimi-code@0.19.0", "c" * 40, "3" * 40)
+    ledger.save()
+    reports = tmp_path / "reports" / "smoke-node-24.19.0-pnpm-10.33.0"
+    reports.mkdir(parents=True)
+
+    def smoke(category: str, classification: str) -> None:
+        (reports / "smoke.json").write_text(
+            json.dumps(
+                {
+                    "kind": "smoke",
+                    "ref": "@moonshot-ai/kimi-code@0.19.0",
+                    "commit": "3" * 40,
+                    "results": [
+                        {
+                            "toolchain": {"node": "24.19.0", "pnpm": "10.33.0"},
+                            "status": "fail",
+                            "category": category,
+                            "classification": classification,
+                            "commit": "3" * 40,
+                        }
+                    ],
+                }
+            )
+        )
+
+    env = {"GITHUB_SERVER_URL": "https://git.example.invalid", "GITHUB_REPOSITORY": "o/m"}
+    smoke("upstream-build", "upstream-breaking")
+    assert bisect_args(cfg, [str(tmp_path / "reports")], env) == {
+        "needed": "true",
+        "good": "@moonshot-ai/kimi-code@0.17.0",
+        "bad": "3" * 40,
+        "toolchain": "24.19.0/10.33.0",
+        "upstream": "https://git.example.invalid/o/m.git",
+    }
+    smoke("lockfile", "our-env")  # our environment: nothing to bisect
+    assert bisect_args(cfg, [str(tmp_path / "reports")], env)["needed"] == "false"
+    assert bisect_args(cfg, [str(tmp_path / "none")], env)["needed"] == "false"

@@ -7,20 +7,21 @@ import json
 import sys
 from pathlib import Path
 
-from sdkmirror.core import config
-from sdkmirror.core.errors import ExitCode, MirrorError, os_problem
+from sdkmirror.core import config, git_url
+from sdkmirror.core.errors import ExitCode, MirrorError, UsageError, os_problem
 from sdkmirror.infra import console
 
 
 def _smoke(args: argparse.Namespace) -> int:
     from sdkmirror.core import versions
-    from sdkmirror.core.errors import UsageError
+    from sdkmirror.infra import sandbox
     from sdkmirror.smoke import build as smoke
 
     for flag, value in (("--node", args.node), ("--pnpm", args.pnpm)):
         problem = versions.exact_problem(value, flag)
         if problem:  # a version, never a path: it names directories under the cache
             raise UsageError(problem)
+    sandbox.require(no_sandbox=args.no_sandbox)
     cfg = config.load()
     known = next((s for s in cfg.toolchains if (s.node, s.pnpm) == (args.node, args.pnpm)), None)
     allow = args.allow_failure or bool(known and known.allow_failure)
@@ -49,7 +50,7 @@ def _report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(merged, indent=2))
     else:
-        console.show(smoke.summary_table(merged))
+        console.result(smoke.summary_table(merged))
     return 1 if args.strict and smoke.any_failed(merged) else 0
 
 
@@ -60,18 +61,35 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from sdkmirror.infra import sandbox
     from sdkmirror.ops import sweep
 
     cfg = config.load()
+    sandbox.require(no_sandbox=args.no_sandbox)
     report = sweep.run(
         cfg,
         args.upstream or cfg.upstream,
         from_tag=args.from_tag,
         out_dir=Path(args.out) if args.out else None,
+        jobs=args.jobs,
+        force=args.force,
     )
+    if args.json:
+        console.result_json(report.as_json())
+    else:
+        console.result(sweep.table(report))
     green = sum(r.ok for r in report.rows)
     console.info(f"{green} of {len(report.rows)} releases green")
     return 0 if report.ok else 1
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+NO_SANDBOX = "run upstream code without bubblewrap (refused while credentials are reachable)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="report a failure of this toolchain but exit 0 (a canary)",
     )
+    p.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX)
     p.set_defaults(fn=_smoke)
 
     p = sub.add_parser("report", help="merge smoke reports and print them")
@@ -111,10 +130,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--upstream", help="git URL or path (default: config upstream)")
     p.add_argument("--from", dest="from_tag", help="the oldest release tag to include")
     p.add_argument("--out", help="where sweep.json and sweep.md go (default: reports dir)")
+    p.add_argument(
+        "--jobs", type=_positive, help="releases at once (default: one per core, at most 4)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="run releases whose result is already recorded"
+    )
+    p.add_argument("--json", action="store_true", help="print the sweep as JSON on stdout")
+    p.add_argument("--no-sandbox", action="store_true", help=NO_SANDBOX)
     p.set_defaults(fn=_sweep)
 
     args = parser.parse_args(argv)  # usage errors: argparse's own line, exit 2
     try:
+        upstream = getattr(args, "upstream", None)
+        refused = git_url.refusal(upstream, "--upstream") if upstream else None
+        if refused:  # before any report or tree is written
+            raise UsageError(refused)
         return int(args.fn(args))
     except MirrorError as exc:
         console.error(str(exc))

@@ -31,10 +31,11 @@ class RunbookStep:
     text: str
 
     def link(self, readme: str) -> str:
-        return f"[README § {self.anchor}]({readme}#{self.anchor})"
+        return f"[runbook § {self.anchor}]({readme}#{self.anchor})"
 
 
-# The README sections each alert points at; the anchors must exist in README.md.
+# The runbook sections each alert points at; the anchors must exist in RUNBOOK_DOC.
+RUNBOOK_DOC = "docs/operations.md"
 RUNBOOK: dict[str, RunbookStep] = {
     "upstream-break": RunbookStep(
         "smoke-failure-triage-runbook",
@@ -49,7 +50,7 @@ RUNBOOK: dict[str, RunbookStep] = {
     "diverged": RunbookStep(
         "upstream-history-rewrite",
         "Upstream rewrote its branch: the mirror branch is held. Compare the two heads, then "
-        "follow the README's steps before anything moves; never force-push the mirror.",
+        "follow the runbook's steps before anything moves; never force-push the mirror.",
     ),
     "tag-moved": RunbookStep(
         "moved-or-deleted-upstream-tag",
@@ -138,6 +139,7 @@ class Problem:
     next_step: str = ""
     log_tail: str = ""
     runbook: RunbookStep = RUNBOOK["sync-failed"]
+    culprit: str = ""  # the first bad commit `invoke smoke.bisect` named
 
 
 def toolchain_slug(toolchain: Mapping[str, Any]) -> str:
@@ -177,7 +179,24 @@ def sync_problems(sync: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
-def smoke_problems(results: Iterable[Mapping[str, Any]]) -> list[Problem]:
+def load_culprits(paths: Iterable[str | Path]) -> dict[str, str]:
+    """Toolchain slug -> "sha subject (date)" from the bisect reports among `paths`' files."""
+    out: dict[str, str] = {}
+    for p in map(Path, paths):
+        for f in sorted(p.rglob("*.json")) if p.is_dir() else []:
+            if reports.kind_of(f) != "bisect":
+                continue
+            data = reports.read(f, "bisect")
+            c, (node, _, pnpm) = data.get("culprit"), str(data.get("toolchain", "")).partition("/")
+            if isinstance(c, dict):
+                slug = toolchain_slug({"node": node, "pnpm": pnpm})
+                out[slug] = f"{c.get('sha')} {c.get('subject')} ({c.get('date')})"
+    return out
+
+
+def smoke_problems(
+    results: Iterable[Mapping[str, Any]], culprits: Mapping[str, str] | None = None
+) -> list[Problem]:
     problems: list[Problem] = []
     for r in results:
         status = r.get("status")
@@ -202,6 +221,7 @@ def smoke_problems(results: Iterable[Mapping[str, Any]]) -> list[Problem]:
                 next_step=str(r.get("next_step", "")),
                 log_tail=str(r.get("log_tail", "")),
                 runbook=RUNBOOK[label],
+                culprit=(culprits or {}).get(slug, "") if label == "upstream-break" else "",
             )
         )
     return problems
@@ -266,7 +286,7 @@ class Action:
 class Context:
     run_url: str
     last_green: str | None = None
-    readme: str = "README.md"
+    readme: str = RUNBOOK_DOC
 
 
 def fingerprint_of(body: str | None) -> str | None:
@@ -290,6 +310,8 @@ def issue_body(p: Problem, ctx: Context) -> str:
     ]
     if p.next_step:
         lines.append(f"- Next step: {p.next_step}")
+    if p.culprit:
+        lines.append(f"- Culprit (first bad commit, `invoke smoke.bisect`): `{p.culprit}`")
     lines += [
         f"- Consumers stay on the last green mirror tag: {green}",
         f"- Run: {ctx.run_url or 'not recorded'}",
@@ -346,11 +368,12 @@ def plan_alerts(
     run_url: str,
     *,
     last_green: str | None = None,
-    readme: str = "README.md",
+    readme: str = RUNBOOK_DOC,
+    culprits: Mapping[str, str] | None = None,
 ) -> list[Action]:
     """Open, comment on, or close issues so that each open problem has exactly one issue."""
     results = smoke_results(smoke_reports)
-    problems = sync_problems(sync_report) + smoke_problems(results)
+    problems = sync_problems(sync_report) + smoke_problems(results, culprits)
     ctx = Context(run_url, last_green, readme)
     by_fp: dict[str, OpenIssue] = {}
     for issue in sorted(open_issues, key=lambda i: i.number):

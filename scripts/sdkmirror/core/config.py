@@ -13,13 +13,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sdkmirror.core import identifiers
+from sdkmirror.core import git_url, identifiers
 from sdkmirror.core.errors import ConfigError
 from sdkmirror.core.mirror_tag import TagPattern, check_template
 from sdkmirror.core.versions import exact_problem
 
 CONFIG_ENV = "SDKMIRROR_CONFIG"
 CACHE_ENV = "SDKMIRROR_CACHE"
+BUILD_CACHE_ENV = "SDKMIRROR_BUILD_CACHE"
 _BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 DEFAULTS: dict[str, Any] = {
@@ -41,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "notes_dir": "notes",
     "lock_timeout": 10.0,
     "max_package_bytes": 50 * 1024 * 1024,
+    "build_cache_max_bytes": 4 * 1024**3,
     "toolchains": [{"node": "24.19.0", "pnpm": "10.33.0"}],
 }
 
@@ -78,6 +80,7 @@ class Config:
     lock_timeout: float
     toolchains: tuple[ToolchainSpec, ...] = field(default_factory=tuple)
     max_package_bytes: int = 50 * 1024 * 1024  # the build output's total size, at most
+    build_cache_max_bytes: int = 4 * 1024**3  # the build cache's size before LRU eviction
 
     @cached_property  # one compiled pattern per config: status asks it for every tag
     def tags(self) -> TagPattern:
@@ -105,6 +108,12 @@ class Config:
         """Downloaded toolchains and tools; `$SDKMIRROR_CACHE` shares one across projects."""
         env = os.environ.get(CACHE_ENV)
         return Path(env).resolve() if env else self.work_dir / "cache"
+
+    @property
+    def build_cache_dir(self) -> Path:
+        """Built SDKs by key (`smoke.build_cache`); `$SDKMIRROR_BUILD_CACHE` moves it."""
+        env = os.environ.get(BUILD_CACHE_ENV)
+        return Path(env).resolve() if env else self.cache_dir / "builds"
 
     @property
     def reports_dir(self) -> Path:
@@ -210,8 +219,11 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
         return root / p
 
     upstream = text("upstream")
-    if upstream.startswith("-") or any(c.isspace() for c in upstream):
-        raise ConfigError(f"[tool.sdkmirror] upstream is not a usable git URL: {upstream!r}")
+    why = git_url.problem(upstream)
+    if why:
+        raise ConfigError(
+            f"[tool.sdkmirror] upstream is not a usable git URL ({why}): {upstream!r}"
+        )
 
     sdk_dir = text("sdk_dir")
     if Path(sdk_dir).is_absolute() or ".." in Path(sdk_dir).parts:
@@ -235,7 +247,15 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
             f"got {max_bytes!r}"
         )
 
+    cache_bytes = values["build_cache_max_bytes"]
+    if isinstance(cache_bytes, bool) or not isinstance(cache_bytes, int) or cache_bytes < 0:
+        raise ConfigError(
+            f"[tool.sdkmirror] build_cache_max_bytes must be a whole number of bytes >= 0 "
+            f"(0 keeps nothing), got {cache_bytes!r}"
+        )
+
     work_dir = relpath("work_dir")
+    _check_work_dir(work_dir)
     store = None if values["pnpm_store"] == "" else relpath("pnpm_store")
 
     return Config(
@@ -259,7 +279,21 @@ def from_mapping(raw: dict[str, Any], *, root: Path, **overrides: Any) -> Config
         lock_timeout=float(timeout),
         toolchains=_toolchains(values["toolchains"]),
         max_package_bytes=max_bytes,
+        build_cache_max_bytes=cache_bytes,
     )
+
+
+def _check_work_dir(work_dir: Path) -> None:
+    """A work_dir that is (or lies under) a file is refused before any run writes a thing."""
+    for path in (work_dir, *work_dir.parents):
+        if path.exists() or path.is_symlink():
+            if not path.is_dir():
+                where = "" if path == work_dir else f" ({path} is a file)"
+                raise ConfigError(
+                    f"[tool.sdkmirror] work_dir {work_dir} is not a directory{where}; point "
+                    "work_dir at a directory, or move the file away"
+                )
+            return
 
 
 def _toolchains(raw: Any) -> tuple[ToolchainSpec, ...]:

@@ -69,6 +69,7 @@ WRITERS = {
     "sync": "invoke sync --report",
     "smoke": "nox -s smoke",
     "publish": "invoke publish --report",
+    "bisect": "invoke smoke.bisect --report",
 }
 
 

@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 
 from sdkmirror.core import config as config_mod
 from sdkmirror.devtools import registry_server, sample
-from sdkmirror.infra import console, gitio, npm_registry
+from sdkmirror.infra import console, gitio, npm_registry, sandbox
 from sdkmirror.infra.toolchain import Toolchain, provision
 from sdkmirror.mirror import source
 from sdkmirror.mirror.ledger import MirrorLedger
-from sdkmirror.release import publish_build, publish_check, publish_upload
+from sdkmirror.release import declarations, publish_build, publish_check, publish_upload
 from sdkmirror.release.publish_plan import Request
 
 TARGET_SECONDS = 15.0
@@ -82,13 +82,15 @@ def _raw(
         store = ["--store-dir", str(cfg.pnpm_store)]
         sdk = cfg.sdk_package
         tc.run([tc.pnpm, "install", "--frozen-lockfile", "--filter", f"{sdk}...", *store], cwd=tree)
-        tc.run([tc.pnpm, "--filter", sdk, "build"], cwd=tree)
+        _timed(figures, "pnpm build", lambda: tc.run([tc.pnpm, "--filter", sdk, "build"], cwd=tree))
         sdk_dir = tree / cfg.sdk_dir
         # The raw baseline copies links as links (npm pack then refuses them): never through.
         shutil.copytree(sdk_dir / "dist", pkg_dir / "dist", symlinks=True)
         meta = json.loads((sdk_dir / "package.json").read_text(encoding="utf-8"))
         exports = meta["publishConfig"]["exports"]
         data = {"name": RAW_NAME, "version": meta["version"], "type": "module", "exports": exports}
+        # What a person publishing by hand keeps: the runtime dependencies the bundle imports.
+        data["dependencies"] = meta.get("dependencies") or {}
         (pkg_dir / "package.json").write_text(json.dumps(data), encoding="utf-8")
         return publish_build.pack(tc, pkg_dir, workdir / "raw-pack")
 
@@ -111,6 +113,17 @@ def _raw(
     return figures
 
 
+def declaration_stage(tc: Toolchain, cfg: config_mod.Config, workdir: Path) -> dict[str, float]:
+    """Our declaration stage (compiler emit of the private packages, then the bundle) on the
+    tree the raw baseline built, after its tarball was packed: seconds, whole and emit."""
+    sdk_dir = workdir / "raw-source" / cfg.sdk_dir
+    meta = json.loads((sdk_dir / "package.json").read_text(encoding="utf-8"))
+    deps = declarations.runtime_dependencies(meta)
+    result = declarations.bundle(tc, cfg.cache_dir, sdk_dir, sdk_dir / "dist", deps)
+    emit = round(sum(e.seconds for e in result.emitted), 2)
+    return {"seconds": result.seconds, "emit": emit, "packages": float(len(result.emitted))}
+
+
 def measure(workdir: Path, project: config_mod.Config) -> dict[str, Any]:
     """One publish of the sample's first release, stage by stage, ours and raw."""
     cfg, origin = _mirror(workdir, project)
@@ -122,8 +135,11 @@ def measure(workdir: Path, project: config_mod.Config) -> dict[str, Any]:
     with registry_server.verdaccio(workdir / "verdaccio", tc, cache_dir=cfg.cache_dir) as reg:
         env_before = os.environ.get("NPM_CONFIG_USERCONFIG")
         os.environ["NPM_CONFIG_USERCONFIG"] = str(reg.npmrc)  # the publisher's npm config
+        os.environ["NODE_AUTH_TOKEN"] = reg.token
         try:
-            raw = _raw(tc, cfg, origin, tag, reg.url, workdir)
+            with sandbox.unsandboxed():  # the raw commands as typed by hand: no bwrap
+                raw = _raw(tc, cfg, origin, tag, reg.url, workdir)
+            decl = declaration_stage(tc, cfg, workdir)
             req = Request(source_tag=tag, origin=origin, registry=reg.url)
             built = _timed(ours, "build", lambda: publish_build.build(cfg, req, workdir / "out"))
             m = built.manifest
@@ -134,6 +150,7 @@ def measure(workdir: Path, project: config_mod.Config) -> dict[str, Any]:
                     tc,
                     built.tarball,
                     m.integrity,
+                    expected=publish_upload.Expected(m.npm_name, m.npm_version),
                     registry=reg.url,
                     dist_tag=m.dist_tag,  # as the manifest carries it to the upload
                     dry_run=False,
@@ -152,6 +169,7 @@ def measure(workdir: Path, project: config_mod.Config) -> dict[str, Any]:
                 ),
             )
         finally:
+            os.environ.pop("NODE_AUTH_TOKEN", None)
             if env_before is None:
                 os.environ.pop("NPM_CONFIG_USERCONFIG", None)
             else:
@@ -163,6 +181,8 @@ def measure(workdir: Path, project: config_mod.Config) -> dict[str, Any]:
         "tarball_bytes": built.report.size if built.report else 0,
         "files": built.report.file_count if built.report else 0,
         "stages": {k: {"ours": ours[k], "raw": raw[k]} for k in ("build", "upload", "check")},
+        # Measured, not asserted: the declaration stage next to upstream's own `pnpm build`.
+        "declarations": {**decl, "pnpm_build": raw["pnpm build"]},
         "total": round(sum(ours.values()), 2),
         "raw_total": round(sum(raw.values()), 2),
         "overhead": overhead,
@@ -186,6 +206,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{result['total']:.2f}s",
             f"{result['raw_total']:.2f}s",
             f"{result['overhead']:+.2f}s",
+        )
+    )
+    d = result["declarations"]
+    rows.append(
+        (
+            f"declaration stage (emit {d['emit']:.2f}s, {d['packages']:.0f} package(s))"
+            " vs upstream's pnpm build",
+            f"{d['seconds']:.2f}s",
+            f"{d['pnpm_build']:.2f}s",
+            f"{d['seconds'] / max(d['pnpm_build'], 0.01):.2f}",
         )
     )
     console.show(

@@ -4,9 +4,12 @@
 2. start Verdaccio on loopback and publish the two newest releases the way a maintainer does;
 3. install the newest version into an empty consumer, import it, type-check it strictly;
 4. print the interface notes between the two releases and the RELEASES.md table;
-5. `invoke status`, then commands to keep exploring the scratch repositories.
+5. `invoke status`; a closing block says where the tarballs, reports and logs are and prints
+   the commands to keep exploring the scratch repositories.
 
-Each step prints one line with its time; what the library prints goes to a log per step.
+Each step prints one line with its time; a long step also prints a progress line (with the
+seconds so far) for each stage the library announces. What the library prints goes to a log
+per step.
 Toolchains, Verdaccio and TypeScript come from the project's cache.
 """
 
@@ -41,6 +44,7 @@ from sdkmirror.infra import gitio, npmtool, proc, tomlstore, toolchain
 from sdkmirror.infra.gitio import ls_remote
 from sdkmirror.mirror import source
 from sdkmirror.mirror.releases import ReleaseLedger
+from sdkmirror.ops import health_site
 from sdkmirror.release import (
     publish,
     publish_build,
@@ -65,6 +69,7 @@ OWNED = (
     "consumer",
     "logs",
     "pyproject.toml",
+    "health",
 )
 EXIT_STEP_FAILED = 1
 
@@ -105,8 +110,9 @@ class Step:
 
 @dataclass
 class Steps:
-    """A spinner with the elapsed time on a terminal, plain lines in CI or a pipe; what the
-    library prints inside a step goes to that step's log file instead."""
+    """A spinner with the elapsed time on a terminal, plain lines in CI or a pipe (a progress
+    line with the seconds so far for each stage the library announces); what the library
+    prints inside a step goes to that step's log file instead."""
 
     logs: Path
     stream: Any = field(default_factory=lambda: sys.stderr)
@@ -149,11 +155,14 @@ class Steps:
 
                     def show(sub: str) -> None:
                         progress.update(task, description=f"{title}: {sub}")
-                elif announce:
-
+                else:
+                    # No spinner: a publish.build runs 40-50 s, so each stage the library
+                    # announces gets a line with the seconds so far. `announce` steps (tool
+                    # downloads) name only their downloads.
                     def show(sub: str) -> None:
-                        if sub.startswith("installing "):  # the library's downloads
-                            self.say(f"        {title}: {sub} ...")
+                        if announce and not sub.startswith("installing "):
+                            return
+                        self.say(f"        {title}: {sub} ({time.monotonic() - start:.0f}s) ...")
 
                 log = _Log(fh, show)
                 stack.enter_context(redirect_stdout(log))
@@ -327,14 +336,17 @@ def sync_and_smoke(d: Demo) -> tuple[list[str], config_mod.ToolchainSpec]:
     shutil.rmtree(tree, ignore_errors=True)
     source.materialize(str(d.origin), cfg.mirror_branch, tree)
     for spec in cfg.toolchains:
+        # The newest release tag, the one the demo publishes: `invoke status` then counts it as
+        # the latest green tag, so the smoke verdict and the status say the same thing.
         # The first smoke build with a toolchain downloads it: `announce` shows that.
         with steps(phase, f"smoke node {spec.node} + pnpm {spec.pnpm}", announce=True) as s:
             result = smoke.run_smoke(
-                cfg, spec, upstream_url=str(d.origin), ref=cfg.mirror_branch, keep=False
+                cfg, spec, upstream_url=str(d.origin), ref=tags[-1], keep=False
             )
             e = result.entry
             took = ", ".join(f"{k} {v:.1f}s" for k, v in e["durations"].items() if v is not None)
             s.detail = f"{e['status']}" + (f" ({took})" if took else f": {e['reason']}")
+            s.detail += f" at {tags[-1]}"
             if result.failed:
                 s.fail(f"{e['status']}: {e['category']}: {e['reason']}")
     if steps.any_failed:
@@ -359,6 +371,7 @@ class Published:
     dist_tag: str
     integrity: str
     exports: list[str]
+    tarball: str
 
 
 def publish_release(
@@ -375,8 +388,14 @@ def publish_release(
         tc, m = built.built.toolchain, built.manifest
         s.detail = f"{built.tarball.name}: {m.integrity[:20]}..., {len(built.exports)} exports"
     with d.steps("2. publish", f"publish.upload {version} --dry-run") as s:
+        expected = publish_upload.Expected(m.npm_name, m.npm_version, cfg.max_package_bytes)
         publish_upload.upload(
-            tc, built.tarball, m.integrity, registry=registry.url, dist_tag=m.dist_tag
+            tc,
+            built.tarball,
+            m.integrity,
+            expected=expected,
+            registry=registry.url,
+            dist_tag=m.dist_tag,
         )
         s.detail = f"would upload {m.npm_name}@{m.npm_version} as {m.dist_tag}; nothing uploaded"
     with d.steps("2. publish", f"publish.upload {version} --no-dry-run") as s:
@@ -384,6 +403,7 @@ def publish_release(
             tc,
             built.tarball,
             m.integrity,
+            expected=expected,
             registry=registry.url,
             dist_tag=m.dist_tag,
             dry_run=False,
@@ -403,7 +423,9 @@ def publish_release(
         if not publish.record(cfg, built, built.plan):
             raise VerificationFailed(f"{m.npm_name}@{m.npm_version} was already in the ledger")
         s.detail = "installed from the registry, imported, same integrity; recorded in the ledger"
-    return Published(tag, m.npm_version, str(m.dist_tag), m.integrity, list(built.exports))
+    return Published(
+        tag, m.npm_version, str(m.dist_tag), m.integrity, list(built.exports), str(built.tarball)
+    )
 
 
 def prepare_npm_tools(d: Demo, tc: toolchain.Toolchain) -> None:
@@ -501,7 +523,7 @@ def notes_and_table(d: Demo, tags: Sequence[str], origin: str) -> None:
     d.steps.say()
 
 
-def status_and_hints(d: Demo, newest_tag: str) -> None:
+def status(d: Demo) -> None:
     upstream, origin = str(d.upstream), str(d.origin)
     with d.steps("5. status", "invoke status") as s:
         res = d.run_invoke("status", "--upstream", upstream, "--origin", origin)
@@ -510,10 +532,29 @@ def status_and_hints(d: Demo, newest_tag: str) -> None:
         s.detail = verdict.group(1).strip() if verdict else f"exit {res.returncode}"
         if res.returncode != 0:
             s.fail(f"exit {res.returncode}: {s.detail}")
-    table = res.stderr[res.stderr.find("mirror status") :] if "mirror status" in res.stderr else ""
-    d.steps.say(table.rstrip() or res.output.rstrip())
+    # The status table, from whichever stream carries it.
+    stream = next((o for o in (res.stdout, res.stderr) if "mirror status" in o), res.output)
+    d.steps.say(stream[max(stream.find("mirror status"), 0) :].rstrip())
     d.steps.say()
-    d.steps.say("Keep exploring: each command runs as printed, from any directory. `env` points")
+
+
+def closing(d: Demo, published: Sequence[Published], newest_tag: str) -> None:
+    """Where the demo left its files, then the commands to keep exploring."""
+    cfg, say = d.cfg, d.steps.say
+    say(f"Where things are (scratch directory {d.tmp}):", style="bold")
+    rows = [("tarballs", p.tarball) for p in published]
+    rows += [
+        ("reports", f"{cfg.reports_dir} (sync.json, smoke-*.json), {d.tmp / 'demo.json'}"),
+        ("logs", f"{d.steps.logs} (one per step, numbered in run order)"),
+        ("ledgers", f"{cfg.mirror_ledger}, {cfg.release_ledger}, {cfg.release_notes}"),
+        ("git", f"{d.upstream} (the sample upstream), {d.origin} (the mirror)"),
+        ("health", f"{d.tmp / 'health' / 'index.html'} (open it in a browser)"),
+    ]
+    for i, (what, where) in enumerate(rows):
+        shown = what if i == 0 or rows[i - 1][0] != what else ""
+        say(f"  {shown:<9} {where}")
+    say()
+    say("Keep exploring: each command runs as printed, from any directory. `env` points")
     d.steps.say(f"the tasks at the demo's scratch project in {d.tmp}; {shlex.join(runner())}")
     d.steps.say(f"is the demo's own invoke (tasks from {d.project_root}).")
     for why, cmd in hints(d, newest_tag):
@@ -569,12 +610,15 @@ def run(tmp: Path, *, project_root: Path) -> int:
         stack.callback(_stopped, d, registry)
         saved = os.environ.get("NPM_CONFIG_USERCONFIG")
         stack.callback(_restore, "NPM_CONFIG_USERCONFIG", saved)
+        stack.callback(_restore, "NODE_AUTH_TOKEN", os.environ.get("NODE_AUTH_TOKEN"))
         os.environ.update(registry.npm_env())
         published = [publish_release(d, tag, registry, str(d.origin)) for tag in tags]
         consumer = consume(d, tc, registry, published[-1])
     notes_and_table(d, tags, str(d.origin))
-    status_and_hints(d, tags[-1])
+    status(d)
+    d.steps.say(f"health page: {health_site.page(d.cfg, tmp / 'health')}")
     d.steps.summary()
+    d.steps.say()
     reports.write_json(
         tmp / "demo.json",
         {
@@ -585,6 +629,7 @@ def run(tmp: Path, *, project_root: Path) -> int:
         },
         what="the demo summary",
     )
+    closing(d, published, tags[-1])
     return EXIT_STEP_FAILED if d.steps.any_failed else 0
 
 

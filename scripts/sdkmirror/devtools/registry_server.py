@@ -87,8 +87,10 @@ class Registry:
     log: Path
 
     def npm_env(self) -> dict[str, str]:
-        """Environment that makes npm use this registry's credentials as the user's own."""
-        return {"NPM_CONFIG_USERCONFIG": str(self.npmrc)}
+        """Environment that makes npm use this registry's credentials as the user's own: the
+        user config (for the registry URL) and `NODE_AUTH_TOKEN`, the only token a credentialed
+        npm call is given."""
+        return {"NPM_CONFIG_USERCONFIG": str(self.npmrc), "NODE_AUTH_TOKEN": self.token}
 
     def stop(self) -> None:
         if self.process.poll() is None:

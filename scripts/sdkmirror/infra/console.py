@@ -1,11 +1,17 @@
-"""Human output: step headers, spinners on a terminal, plain lines in CI logs, summary tables."""
+"""Human output: step headers, spinners on a terminal, plain lines in CI logs, summary tables.
+
+A task's result (summary, table, list, JSON) goes to stdout through `result`/`result_json`;
+progress, warnings and errors go to stderr. Piped or redirected, both are plain text that never
+wraps or truncates an identifier.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,10 +22,22 @@ from rich.table import Table
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
+# The version of every `--json` document's layout (its "schema" key); see docs/json.md.
+JSON_SCHEMA = 1
+
+
+_plain = False  # set by `plain_lines`: several steps run at once
+
+
+def plain_lines() -> None:
+    """No spinners from now on: steps running in parallel threads print plain lines."""
+    global _plain
+    _plain = True
+
 
 def interactive() -> bool:
     """A live spinner only where a person watches a terminal; CI logs get plain lines."""
-    return err.is_terminal and not os.environ.get("CI")
+    return not _plain and err.is_terminal and not os.environ.get("CI")
 
 
 def info(message: str) -> None:
@@ -91,22 +109,31 @@ def show(renderable: object) -> None:
         err.print(renderable)
 
 
-# --- results on stdout (sync, verify, status) ---------------------------------------------------
-
-
 def result(renderable: object) -> None:
-    """A result (a summary table) on stdout: rich on a terminal, plain lines when piped, so
-    `invoke status | grep 0.38` finds whole identifiers."""
-    if isinstance(renderable, str):
-        print(renderable, flush=True)
-    elif isinstance(renderable, Table) and not out.is_terminal:
-        print(plain(renderable), flush=True)
+    """A task's result on stdout: a rich table on a terminal, aligned plain lines when piped."""
+    if not out.is_terminal:
+        if isinstance(renderable, Table):
+            text = plain(renderable)
+        elif isinstance(renderable, str):
+            text = renderable
+        else:  # any other renderable, laid out wide enough that nothing wraps
+            wide = Console(width=10_000, color_system=None, highlight=False)
+            with wide.capture() as captured:
+                wide.print(renderable)
+            text = "\n".join(line.rstrip() for line in captured.get().splitlines())
+        out.file.write(text + "\n")
+        out.file.flush()
+    elif isinstance(renderable, str):
+        out.print(renderable, markup=False)
     else:
         out.print(renderable)
 
 
-def result_json(data: object) -> None:
-    """A JSON result on stdout, one document, nothing else on that stream."""
-    import json
-
-    print(json.dumps(data, indent=2, default=str), flush=True)
+def result_json(data: Mapping[str, object]) -> None:
+    """A `--json` result on stdout: one document, `"schema"` first, identifiers never wrapped."""
+    doc = {"schema": JSON_SCHEMA, **data}
+    if out.is_terminal:
+        out.print_json(data=doc, default=str)
+    else:
+        out.file.write(json.dumps(doc, indent=2, default=str) + "\n")
+        out.file.flush()

@@ -80,6 +80,7 @@ def install(
                 cwd=home,
                 what=f"installing {wanted}",
                 timeout=600,
+                network=True,
             )
 
     return install_once(

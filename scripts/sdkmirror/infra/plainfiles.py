@@ -22,6 +22,8 @@ FILE_MODE = 0o644  # normalised: the package's bytes never depend on the builder
 DIR_MODE = 0o755
 FIXED_MTIME = 499162500  # 1985-10-26T08:15:00Z, the date npm itself stamps on packed files
 _CHUNK = 1 << 20
+MAX_DEPTH = 32  # directories below the top of a build output
+MAX_ENTRIES = 50_000
 
 
 class UnsafeFile(MirrorError):
@@ -101,28 +103,42 @@ def _refuse(root: Path, path: Path, problem: str) -> UnsafeFile:
 
 
 def _copy_dir(src: Path, dest: Path, root: Path, max_bytes: int, total: int) -> int:
-    for name in sorted(os.listdir(src)):
-        path = src / name
-        problem = name_problem(name)
-        st = os.lstat(path)
-        problem = problem or entry_problem(st)
-        if problem:
-            raise _refuse(root, path, problem)
-        target = dest / name
-        if stat.S_ISDIR(st.st_mode):
-            target.mkdir()
-            total = _copy_dir(path, target, root, max_bytes, total)
-            _stamp(target, DIR_MODE)
-            continue
-        total += st.st_size
-        if total > max_bytes:
-            raise _refuse(
-                root,
-                path,
-                f"takes the package over max_package_bytes ({total} > {max_bytes} bytes; "
-                "raise [tool.sdkmirror] max_package_bytes if the SDK really grew)",
-            )
-        _copy_file(path, target, st, root)
+    """Copy the tree with an explicit stack (no recursion), bounded in depth and entries, so a
+    hostile build's deep or huge tree is one clear refusal, never a RecursionError."""
+    stack: list[tuple[Path, Path, int]] = [(src, dest, 0)]
+    done: list[Path] = []  # directories, stamped after their contents (children first)
+    entries = 0
+    while stack:
+        current, out, depth = stack.pop()
+        done.append(out)
+        for name in sorted(os.listdir(current)):
+            path = current / name
+            entries += 1
+            if entries > MAX_ENTRIES:
+                raise _refuse(root, path, f"takes the tree over {MAX_ENTRIES} entries")
+            problem = name_problem(name)
+            st = os.lstat(path)
+            problem = problem or entry_problem(st)
+            if problem:
+                raise _refuse(root, path, problem)
+            target = out / name
+            if stat.S_ISDIR(st.st_mode):
+                if depth + 1 > MAX_DEPTH:
+                    raise _refuse(root, path, f"is nested deeper than {MAX_DEPTH} directories")
+                target.mkdir()
+                stack.append((path, target, depth + 1))
+                continue
+            total += st.st_size
+            if total > max_bytes:
+                raise _refuse(
+                    root,
+                    path,
+                    f"takes the package over max_package_bytes ({total} > {max_bytes} bytes; "
+                    "raise [tool.sdkmirror] max_package_bytes if the SDK really grew)",
+                )
+            _copy_file(path, target, st, root)
+    for directory in reversed(done[1:]):
+        _stamp(directory, DIR_MODE)
     return total
 
 

@@ -14,7 +14,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,7 @@ class Toolchain:
         env["npm_config_manage_package_manager_versions"] = "false"
         env["COREPACK_ENABLE_STRICT"] = "0"
         env["npm_config_update_notifier"] = "false"
+        env.update(sandbox.CONFIG_ENV)
         env["npm_config_fund"] = "false"
         env["npm_config_audit"] = "false"
         if self.home is not None:
@@ -90,13 +91,80 @@ class Toolchain:
         return env
 
     def run(
-        self, argv: Sequence[str | os.PathLike[str]], cwd: Path | None = None, **kw: Any
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        cwd: Path | None = None,
+        *,
+        network: bool = False,
+        writable: Iterable[Path] = (),
+        readable: Iterable[Path] = (),
+        **kw: Any,
     ) -> proc.Result:
-        """Run in the sandbox with a HOME made for this one command and removed after it."""
+        """Run one command in the sandbox, with a HOME made for it and removed after it.
+
+        The single door for anything that may run upstream code: inside bwrap (see
+        `sandbox.Profile`), `cwd` and `writable` are the only writable paths, the toolchain,
+        the cache and the paths named in `argv` are read-only, and the network is there only
+        when `network` (installs and registry reads)."""
         base = kw.pop("env", None)
-        with tempfile.TemporaryDirectory(prefix="sdkmirror-home-") as home:
-            env = self.env(base, home=Path(home))
-            return proc.run(argv, cwd=cwd, env=env, **kw)
+        with tempfile.TemporaryDirectory(prefix="sdkmirror-home-") as home_dir:
+            home = Path(home_dir)
+            env = self.env(base, home=home)
+            if not sandbox.enabled():
+                return proc.run(argv, cwd=cwd, env=env, **kw)
+            why = sandbox.problem()
+            if why is not None:
+                raise sandbox.SandboxUnavailable(f"{why}, or pass --no-sandbox")
+            prof = self.profile(
+                argv, cwd=cwd, network=network, writable=writable, readable=readable, home=home
+            )
+            if not network:  # the shared download cache is read-only then: npm gets its own
+                env["npm_config_cache"] = str(home / ".npm")
+            command = [os.fspath(a) for a in argv]
+            bwrap = sandbox.bwrap_path() or "bwrap"
+            return proc.run(sandbox.argv(prof, command, bwrap=bwrap), env=env, **kw)
+
+    def profile(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        cwd: Path | None,
+        network: bool,
+        writable: Iterable[Path] = (),
+        readable: Iterable[Path] = (),
+        home: Path,
+    ) -> sandbox.Profile:
+        """The sandbox profile of one command (pure but for `exists` checks)."""
+        rw = [Path(cwd).absolute()] if cwd is not None else []
+        rw += [Path(p).absolute() for p in writable]
+        if network and self.home is not None:
+            cache = self.home / "npm-cache"
+            cache.mkdir(parents=True, exist_ok=True)
+            rw.append(cache)
+        return sandbox.profile(
+            network=network,
+            writable=rw,
+            readonly=[*self.readonly_paths(), *_named_paths(argv), *map(Path, readable)],
+            home=home,
+            cwd=rw[0] if cwd is not None else home,
+        )
+
+    def readonly_paths(self) -> list[Path]:
+        """The toolchain itself: its bin dir, what its links point into, the cache it lives
+        in, and the pnpm store. All read-only in the sandbox."""
+        out = [self.bin_dir]
+        if self.home is not None:
+            out.append(self.home.parent.parent)  # the cache: home is <cache>/toolchains/<name>
+        if self.bin_dir.is_dir():
+            for entry in sorted(self.bin_dir.iterdir()):
+                target = entry.resolve()
+                out.append(target.parents[1] if len(target.parents) > 2 else target)
+        if self.store_dir is not None:
+            out.append(self.store_dir)
+        for key in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+            if os.environ.get(key):
+                out.append(Path(os.environ[key]))
+        return out
 
     def with_store(self, store_dir: Path) -> Toolchain:
         return Toolchain(
@@ -153,6 +221,20 @@ def provision(
         )
     tc.node_version, tc.pnpm_version = node_v, pnpm_v
     return tc
+
+
+def _named_paths(argv: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The absolute paths a command names that exist: its inputs, visible read-only. A path
+    through a symbolic link is left out: mounting it would follow the link, and a reader that
+    refuses links must still see it as one (through a directory mounted otherwise)."""
+    out = []
+    for a in argv[1:]:
+        text = os.fspath(a)
+        if text.startswith("/") and "\n" not in text:
+            path = Path(text)
+            if path.exists() and os.path.realpath(text) == os.path.normpath(text):
+                out.append(path)
+    return out
 
 
 def _pnpm_version(pnpm_js: Path) -> str:
@@ -335,6 +417,7 @@ def npm_node_versions(tc: Toolchain) -> list[str]:
     out = tc.run(
         [tc.npm, "view", NODE_NPM_PACKAGE, "versions", "--json", *NPM_READ_FLAGS],
         what=f"npm view {NODE_NPM_PACKAGE} versions",
+        network=True,
     )
     data = json.loads(out.stdout or "[]")
     return merge_versions([data] if isinstance(data, str) else list(data))
@@ -374,6 +457,7 @@ def latest_pnpm(tc: Toolchain, major: int) -> str:
     out = tc.run(
         [tc.npm, "view", f"pnpm@{major}", "version", "--json", *NPM_READ_FLAGS],
         what=f"npm view pnpm@{major} version",
+        network=True,
     )
     data = json.loads(out.stdout or "[]")
     versions = [data] if isinstance(data, str) else list(data)

@@ -229,14 +229,14 @@ def main(*, push: bool = False, dry_run: bool = False) -> None:
     p = plan(cfg, push=push)
     rows = [[line] for line in p.describe()]
     if p.noop or (dry_run and not push):
-        console.show(
+        console.result(
             console.table("Ledger commit" + (" (dry run)" if dry_run else ""), ["plan"], rows)
         )
         return
     if not push:
         with console.step(f"committing {len(p.files)} ledger file(s) on {p.branch}"):
             sha = apply(cfg, p)
-        console.show(
+        console.result(
             console.table(
                 "Ledger commit", ["done", "commit"], [[r[0], (sha or "")[:12]] for r in rows]
             )
@@ -264,12 +264,13 @@ def main(*, push: bool = False, dry_run: bool = False) -> None:
         raise
     title = "Ledger commit" + (" (dry run)" if dry_run else "")
     if landed.commit is None:
-        console.show(console.table(title, ["plan"], [["origin's main has these records already"]]))
+        done = [["origin's main has these records already"]]
+        console.result(console.table(title, ["plan"], done))
     elif dry_run:
-        console.show(console.table(title, ["plan"], rows))
+        console.result(console.table(title, ["plan"], rows))
         console.info(f"would commit on origin's {p.branch} ({landed.base[:12]}):\n{landed.diff}")
     else:
-        console.show(
+        console.result(
             console.table(
                 title,
                 ["done", "commit"],

@@ -278,7 +278,7 @@ def retire(
         plan = plan_retire(name, origin=ls_remote(origin, name="origin"), registry=registry)
         up = _upstream_refs(upstream or cfg.upstream, ["refs/tags/*"])
         if up is not None:
-            console.info(release_hint(cfg, plan.patch, newest_release(cfg, up)))
+            console.result(release_hint(cfg, plan.patch, newest_release(cfg, up)))
         _show_plan("patch.retire", plan.describe(), dry_run)
         if not dry_run:
             apply_retire(cfg, plan, origin=origin, registry=registry)
@@ -337,7 +337,7 @@ def check_patch_version(version: str | None, patch: Patch) -> str:
 
 def _show_plan(what: str, lines: list[str], dry_run: bool) -> None:
     title = f"{what} plan" + (" (dry run: nothing changed)" if dry_run else "")
-    console.show(console.table(title, ["step"], [[ln] for ln in lines]))
+    console.result(console.table(title, ["step"], [[ln] for ln in lines]))
 
 
 def _commit_hint(cfg: Config, message: str) -> None:
@@ -358,25 +358,37 @@ def main_new(
     upstream: str | None = None,
 ) -> NewPlan:
     cfg = config_mod.load()
+    url = gitio.origin_url(cfg, origin)
     plan = new(
         cfg,
         name,
         base=base,
         reason=reason,
         upstream_pr=upstream_pr,
-        origin=gitio.origin_url(cfg, origin),
+        origin=url,
         dry_run=dry_run,
         upstream=upstream,
     )
     if not dry_run:
         p = plan.patch
-        console.info(f"patch.new: {p.branch} on {p.base} ({p.commit[:12]}) registered")
+        console.result(f"patch.new: {p.branch} on {p.base} ({p.commit[:12]}) registered")
         _commit_hint(cfg, f"Register patch branch {p.branch}")
-        console.manual(
-            ["git", "switch", "-c", p.branch, "--track", f"origin/{p.branch}"],
-            "check the branch out, commit the fix on it, and push",
-        )
+        console.manual(checkout_command(cfg, url, p.branch), "check the branch out")
+        console.info("then commit the fix on it and push it to the same remote")
     return plan
+
+
+def checkout_command(cfg: Config, url: str, branch: str) -> list[str]:
+    """Check out `branch` from the remote at `url`: by the checkout's name for it, else by URL."""
+    try:
+        listing = gitio.run("remote", "-v", cwd=cfg.root)
+    except GitError:
+        listing = ""
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[1] == url:
+            return ["git", "switch", "-c", branch, "--track", f"{fields[0]}/{branch}"]
+    return ["git", "fetch", url, f"{branch}:{branch}"]
 
 
 def main_retire(
@@ -387,6 +399,6 @@ def main_retire(
         cfg, name, origin=gitio.origin_url(cfg, origin), dry_run=dry_run, upstream=upstream
     )
     if not dry_run:
-        console.info(f"patch.retire: {plan.patch.branch} deleted; record kept as retired")
+        console.result(f"patch.retire: {plan.patch.branch} deleted; record kept as retired")
         _commit_hint(cfg, f"Retire patch branch {plan.patch.branch}")
     return plan

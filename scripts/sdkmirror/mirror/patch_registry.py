@@ -159,13 +159,13 @@ def main_list(*, json_out: bool = False) -> list[Patch]:
     cfg = config_mod.load()
     patches = list(PatchRegistry(cfg.patch_registry).patches.values())
     if json_out:
-        console.out.print_json(data=[_as_json(p) for p in patches])
+        console.result_json({"patches": [_as_json(p) for p in patches]})
         return patches
     rows = [
         [p.branch, p.base, p.status, str(p.created or ""), p.reason, p.upstream_pr or "-"]
         for p in patches
     ]
-    console.show(
+    console.result(
         console.table(
             f"patches: {sum(p.active for p in patches)} active, {len(patches)} registered",
             ["branch", "base", "status", "created", "reason", "upstream PR"],

@@ -101,6 +101,6 @@ def main_table(*, check: bool) -> None:
     cfg = config_mod.load()
     changed = table(cfg, check=check)
     if check:
-        console.info("patch.table: README.md matches the registry")
+        console.result("patch.table: README.md matches the registry")
     else:
-        console.info("patch.table: README.md " + ("updated" if changed else "already up to date"))
+        console.result("patch.table: README.md " + ("updated" if changed else "already up to date"))

@@ -261,5 +261,5 @@ def main(*, check: bool = False, cfg: Config | None = None) -> bool:
     changed = sync_file(cfg.release_notes, text, check=check)
     n = len(ReleaseLedger(cfg.release_ledger).releases)
     state = "up to date" if not changed else "written"
-    console.info(f"{cfg.release_notes.name}: {state} ({n} releases in the ledger)")
+    console.result(f"{cfg.release_notes.name}: {state} ({n} releases in the ledger)")
     return changed

@@ -7,11 +7,13 @@ way (Invoke's `Exit`), so the library stays usable from any entry point.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from sdkmirror.core import config as config_mod
-from sdkmirror.core.errors import ExitCode, MirrorError, os_problem
+from sdkmirror.core import git_url
+from sdkmirror.core.errors import ExitCode, MirrorError, UsageError, os_problem
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,6 +29,31 @@ UNCHANGED_ON_INTERRUPT = {
     "status": "status changes nothing",
 }
 DEFAULT_UNCHANGED = "files are replaced in one rename and pushes are atomic; run it again"
+GIT_URL_FLAGS = ("upstream", "origin")  # task parameters that name a git remote
+
+
+def check_flags(kwargs: dict[str, object]) -> None:
+    """Flags whose values are refused before the task reads or records anything."""
+    for name in GIT_URL_FLAGS:
+        value = kwargs.get(name)
+        if isinstance(value, str) and value:  # "" means "not given", as in the workflows
+            problem = git_url.refusal(value, f"--{name}")
+            if problem:
+                raise UsageError(problem)
+
+
+_MISSING = re.compile(r"^'([\w.-]+)' did not receive required positional arguments: (.+)$")
+
+
+def invoke_usage(message: str) -> str:
+    """Invoke's own parse error as one `error:` line that names flags, not Python parameters."""
+    m = _MISSING.match(message.strip())
+    if m is None:
+        return f"error: {message.strip()}"
+    task = m.group(1)
+    flags = [f"--{n.rstrip('_').replace('_', '-')}" for n in re.findall(r"'(\w+)'", m.group(2))]
+    listed = flags[0] if len(flags) == 1 else ", ".join(flags[:-1]) + " and " + flags[-1]
+    return f"error: invoke {task} needs {listed}; see `invoke --help {task}`"
 
 
 def guarded(fn: Callable[P, R], fail: Fail) -> Callable[P, R]:
@@ -44,6 +71,7 @@ def guarded(fn: Callable[P, R], fail: Fail) -> Callable[P, R]:
             # Every task runs in a project: a broken `[tool.sdkmirror]` is refused the same
             # way everywhere, before a task that would not otherwise read it does anything.
             config_mod.load()
+            check_flags(kwargs)
             return fn(*args, **kwargs)
         except MirrorError as exc:
             raise fail(f"error: {exc}", exc.exit_code) from None

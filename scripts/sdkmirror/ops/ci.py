@@ -39,8 +39,10 @@ def write_outputs(values: Mapping[str, str]) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as fh:
             fh.writelines(lines)
-    for line in lines:
-        console.info(f"output {line.rstrip()}")
+        for line in lines:
+            console.info(f"output {line.rstrip()}")
+    else:  # run by hand: the outputs are the result
+        console.result("".join(lines).rstrip("\n"))
 
 
 def session_name(node: str, pnpm: str) -> str:
@@ -274,6 +276,84 @@ def build_outputs(cfg: Config, manifest_path: str) -> dict[str, str]:
         "dist_tag": facts.dist_tag,
         "override_reason": facts.override_reason or "",
     }
+
+
+def upload_outputs(
+    cfg: Config,
+    tarball_dir: str,
+    *,
+    source_tag: str,
+    version_override: str | None = None,
+    override_reason: str | None = None,
+    origin: str | None = None,
+    registry: str | None = None,
+) -> dict[str, str]:
+    """Upload the one tarball the build job left in `tarball_dir` and return the release facts.
+
+    The build job ran upstream code, so nothing it computed is taken: the version is planned
+    here from the tag (the arguments were computed before the build ran), and every other
+    fact comes from `publish.upload`'s checks of its own private copy of the bytes."""
+    from sdkmirror.infra import npm_registry
+    from sdkmirror.infra.toolchain import provision
+    from sdkmirror.release import publish_upload
+    from sdkmirror.release.publish_plan import check_registry
+
+    found = sorted(p for p in Path(tarball_dir).iterdir() if p.name.endswith(".tgz"))
+    if len(found) != 1 or not identifiers.is_tarball_name(found[0].name):
+        names = ", ".join(p.name[:80] for p in found) or "none"
+        raise UsageError(f"{tarball_dir} must hold exactly one .tgz, it holds {names}")
+    expected = publish_upload.plan_expected(
+        cfg, source_tag, origin=origin, version_override=version_override or None
+    )
+    reg = check_registry(registry or None)
+    tc = provision(cfg.toolchains[0], cfg.cache_dir)
+    result = publish_upload.upload(
+        tc,
+        found[0],
+        None,
+        expected=expected,
+        registry=reg or npm_registry.default_registry(tc),
+        dry_run=False,
+    )
+    return {
+        "npm_name": result.npm_name,
+        "npm_version": result.npm_version,
+        "sdk_version": expected.sdk_version,
+        "upstream_tag": expected.source_tag,
+        "commit": expected.commit,
+        "integrity": result.integrity,
+        "tarball": found[0].name,
+        "dist_tag": result.dist_tag,
+        "override_reason": override_reason or "",
+    }
+
+
+def sandbox_setup() -> None:
+    """Make bwrap work on a CI runner: install bubblewrap when it is missing, and lift the
+    AppArmor restriction on unprivileged user namespaces (Ubuntu 24.04 runners) when set.
+    Runs before any upstream code; fails (exit 9) when bwrap still cannot sandbox."""
+    from sdkmirror.infra import sandbox
+
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    if sandbox.bwrap_path() is None:
+        with console.step("installing bubblewrap"):
+            proc.run([*sudo, "apt-get", "update", "-q"], what="apt-get update", timeout=600)
+            proc.run(
+                [*sudo, "apt-get", "install", "-y", "-q", "bubblewrap"],
+                what="apt-get install bubblewrap",
+                timeout=600,
+            )
+    if sandbox.apparmor_restricts_userns():
+        with console.step("allowing unprivileged user namespaces (AppArmor)"):
+            proc.run(
+                [*sudo, "sysctl", "-w", "kernel.apparmor_restrict_unprivileged_userns=0"],
+                what="sysctl kernel.apparmor_restrict_unprivileged_userns=0",
+            )
+    sandbox.problem.cache_clear()
+    why = sandbox.problem()
+    if why is not None:
+        raise sandbox.SandboxUnavailable(why)
+    console.info(f"bwrap works ({sandbox.PROFILE_VERSION})")
 
 
 def lint_workflows(cfg: Config) -> None:

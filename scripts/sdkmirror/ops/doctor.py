@@ -248,6 +248,18 @@ def run_checks(client: Client, workflows_dir: Any) -> list[Check]:
     return checks
 
 
+def sandbox_check() -> Check:
+    """Whether bubblewrap can sandbox upstream code on this machine, and if not, why."""
+    from sdkmirror.infra import sandbox
+
+    name = "sandbox (bubblewrap)"
+    why = sandbox.problem()
+    if why is None:
+        return Check(name, OK, f"bwrap works ({sandbox.PROFILE_VERSION})")
+    fix = why.split("; ", 1)[1] if "; " in why else sandbox.INSTALL_HINT
+    return Check(name, DEVIATES, why.split("; ", 1)[0], fix)
+
+
 def repository(cfg_root: Any, repo: str | None) -> str:
     """`--repo`, else `$GITHUB_REPOSITORY`, else the GitHub repository the origin remote names."""
     name = repo or os.environ.get(REPO_ENV, "")
@@ -257,13 +269,21 @@ def repository(cfg_root: Any, repo: str | None) -> str:
         except MirrorError:
             m = None
         name = f"{m.group(1)}/{m.group(2)}" if m else ""
+    if not name:
+        raise UsageError(
+            f"cannot tell which repository to read: no --repo, no ${REPO_ENV}, and no origin "
+            "remote on GitHub; pass --repo OWNER/NAME"
+        )
     if not _REPO.fullmatch(name):
-        raise UsageError(f"cannot tell which repository to read ({name!r}); pass --repo OWNER/NAME")
+        raise UsageError(f"{name} is not a GitHub repository name; pass --repo OWNER/NAME")
     return name
 
 
 def main(*, repo: str | None = None, json_out: bool = False) -> list[Check]:
     cfg = config_mod.load()
+    local = sandbox_check()  # this machine's own check needs no token
+    if local.state != OK:  # said even when the repository cannot be read
+        console.warn(f"{local.name}: {local.detail}; {local.fix}")
     name = repository(cfg.root, repo)
     token = os.environ.get(TOKEN_ENV, "")
     if not token:
@@ -274,16 +294,17 @@ def main(*, repo: str | None = None, json_out: bool = False) -> list[Check]:
     client = Client(
         name, token, base_url=os.environ.get(API_ENV) or None, policy=RetryPolicy.from_env()
     )
-    checks = run_checks(client, cfg.root / ".github" / "workflows")
-    console.show(
-        console.table(
-            f"Repository settings of {name}",
-            ["check", "state", "detail", "fix"],
-            [[c.name, c.state, c.detail, c.fix] for c in checks],
-        )
-    )
+    checks = [local, *run_checks(client, cfg.root / ".github" / "workflows")]
     if json_out:
-        console.out.print_json(data={"repository": name, "checks": [asdict(c) for c in checks]})
+        console.result_json({"repository": name, "checks": [asdict(c) for c in checks]})
+    else:
+        console.result(
+            console.table(
+                f"Repository settings of {name}",
+                ["check", "state", "detail", "fix"],
+                [[c.name, c.state, c.detail, c.fix] for c in checks],
+            )
+        )
     deviating = [c.name for c in checks if c.state == DEVIATES]
     unreadable = [c for c in checks if c.state == UNREADABLE]
     if deviating:

@@ -8,9 +8,7 @@ unreadable reports.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
@@ -40,7 +38,8 @@ def run_url_from_env() -> str:
 
 def readme_from_env() -> str:
     server, repo = os.environ.get("GITHUB_SERVER_URL", ""), os.environ.get("GITHUB_REPOSITORY", "")
-    return f"{server}/{repo}/blob/main/README.md" if server and repo else "README.md"
+    doc = alerts.RUNBOOK_DOC
+    return f"{server}/{repo}/blob/main/{doc}" if server and repo else doc
 
 
 def write_step_summary(markdown: str) -> None:
@@ -88,7 +87,13 @@ def main(
             can_apply = False
 
     actions = alerts.plan_alerts(
-        sync, smokes, open_issues, url, last_green=green, readme=readme_from_env()
+        sync,
+        smokes,
+        open_issues,
+        url,
+        last_green=green,
+        readme=readme_from_env(),
+        culprits=alerts.load_culprits(smoke_reports),
     )
     outcomes: dict[int, str] = {}
     if can_apply and actions and client is not None:
@@ -100,32 +105,29 @@ def main(
     elif actions:
         outcomes = {i: "dry run" if dry_run else "not applied" for i in range(len(actions))}
 
-    console.show(
-        console.table(
-            f"Alerts ({'dry run' if dry_run else 'applied' if can_apply else 'plan only'})",
-            ["action", "fingerprint", "result"],
-            [[a.describe(), a.fingerprint, outcomes.get(i, "")] for i, a in enumerate(actions)]
-            or [["nothing to report", "", ""]],
+    if not as_json:
+        console.result(
+            console.table(
+                f"Alerts ({'dry run' if dry_run else 'applied' if can_apply else 'plan only'})",
+                ["action", "fingerprint", "result"],
+                [[a.describe(), a.fingerprint, outcomes.get(i, "")] for i, a in enumerate(actions)]
+                or [["nothing to report", "", ""]],
+            )
         )
-    )
     write_step_summary(
         alerts.markdown_summary(
             sync, smokes, actions, outcomes, last_green=green, github_problems=problems
         )
     )
     if as_json:
-        sys.stdout.write(
-            json.dumps(
-                {
-                    "actions": [
-                        asdict(a) | {"outcome": outcomes.get(i)} for i, a in enumerate(actions)
-                    ],
-                    "last_green_tag": green,
-                    "github_problems": problems,
-                },
-                indent=2,
-            )
-            + "\n"
+        console.result_json(
+            {
+                "actions": [
+                    asdict(a) | {"outcome": outcomes.get(i)} for i, a in enumerate(actions)
+                ],
+                "last_green_tag": green,
+                "github_problems": problems,
+            }
         )
     failures = alerts.run_failures(sync, smokes)
     if failures:

@@ -629,6 +629,6 @@ def main(*, upstream: str | None, origin: str | None, json_out: bool = False) ->
             console.err.print(f"  needs attention: {item}", markup=False)
         raise NeedsAttention(
             f"{len(s.attention)} item(s) need the maintainer (exit {EXIT_ATTENTION}); "
-            "see the README runbooks"
+            "see the runbooks in docs/operations.md"
         )
     return s

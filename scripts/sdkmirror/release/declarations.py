@@ -5,6 +5,10 @@ workspace packages (never published) and published packages that are not runtime
 dependencies (the runtime bundle inlined their code). rollup-plugin-dts, run in the built
 source tree where the workspace's `node_modules` resolve them, inlines every such import; the
 runtime dependencies and Node's builtins stay imports, since a consumer has them.
+
+rollup-plugin-dts is reliable only on declarations the compiler emitted: a workspace package
+whose types are TypeScript source is compiled first (`declaration_emit`), and the bundle reads
+what the compiler wrote, never the source.
 """
 
 from __future__ import annotations
@@ -13,92 +17,24 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdkmirror.core.errors import VerificationFailed
+from sdkmirror.core.errors import CommandError, VerificationFailed
 from sdkmirror.infra import console, npmtool
 from sdkmirror.infra.toolchain import Toolchain
+from sdkmirror.release import declaration_emit
+from sdkmirror.release.declaration_emit import EMIT_TIMEOUT, DeclarationEmitFailed, Emitted
 
 DTS_PLUGIN = "rollup-plugin-dts"
 DTS_PLUGIN_VERSION = "6.5.1"
 ROLLUP_VERSION = "4.68.8"
 RUNTIME_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
 
-# Bundles one declaration file. argv: the job file (JSON). Prints what it did as JSON.
-_BUNDLE_MJS = r"""
-import { readFileSync, writeFileSync } from "node:fs";
-import { builtinModules, createRequire } from "node:module";
-import path from "node:path";
-
-const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const need = createRequire(job.home + "/package.json");
-const { rollup } = need("rollup");
-const ts = need("typescript");
-const plugin = need("rollup-plugin-dts");
-const dts = plugin.dts ?? plugin.default;
-
-const builtins = new Set(builtinModules);
-const external = (id) =>
-  id.startsWith("node:") ||
-  builtins.has(id) ||
-  job.external.some((dep) => id === dep || id.startsWith(dep + "/"));
-
-const resolution = {
-  module: ts.ModuleKind.ESNext,
-  moduleResolution: ts.ModuleResolutionKind.Bundler,
-  skipLibCheck: true,
-};
-// The rolled-up declarations import what the sibling packages they came from import; pnpm
-// links a package only into its dependents' node_modules, so try from each workspace package.
-const siblings = {
-  name: "sdkmirror-workspace-packages",
-  resolveId(source, importer) {
-    if (!importer || source.startsWith(".") || path.isAbsolute(source) || external(source)) {
-      return null;
-    }
-    for (const dir of job.workspaces) {
-      const from = path.join(dir, "index.ts");
-      const { resolvedModule } = ts.resolveModuleName(source, from, resolution, ts.sys);
-      if (resolvedModule) return path.resolve(resolvedModule.resolvedFileName);
-    }
-    return null;
-  },
-};
-
-async function main() {
-  const warnings = [];
-  const bundle = await rollup({
-    input: job.input,
-    external,
-    onwarn: (w) => warnings.push(w.message),
-    plugins: [
-      // `exports` maps decide how workspace packages resolve, as for their own bundler.
-      dts({ respectExternal: true, tsconfig: job.tsconfig, compilerOptions: resolution }),
-      siblings, // only asked when the plugin could not resolve an import
-    ],
-  });
-  const { output } = await bundle.generate({ format: "es" });
-  await bundle.close();
-  const chunk = output.find((o) => o.type === "chunk" && o.isEntry);
-  writeFileSync(job.output, chunk.code);
-  return {
-    imports: chunk.imports,
-    unexpected: chunk.imports.filter((id) => !external(id)),
-    modules: Object.keys(chunk.modules),
-    warnings,
-  };
-}
-
-try {
-  process.stdout.write(JSON.stringify(await main()));
-} catch (e) {
-  process.stderr.write(`error: ${String(e?.message ?? e).split("\n")[0]}\n`);
-  process.exit(1);
-}
-"""
+SCRIPT = Path(__file__).resolve().parent / "js" / "bundle-declarations.mjs"
 
 
 class DeclarationsFailed(VerificationFailed):
@@ -117,6 +53,8 @@ class BundledFile:
 @dataclass(frozen=True)
 class BundleResult:
     files: tuple[BundledFile, ...]
+    emitted: tuple[Emitted, ...] = ()  # the workspace packages compiled to declarations
+    seconds: float = 0.0  # the whole stage: emit and bundle
 
     @property
     def inlined(self) -> tuple[str, ...]:
@@ -167,59 +105,127 @@ def bundle(
     sdk_dir: Path,
     dist_dir: Path,
     runtime_deps: Iterable[str],
+    *,
+    timeout: float = EMIT_TIMEOUT,
 ) -> BundleResult:
     """Rewrite the declaration files `publishConfig.exports` names so that they import nothing
-    but `runtime_deps` and Node builtins; every other type is inlined from the source tree."""
+    but `runtime_deps` and Node builtins; every other type is inlined from the source tree,
+    the private workspace packages' from their compiler-emitted declarations."""
+    start = time.monotonic()
     sdk_dir, dist_dir = sdk_dir.resolve(), dist_dir.resolve()
     pkg = json.loads((sdk_dir / "package.json").read_text(encoding="utf-8"))
     home = install(tc, cache_dir)
     source_root = _source_root(sdk_dir)
     external = sorted(set(runtime_deps))
-    workspaces = [str(d) for d in workspace_dirs(source_root) if d != sdk_dir]
+    workspaces = [d for d in workspace_dirs(source_root) if d != sdk_dir]
+    emitted: dict[Path, Emitted] = {}
     files: list[BundledFile] = []
     outputs: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="sdkmirror-dts-") as tmp:
-        scratch = Path(tmp)
-        script = scratch / "bundle.mjs"
-        script.write_text(_BUNDLE_MJS, encoding="utf-8")
-        # Our own tsconfig, so the upstream's (and whatever it extends) never steers the bundle.
-        (scratch / "empty.d.ts").write_text("export {};\n", encoding="utf-8")
-        tsconfig = scratch / "tsconfig.json"
-        tsconfig.write_text(json.dumps({"files": ["empty.d.ts"]}), encoding="utf-8")
-        for rel in declaration_files(pkg):
-            target = _inside(sdk_dir / rel, dist_dir, rel)
-            out = scratch / f"out-{len(files)}.d.mts"
-            job = scratch / f"job-{len(files)}.json"
-            job.write_text(
-                json.dumps(
-                    {
-                        "home": str(home),
-                        "input": str(target),
-                        "output": str(out),
-                        "tsconfig": str(tsconfig),
-                        "external": external,
-                        "workspaces": workspaces,
-                    }
-                ),
-                encoding="utf-8",
+    try:
+        with tempfile.TemporaryDirectory(prefix="sdkmirror-dts-") as tmp:
+            scratch = Path(tmp)
+            # Our own tsconfig, so the upstream's (and whatever it extends) never steers it.
+            (scratch / "empty.d.ts").write_text("export {};\n", encoding="utf-8")
+            tsconfig = scratch / "tsconfig.json"
+            tsconfig.write_text(json.dumps({"files": ["empty.d.ts"]}), encoding="utf-8")
+            for rel in declaration_files(pkg):
+                target = _inside(sdk_dir / rel, dist_dir, rel)
+                out = scratch / f"out-{len(files)}.d.mts"
+                job: dict[str, Any] = {
+                    "home": str(home),
+                    "input": str(target),
+                    "output": str(out),
+                    "tsconfig": str(tsconfig),
+                    "external": external,
+                    "workspaces": [str(d) for d in workspaces],
+                    "root": str(source_root),
+                }
+                # Each round compiles the packages whose source the last one reached (a
+                # package's emitted declarations may reach the source of another).
+                for _ in range(len(workspaces) + 1):
+                    job["emitted"] = [
+                        {"package": str(e.package_dir), "out": str(e.out_dir)}
+                        for e in emitted.values()
+                    ]
+                    report = _run_job(tc, scratch, job, rel, len(files), timeout)
+                    if report["strays"]:
+                        raise DeclarationsFailed(
+                            f"the declarations {rel} reach the TypeScript source "
+                            f"{report['strays'][0]}, which is in no workspace package; only "
+                            "compiler-emitted declarations are bundled: publish that "
+                            "package's declarations upstream"
+                        )
+                    if not report["needs"]:
+                        break
+                    for dir_ in map(Path, report["needs"]):
+                        if dir_ in emitted:
+                            raise DeclarationsFailed(
+                                f"the declarations {rel} still reach {dir_.name}'s source "
+                                "after its declaration emit; check its tsconfig.json includes "
+                                "every file its exports name"
+                            )
+                        try:
+                            emitted[dir_] = declaration_emit.emit(
+                                tc,
+                                home / "node_modules" / "typescript",
+                                dir_,
+                                source_root,
+                                name=_name_of(dir_),
+                                timeout=timeout,
+                            )
+                        except DeclarationEmitFailed as exc:
+                            raise DeclarationsFailed(str(exc)) from None
+                files.append(_check(report, target, out, source_root, rel))
+                outputs.append(out)
+            # Only once every file bundled, so a failure never leaves them half rewritten; each
+            # replaces its file (a new inode), never writes through to whatever it shares one.
+            for f, out in zip(files, outputs, strict=True):
+                staged = f.path.with_name(f".{f.path.name}.bundled")
+                shutil.copyfile(out, staged)
+                os.replace(staged, f.path)
+    finally:
+        for dir_ in workspaces:  # the emitted trees are scratch: never left in the source
+            shutil.rmtree(dir_ / declaration_emit.EMIT_DIR, ignore_errors=True)
+            (dir_ / f"{declaration_emit.EMIT_DIR}.tsconfig.json").unlink(missing_ok=True)
+    seconds = round(time.monotonic() - start, 2)
+    return BundleResult(tuple(files), tuple(emitted.values()), seconds)
+
+
+def _run_job(
+    tc: Toolchain, scratch: Path, job: Mapping[str, Any], rel: str, n: int, timeout: float
+) -> dict[str, Any]:
+    path = scratch / f"job-{n}.json"
+    path.write_text(json.dumps(job), encoding="utf-8")
+    step = f"bundling the declarations {rel} (rollup-plugin-dts)"
+    try:
+        with console.step(step):
+            res = tc.run(
+                [tc.node, SCRIPT, path],
+                cwd=Path(job["input"]).parent,
+                writable=[scratch],
+                readable=[Path(job["root"])],  # the workspace packages the types come from
+                check=False,
+                timeout=timeout,
             )
-            with console.step(f"inlining the declarations {rel} imports"):
-                res = tc.run([tc.node, script, job], cwd=sdk_dir, check=False, timeout=600)
-            if res.returncode != 0:
-                raise DeclarationsFailed(
-                    f"bundling the declarations {rel} failed: {_first_error(res.output)}; "
-                    "the published types would not resolve, so nothing is packed"
-                )
-            report = json.loads(res.stdout)
-            files.append(_check(report, target, out, source_root, rel))
-            outputs.append(out)
-        # Only once every file bundled, so a failure never leaves them half rewritten; each
-        # replaces its file (a new inode), never writes through to whatever it shares one with.
-        for f, out in zip(files, outputs, strict=True):
-            staged = f.path.with_name(f".{f.path.name}.bundled")
-            shutil.copyfile(out, staged)
-            os.replace(staged, f.path)
-    return BundleResult(tuple(files))
+    except CommandError as exc:
+        if exc.returncode == 124:
+            raise DeclarationsFailed(f"the {step} did not finish within {timeout:.0f}s") from None
+        raise
+    if res.returncode != 0:
+        raise DeclarationsFailed(
+            f"bundling the declarations {rel} failed: {_first_error(res.output)}; "
+            "the published types would not resolve, so nothing is packed"
+        )
+    report: dict[str, Any] = json.loads(res.stdout)
+    return report
+
+
+def _name_of(package_dir: Path) -> str:
+    try:
+        name = json.loads((package_dir / "package.json").read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError):
+        name = None
+    return str(name or package_dir.name)
 
 
 def _check(

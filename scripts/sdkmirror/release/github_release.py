@@ -117,7 +117,7 @@ def from_report(path: Path) -> tuple[str, str] | None:
     nothing (a dry run). A missing or malformed report is an error, never a silent no-op."""
     data = reports.read(path, "publish")  # a missing report is an error: name the right one
     if data["dry_run"] or not (data["published"] or data["already_published"]):
-        console.info(f"no published version in {path}: no GitHub Release to make")
+        console.result(f"no published version in {path}: no GitHub Release to make")
         return None
     return str(data["upstream_tag"]), str(data["npm_version"])
 
@@ -153,7 +153,7 @@ def main(
         )
         return
     applied = client is not None and not dry_run
-    console.show(
+    console.result(
         console.table(
             "GitHub Release" + ("" if applied else " (plan)"),
             ["action", "tag"],

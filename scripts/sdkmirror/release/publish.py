@@ -96,6 +96,7 @@ def run(
         tc,
         built.tarball,
         built.manifest.integrity,
+        expected=publish_upload.Expected(plan.npm_name, plan.npm_version, cfg.max_package_bytes),
         registry=plan.registry,
         dist_tag=built.manifest.dist_tag,
         dry_run=req.dry_run,
@@ -223,4 +224,4 @@ def summary(outcome: Outcome, workdir: Path) -> None:
         ("release ledger", "recorded" if outcome.recorded else "unchanged"),
         ("work dir", str(workdir)),
     ]
-    console.show(console.table("publish summary", ["", ""], rows))
+    console.result(console.table("publish summary", ["", ""], rows))

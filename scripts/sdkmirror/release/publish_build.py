@@ -10,7 +10,7 @@ import json
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sdkmirror.core import config as config_mod
 from sdkmirror.core.errors import MirrorError, UsageError, VerificationFailed
@@ -36,6 +36,11 @@ from sdkmirror.release.publish_plan import (
     resolve_source,
 )
 from sdkmirror.release.tarball import TarballReport
+from sdkmirror.smoke import build_cache
+
+if TYPE_CHECKING:
+    from sdkmirror.smoke.build import BuildOutcome
+    from sdkmirror.smoke.build_key import BuildKey
 
 PUBLINT = "publint"
 PUBLINT_VERSION = "0.3.25"
@@ -71,7 +76,7 @@ def primary_spec(cfg: config_mod.Config, source_dir: Path) -> config_mod.Toolcha
     )
 
 
-def build_tag(
+def prepare(
     cfg: config_mod.Config,
     record: TagRecord,
     origin: str,
@@ -79,15 +84,11 @@ def build_tag(
     *,
     expected_version: str | None = None,
     patch: Patch | None = None,
-) -> Built:
-    """Materialize the mirror at the tag's commit (or at `patch`'s branch head, stacked on the
-    tag) and build the SDK with the primary toolchain.
-
-    `expected_version` is checked before the build: a mismatch fails before anything is packed.
-    """
+) -> tuple[Path, str, str, Toolchain]:
+    """The source tree exported into `workdir/source` and the primary toolchain provisioned:
+    (source dir, commit, what was exported, toolchain). Nothing of the upstream runs yet."""
     from sdkmirror.infra import toolchain
     from sdkmirror.mirror import source
-    from sdkmirror.smoke import build as smoke
 
     source_dir = workdir / "source"
     if patch is None:
@@ -115,16 +116,45 @@ def build_tag(
     spec = primary_spec(cfg, source_dir)
     with console.step(f"provisioning node {spec.node} and pnpm {spec.pnpm}"):
         tc = toolchain.provision(spec, cfg.cache_dir)
+    return source_dir, commit, what, tc
+
+
+def tag_key(cfg: config_mod.Config, record: TagRecord, origin: str, workdir: Path) -> BuildKey:
+    """The build cache key of the release build of `record`, without building it."""
+    source_dir, _commit, _what, tc = prepare(cfg, record, origin, workdir)
+    return release_key(cfg, source_dir, tc)
+
+
+def build_tag(
+    cfg: config_mod.Config,
+    record: TagRecord,
+    origin: str,
+    workdir: Path,
+    *,
+    expected_version: str | None = None,
+    patch: Patch | None = None,
+    use_cache: bool = True,
+) -> Built:
+    """Materialize the mirror at the tag's commit (or at `patch`'s branch head, stacked on the
+    tag) and build the SDK with the primary toolchain, its declarations bundled; through the
+    build cache unless `use_cache` is false (a reproduction must build for real).
+
+    `expected_version` is checked before the build: a mismatch fails before anything is packed.
+    """
+    from sdkmirror.smoke import build as smoke
+
+    source_dir, commit, what, tc = prepare(
+        cfg, record, origin, workdir, expected_version=expected_version, patch=patch
+    )
+    cache = build_cache.for_config(cfg) if use_cache else None
     with console.step(f"building {cfg.sdk_package} at {record.name}"):
-        outcome = smoke.build(source_dir, tc, cfg)
+        outcome = _build_release(cfg, source_dir, tc, cache)
     if not outcome.ok:
         _, next_step = smoke.verdict(outcome.category)
         raise VerificationFailed(
             f"the SDK at {what} does not build (smoke category {outcome.category}: "
             f"{outcome.reason}); nothing was packed or published. {next_step}"
         )
-    deps = declarations.runtime_dependencies(outcome.package_json)
-    declarations.bundle(tc, cfg.cache_dir, Path(outcome.sdk_dir), Path(outcome.dist_dir), deps)
     return Built(
         tag=record.name,
         commit=commit,
@@ -134,6 +164,50 @@ def build_tag(
         sdk_pkg=dict(outcome.package_json),
         toolchain=tc,
     )
+
+
+# What the release stage adds to a build: the declaration bundling, with its pinned tools.
+RELEASE_CODE = ("release/declarations.py",)
+
+
+def release_key(cfg: config_mod.Config, source_dir: Path, tc: Toolchain) -> BuildKey:
+    """The build cache key of a release build (the SDK built, its declarations bundled)."""
+    from sdkmirror.smoke import build as smoke
+
+    extra = {
+        "rollup-plugin-dts": declarations.DTS_PLUGIN_VERSION,
+        "rollup": declarations.ROLLUP_VERSION,
+    }
+    return smoke.cache_key(source_dir, tc, cfg, stage="release", extra=extra, code=RELEASE_CODE)
+
+
+def _build_release(
+    cfg: config_mod.Config, source_dir: Path, tc: Toolchain, cache: build_cache.BuildCache | None
+) -> BuildOutcome:
+    """The SDK built with its declarations bundled: from the cache's release entry, or built
+    (the plain build itself from the cache's build entry, then installed) and bundled."""
+    from sdkmirror.smoke import build as smoke
+
+    if cache is None:
+        outcome = smoke.build(source_dir, tc, cfg)
+        if outcome.ok:
+            _bundle(cfg, tc, outcome)
+        return outcome
+    key = release_key(cfg, source_dir, tc)
+    with cache.hold(key):
+        hit = smoke.restore(cache, key, source_dir, tc, cfg)
+        if hit is not None:
+            return hit
+        outcome = smoke.build_cached(source_dir, tc, cfg, cache, install_on_hit=True)
+        if outcome.ok:
+            _bundle(cfg, tc, outcome)
+            smoke.store(cache, key, outcome, cfg)
+        return outcome
+
+
+def _bundle(cfg: config_mod.Config, tc: Toolchain, outcome: BuildOutcome) -> None:
+    deps = declarations.runtime_dependencies(outcome.package_json)
+    declarations.bundle(tc, cfg.cache_dir, Path(outcome.sdk_dir), Path(outcome.dist_dir), deps)
 
 
 def patch_head(cfg: config_mod.Config, record: TagRecord, patch: Patch, origin: str) -> str:
@@ -170,6 +244,7 @@ def pack(tc: Toolchain, package_dir: Path, dest: Path) -> Path:
     res = tc.run(
         [tc.npm, "pack", "--json", "--pack-destination", dest, "--ignore-scripts"],
         cwd=package_dir,
+        writable=[dest],
         what="npm pack",
     )
     try:
@@ -204,6 +279,7 @@ def consumer_import(tc: Toolchain, workdir: Path, name: str, install_args: list[
             *install_args,
         ],
         cwd=workdir,
+        network=True,
         what=f"installing {name} into an empty consumer",
     )
     script = (
@@ -309,9 +385,11 @@ def build(
     out: Path,
     *,
     registry: str | None = None,
+    use_cache: bool = True,
 ) -> BuildResult:
     """Steps up to the tarball: build, repackage, pack, verify, then `out/<tarball>.tgz` and
-    `out/manifest.json`. Reads the registry only for the dist-tag; uploads nothing."""
+    `out/manifest.json`. Reads the registry only for the dist-tag; uploads nothing. A build
+    from the cache (`use_cache`) is checked like a fresh one: every step after the build runs."""
     req, patch = resolve_patch(cfg, req)
     check_version_flags(req.version_override, req.override_reason, req.expected_version)
     wanted_registry = check_registry(registry or req.registry)
@@ -321,9 +399,19 @@ def build(
         workdir = cfg.work_dir / "publish" / record.commit[:12]
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
-        built = build_tag(
-            cfg, record, origin, workdir, expected_version=req.expected_version, patch=patch
-        )
+        try:
+            built = build_tag(
+                cfg,
+                record,
+                origin,
+                workdir,
+                expected_version=req.expected_version,
+                patch=patch,
+                use_cache=use_cache,
+            )
+        except declarations.DeclarationsFailed:
+            shutil.rmtree(workdir, ignore_errors=True)  # nothing half-built stays behind
+            raise
         tc = built.toolchain
         reg = wanted_registry or npm_registry.default_registry(tc)
         plan = make_plan(

@@ -64,5 +64,5 @@ def check(
             npm_name,
             [*scope_route(npm_name, registry), f"{npm_name}@{version}"],
         )
-    console.info(f"{npm_name}@{version}: {remote[:32]}..., exports {', '.join(exports)}")
+    console.result(f"{npm_name}@{version}: {remote[:32]}..., exports {', '.join(exports)}")
     return CheckResult(npm_name, version, remote, exports)

@@ -228,7 +228,7 @@ class PublishPlan:
         ]
 
     def show(self, title: str = "publish plan") -> None:
-        console.show(console.table(title, ["", ""], self.rows()))
+        console.result(console.table(title, ["", ""], self.rows()))
 
 
 def make_plan(

@@ -100,6 +100,7 @@ def fetch(tc: Toolchain, name: str, version: str, registry: str, dest: Path) -> 
             *scope_route(name, registry),
         ],
         cwd=dest,
+        network=True,
         what=f"fetching {name}@{version} from {registry}",
     )
     try:
@@ -138,7 +139,7 @@ def reproduce(
         registry=reg,
     )
     out = cfg.work_dir / "reproduce" / version
-    built = publish_build.build(cfg, req, out)
+    built = publish_build.build(cfg, req, out, use_cache=False)  # rebuilt, never reused
     tc = built.built.toolchain
     remote = npm_registry.integrity(tc, rec.npm_name, version, reg)
     if remote is None:
@@ -161,7 +162,7 @@ def main(
     cfg = config_mod.load(upstream=upstream)
     result = reproduce(cfg, version, registry=registry or None, origin=origin or None)
     if result.identical:
-        console.info(f"{version}: the rebuild is byte-identical to the registry's tarball")
+        console.result(f"{version}: the rebuild is byte-identical to the registry's tarball")
         return result
     for line in result.differing:
         console.info(f"    differs: {line}")

@@ -29,7 +29,7 @@ def main_build(*, out: str, registry: str | None = None, **flags: str | None) ->
     cfg = config_mod.load(upstream=req.upstream)
     result = publish_build.build(cfg, req, Path(out))
     m = result.manifest
-    console.show(
+    console.result(
         console.table(
             "publish build",
             ["", ""],
@@ -52,19 +52,34 @@ def main_build(*, out: str, registry: str | None = None, **flags: str | None) ->
 def main_upload(
     *,
     tarball: str,
-    integrity: str,
+    integrity: str | None,
+    source_tag: str | None = None,
+    version_override: str | None = None,
+    origin: str | None = None,
     registry: str | None = None,
     dist_tag: str | None = None,
     dry_run: bool = True,
 ) -> None:
     cfg = config_mod.load()
     reg = check_registry(registry or None)
-    publish_upload.check_integrity(integrity)  # refused before anything is provisioned
+    if integrity:
+        publish_upload.check_integrity(integrity)  # refused before anything is provisioned
+    if not source_tag:
+        # Our own build's manifest beside the tarball names the tag (never the sandbox's: it
+        # cannot write there); the version is still planned from the tag itself.
+        built = publish_manifest.read(Path(tarball).parent)
+        source_tag = built.upstream_tag
+        if built.npm_version != built.sdk_version and not version_override:
+            version_override = built.npm_version  # the override the build recorded
+    expected = publish_upload.plan_expected(
+        cfg, source_tag, origin=origin, version_override=version_override or None
+    )
     tc = _toolchain(cfg)
     result = publish_upload.upload(
         tc,
         Path(tarball),
-        integrity,
+        integrity or None,
+        expected=expected,
         registry=reg or npm_registry.default_registry(tc),
         dist_tag=dist_tag or None,
         dry_run=dry_run,
@@ -76,7 +91,7 @@ def main_upload(
         if result.dry_run and result.action is not Action.ALREADY_PUBLISHED
         else result.action.value
     )
-    console.info(f"{result.npm_name}@{result.npm_version} ({result.dist_tag}): {state}")
+    console.result(f"{result.npm_name}@{result.npm_version} ({result.dist_tag}): {state}")
 
 
 def main_check(*, version: str, manifest: str | None = None, registry: str | None = None) -> None:

@@ -1,18 +1,27 @@
 """`invoke publish.upload`: the stage that holds the registry credentials, and so runs nothing
-but `npm view` and `npm publish <that file>`. It never builds, installs or imports; it reads
-the tarball's package.json only after the tarball's integrity matched the one it was given.
+but `npm view` and `npm publish <that file>`. It never builds, installs or imports.
+
+It trusts only the bytes: the tarball is copied once into a private 0700 directory, that copy
+is hashed, every check is derived again from it (the configured name, the version planned from
+the tag, the package.json allow-list, no lifecycle scripts or `bin`, files within `files`, no
+links or devices, size limits), and that same copy is what `npm publish` reads.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import shutil
 import tarfile
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sdkmirror.core import config as config_mod
 from sdkmirror.core import identifiers, versions
 from sdkmirror.core.errors import (
     CommandError,
@@ -21,9 +30,9 @@ from sdkmirror.core.errors import (
     UsageError,
     VerificationFailed,
 )
-from sdkmirror.infra import console, failpoints, npm_registry, npmtool, registry_url
+from sdkmirror.infra import console, failpoints, npm_registry, plainfiles, registry_url
 from sdkmirror.infra.toolchain import Toolchain
-from sdkmirror.release import tarball
+from sdkmirror.release import repackage, tarball
 from sdkmirror.release.publish_manifest import integrity_problem
 from sdkmirror.release.publish_plan import (
     Action,
@@ -35,6 +44,43 @@ from sdkmirror.release.publish_plan import (
 )
 
 MAX_PACKAGE_JSON = 1 << 20
+MAX_TARBALL = 64 << 20  # compressed; the unpacked limit is max_package_bytes
+MAX_MEMBERS = 20_000
+# What a dist-only package.json may hold: what `repackage` writes, nothing else.
+ALLOWED_KEYS = frozenset(
+    {
+        *repackage.COPIED,
+        *repackage.COPIED_AFTER,
+        *repackage.REBUILT,
+        *repackage.RUNTIME_DEPS,
+        *repackage.RUNTIME_META,
+        "sdkmirror",
+    }
+)
+LIFECYCLE = ("scripts", "gypfile")
+EXECUTABLES = ("bin", "directories", "man", "bundleDependencies", "bundledDependencies")
+ALWAYS_PACKED = ("package.json",)  # npm adds it whatever `files` says
+
+
+class UploadRefused(VerificationFailed):
+    """One of the checks `publish.upload` derives from the tarball's bytes failed."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the upload must find in the bytes, planned without them: the configured package
+    name, the version planned from the source tag (or its recorded override), size limits."""
+
+    npm_name: str
+    npm_version: str
+    max_unpacked: int = 50 * 1024 * 1024
+    sdk_version: str = ""  # what it was planned from (for the release record)
+    source_tag: str = ""
+    commit: str = ""
+
+
+def refuse(check: str, detail: str) -> UploadRefused:
+    return UploadRefused(f"upload check `{check}` failed: {detail}; nothing uploaded")
 
 
 @dataclass(frozen=True)
@@ -83,7 +129,7 @@ def check_dist_tag(tag: str) -> str:
 
 
 def check_provenance_npm(tc: Toolchain) -> None:
-    problem = provenance_problem(npmtool.npm_version(tc))
+    problem = provenance_problem(npm_registry.npm_version(tc))
     if problem:
         raise MirrorError(problem)
 
@@ -95,11 +141,101 @@ def check_integrity(integrity: str) -> None:
         raise UsageError(f"{problem}; pass the integrity `publish.build` printed")
 
 
+@contextmanager
+def private_copy(tgz: Path) -> Iterator[Path]:
+    """One copy of `tgz` in a fresh 0700 directory, read once as a plain file (no link, no
+    device, at most `MAX_TARBALL` bytes); removed afterwards. Everything reads this copy."""
+    if tgz.is_symlink() or not tgz.is_file():
+        raise UsageError(f"--tarball {tgz} is not a plain file; pass the .tgz publish.build wrote")
+    try:
+        data = plainfiles.read_plain(tgz, max_bytes=MAX_TARBALL)
+    except MirrorError as exc:
+        raise refuse("plain file", str(exc)) from None
+    private = Path(tempfile.mkdtemp(prefix="sdkmirror-upload-"))  # mode 0700
+    try:
+        copy = private / "package.tgz"
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o400)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        yield copy
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def check_bytes(copy: Path, expected: Expected) -> dict[str, Any]:
+    """Every check of the private copy; its package.json when all pass."""
+    size = copy.stat().st_size
+    if size > MAX_TARBALL:
+        raise refuse("size", f"the tarball has {size} bytes, more than {MAX_TARBALL}")
+    try:
+        with tarfile.open(copy, "r:gz") as tar:
+            members = []
+            for member in tar:  # streamed: a bounded count, never a recursion
+                members.append(member)
+                if len(members) > MAX_MEMBERS:
+                    raise refuse("size", f"the tarball has more than {MAX_MEMBERS} entries")
+    except (OSError, tarfile.TarError, EOFError) as exc:
+        raise refuse("format", f"the tarball is not a readable .tgz ({exc})") from None
+    try:
+        report = tarball.inspect(copy)
+    except VerificationFailed as exc:
+        raise refuse("contents", str(exc)) from None
+    if report.unpacked_size > expected.max_unpacked:
+        raise refuse(
+            "size",
+            f"it unpacks to {report.unpacked_size} bytes, more than max_package_bytes "
+            f"({expected.max_unpacked})",
+        )
+    try:
+        pkg = package_json(copy)
+    except UsageError as exc:
+        raise refuse("package.json", str(exc)) from None
+    name, version = pkg.get("name"), pkg.get("version")
+    if name != expected.npm_name:
+        raise refuse("name", f"the package is {versions.shown(str(name))}, not {expected.npm_name}")
+    if version != expected.npm_version:
+        raise refuse(
+            "version",
+            f"the package is version {versions.shown(str(version))}, not the planned "
+            f"{expected.npm_version}",
+        )
+    scripts = [k for k in LIFECYCLE if k in pkg]
+    if scripts:
+        raise refuse("lifecycle scripts", f"package.json has {', '.join(scripts)}")
+    bins = [k for k in EXECUTABLES if k in pkg]
+    if bins:
+        raise refuse("bin", f"package.json has {', '.join(bins)}")
+    extra = sorted(set(pkg) - ALLOWED_KEYS)
+    if extra:
+        raise refuse("package.json allow-list", f"unexpected field {extra[0]!r}")
+    files = pkg.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise refuse("files", "package.json has no `files` list")
+    outside = [f for f in report.files if not within(f, files)]
+    if outside:
+        raise refuse("files", f"{outside[0]!r} is not within `files` {files}")
+    return pkg
+
+
+def within(path: str, patterns: list[str]) -> bool:
+    """Whether `path` (relative to the package) is one `files` entry or lies under one."""
+    if path in ALWAYS_PACKED:
+        return True
+    for raw in patterns:
+        pat = raw.strip("/").removeprefix("./")
+        if not pat:
+            continue
+        if path == pat or path.startswith(pat + "/") or fnmatch.fnmatchcase(path, pat):
+            return True
+    return False
+
+
 def upload(
     tc: Toolchain,
     tgz: Path,
-    integrity: str,
+    integrity: str | None,
     *,
+    expected: Expected,
     registry: str,
     dist_tag: str | None = None,
     dry_run: bool = True,
@@ -107,24 +243,53 @@ def upload(
     before_upload: Callable[[], None] | None = None,
     on_plan: Callable[[Action, str], None] | None = None,
 ) -> UploadResult:
-    """Check the tarball against `integrity`, decide against the registry, `npm publish` it.
+    """Copy the tarball privately, check the copy (against `integrity` when given, and every
+    check of `check_bytes`), decide against the registry, `npm publish` that copy.
 
     Same bytes already there: a no-op. Other bytes under that version: `RegistryConflict`."""
     env = os.environ if env is None else env
-    check_integrity(integrity)
+    if integrity is not None:
+        check_integrity(integrity)
     registry = registry_url.parse(registry)
     if dist_tag is not None:
         check_dist_tag(dist_tag)
-    if not tgz.is_file() or tgz.is_symlink():
-        raise UsageError(f"--tarball {tgz} is not a plain file; pass the .tgz publish.build wrote")
-    actual = tarball.integrity(tgz)
-    if actual != integrity:
-        raise VerificationFailed(
-            f"{tgz.name} has integrity {actual[:24]}..., not the expected {integrity[:24]}...; "
-            "nothing uploaded: upload the tarball the build made, unchanged"
+    with private_copy(tgz) as copy:
+        actual = tarball.integrity(copy)
+        if integrity is not None and actual != integrity:
+            raise refuse(
+                "integrity",
+                f"{tgz.name} has integrity {actual[:24]}..., not the expected "
+                f"{integrity[:24]}...: upload the tarball the build made, unchanged",
+            )
+        check_bytes(copy, expected)
+        return _upload(
+            tc,
+            copy,
+            actual,
+            expected,
+            registry=registry,
+            dist_tag=dist_tag,
+            dry_run=dry_run,
+            env=env,
+            before_upload=before_upload,
+            on_plan=on_plan,
         )
-    pkg = package_json(tgz)
-    name, version = str(pkg["name"]), str(pkg["version"])
+
+
+def _upload(
+    tc: Toolchain,
+    tgz: Path,
+    integrity: str,
+    expected: Expected,
+    *,
+    registry: str,
+    dist_tag: str | None,
+    dry_run: bool,
+    env: Mapping[str, str],
+    before_upload: Callable[[], None] | None,
+    on_plan: Callable[[Action, str], None] | None,
+) -> UploadResult:
+    name, version = expected.npm_name, expected.npm_version
     provenance = oidc_requested(env)
     if provenance:
         check_provenance_npm(tc)
@@ -168,3 +333,36 @@ def upload(
     return UploadResult(
         name, version, integrity, registry, dist_tag, action, True, False, provenance, real
     )
+
+
+def plan_expected(
+    cfg: config_mod.Config,
+    source_tag: str,
+    *,
+    origin: str | None = None,
+    version_override: str | None = None,
+) -> Expected:
+    """What the upload of `source_tag` must find, planned without the tarball: the configured
+    name, and the SDK's version at the tag's mirrored commit (read from git, nothing run) or
+    the override recorded for it."""
+    from sdkmirror.infra.gitio import origin_url
+    from sdkmirror.mirror import source
+    from sdkmirror.mirror.ledger import MirrorLedger
+    from sdkmirror.release.publish_plan import check_version_flags, choose_version, resolve_source
+
+    check_version_flags(version_override, None, None)
+    record = resolve_source(source_tag, MirrorLedger(cfg.mirror_ledger).tags)
+    url = origin_url(cfg, origin)
+    with tempfile.TemporaryDirectory(prefix="sdkmirror-plan-") as tmp:
+        tree = Path(tmp) / "source"
+        commit = source.materialize(url, f"refs/tags/{record.name}", tree)
+        if commit != record.commit:
+            raise VerificationFailed(
+                f"{url} gave commit {commit} for {record.name}, the ledger says {record.commit}; "
+                "run `invoke verify` before publishing"
+            )
+        pkg_file = tree / cfg.sdk_dir / "package.json"
+        text = pkg_file.read_text(encoding="utf-8") if pkg_file.is_file() else None
+    sdk = source.sdk_version(text, where=record.name, sdk_dir=cfg.sdk_dir)
+    version = choose_version(sdk, expected=None, override=version_override)
+    return Expected(cfg.npm_name, version, cfg.max_package_bytes, sdk, record.name, commit)

@@ -1,21 +1,28 @@
 """Interface notes: the SDK's declared surface at two releases, its changes classified.
 
 The public surface is what the declarations (`publishConfig.exports`' `types` file) export,
-read by the TypeScript compiler (`api_surface`). Runtime-only exports, such as the bundler's
-helpers re-exported under one-letter names, are not API and never appear here.
+read by the TypeScript compiler (`api_surface`) from the very files that are published: the
+build bundles them (compiler emit, then rollup-plugin-dts) before anything reads them.
+Runtime-only exports, such as the bundler's helpers re-exported under one-letter names, are
+not API and never appear here.
+
+What changed is listed from the two surfaces; whether a change breaks is the compiler's call
+(`api_compat`): it is breaking when code that compiled against the old declarations fails
+against the new, and the notes quote the compiler's reason.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sdkmirror.core import config as config_mod
 from sdkmirror.core.errors import MirrorError, UsageError
 from sdkmirror.infra.toolchain import Toolchain
+from sdkmirror.release.api_compat import Compatibility
 from sdkmirror.release.api_surface import Export, Member, Signature, Surface
 from sdkmirror.release.repackage import entry_points
 
@@ -36,12 +43,15 @@ class Change:
     severity: str  # additive | breaking | breaking for implementers
     old: str = ""
     new: str = ""
+    why: str = ""  # the compiler's verdict, when it judged the change
 
     def describe(self) -> str:
         head = f"`{self.subject}`: {self.change} ({self.severity})"
         if self.old and self.new:
-            return f"{head}: `{self.old}` -> `{self.new}`"
-        return f"{head}: `{self.new or self.old}`" if self.new or self.old else head
+            head = f"{head}: `{self.old}` -> `{self.new}`"
+        elif self.new or self.old:
+            head = f"{head}: `{self.new or self.old}`"
+        return f"{head}; why: {self.why}" if self.why else head
 
 
 @dataclass
@@ -67,8 +77,80 @@ class Delta:
 # --- the diff (pure: surfaces in, changes out) -------------------------------------------------
 
 
-def diff(old: Surface, new: Surface) -> Delta:
-    """Every change between two declared surfaces, classified."""
+def diff(old: Surface, new: Surface, compat: Compatibility | None = None) -> Delta:
+    """Every change between two declared surfaces, classified: by the compiler's verdict
+    when `compat` is given (what the notes use), else by their text alone."""
+    delta = _text_diff(old, new)
+    return delta if compat is None else judge(delta, compat)
+
+
+# Which failure explains a change best: the most specific probe first.
+_PROBE_ORDER = ("setter", "member", "read", "write", "value")
+_COMPATIBLE = "old code still compiles against it (checked by the compiler)"
+
+
+def judge(delta: Delta, compat: Compatibility) -> Delta:
+    """Each change's severity from the compiler: breaking with the compiler's reason when a
+    probe written for the old declarations fails on the new, additive when all compile.
+    A failure no listed change explains (a setter gone, say) becomes a change of its own."""
+    used: set[tuple[str, str | None, str]] = set()
+    judged = Delta()
+    for c in delta.changes:
+        if c.change == "export added":
+            judged.changes.append(c)
+            continue
+        if c.change == "export removed":
+            why = f"code that imports `{c.subject}` no longer compiles"
+            judged.changes.append(replace(c, severity=BREAKING, why=why))
+            continue
+        name, _, member = c.subject.partition(".")
+        breaks = compat.breaks(name)
+        if member:
+            hits = [f for f in breaks if f.member == member or f"'{member}'" in f.message]
+        else:
+            hits = list(breaks)
+        if c.change == "member removed" and not hits:
+            why = f"code that reads `{c.subject}` no longer compiles"
+            judged.changes.append(replace(c, severity=BREAKING, why=why))
+            continue
+        if hits:
+            hits.sort(key=lambda f: _PROBE_ORDER.index(f.probe))
+            used.update((name, f.member, f.probe) for f in hits)
+            change = _label(hits[0].probe) if hits[0].probe == "setter" else c.change
+            why = _clip(hits[0].why(name))
+            judged.changes.append(replace(c, change=change, severity=BREAKING, why=why))
+        else:
+            judged.changes.append(replace(c, severity=ADDITIVE, why=_COMPATIBLE))
+    explained = {(n, m) for n, m, _ in used}
+    for name in sorted(compat.failures):
+        for f in compat.breaks(name):
+            # One entry per member (or per export, for a failure not tied to a member).
+            if (name, f.member) in explained or (f.member is None and (name, None) in explained):
+                continue
+            explained.add((name, f.member))
+            subject = f"{name}.{f.member}" if f.member else name
+            judged.changes.append(
+                Change(subject, _label(f.probe), BREAKING, why=_clip(f.why(name)))
+            )
+    return judged
+
+
+def _label(probe: str) -> str:
+    return {
+        "setter": "no longer writable",
+        "write": "no longer accepts what old code passes",
+        "read": "no longer fits old code",
+        "member": "type changed",
+        "value": "no longer usable as before",
+    }.get(probe, "changed")
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _text_diff(old: Surface, new: Surface) -> Delta:
+    """Every change between two declared surfaces, classified by their text."""
     delta = Delta()
     a, b = old.exports, new.exports
     for name in sorted(set(b) - set(a)):
@@ -197,6 +279,33 @@ def surface(sdk_dir: Path, sdk_pkg: Mapping[str, Any], tc: Toolchain, cache_dir:
     return api_surface.read(declarations_file(sdk_dir, sdk_pkg), tc, cache_dir)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A release's surface and a copy of the bundled declarations it was read from (kept for
+    the compiler's comparison with the next release, after the build tree is gone)."""
+
+    surface: Surface
+    declarations: Path
+
+
+def snapshot(
+    sdk_dir: Path, sdk_pkg: Mapping[str, Any], tc: Toolchain, cache_dir: Path, keep: Path
+) -> Snapshot:
+    """Read the surface of a built SDK and copy its declarations to `keep`."""
+    source = declarations_file(sdk_dir, sdk_pkg)
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, keep)
+    return Snapshot(surface(sdk_dir, sdk_pkg, tc, cache_dir), keep)
+
+
+def compare(old: Snapshot, new: Snapshot, tc: Toolchain, cache_dir: Path) -> Delta:
+    """The changes from `old` to `new`, judged by the compiler."""
+    from sdkmirror.release import api_compat
+
+    compat = api_compat.compare(old.declarations, new.declarations, tc, cache_dir)
+    return diff(old.surface, new.surface, compat)
+
+
 def markdown(
     delta: Delta, *, version: str, from_tag: str, to_tag: str, from_version: str, to_version: str
 ) -> str:
@@ -228,8 +337,13 @@ def main(
     origin: str | None = None,
     upstream: str | None = None,
     cfg: Any = None,
+    json_out: bool = False,
 ) -> str:
-    """Build both mirror tags, diff their declared surfaces, print a draft RELEASES.md entry."""
+    """Build both mirror tags, diff their declared surfaces, print a draft RELEASES.md entry.
+
+    The entry (markdown, or with `json_out` the delta as JSON) is the result, on stdout; the
+    summary table goes to stderr so that `> notes.md` holds the entry alone.
+    """
     from sdkmirror.core import config as config_mod
     from sdkmirror.infra import console
     from sdkmirror.infra.gitio import origin_url
@@ -242,20 +356,23 @@ def main(
     url = origin_url(cfg, origin)
     tags = MirrorLedger(cfg.mirror_ledger).tags
     records = [resolve_source(t, tags) for t in (from_tag, to_tag)]
-    surfaces: list[Surface] = []
+    snapshots: list[Snapshot] = []
     versions: list[str] = []
     with exclusive(cfg.work_dir, cfg.lock_timeout, "release.notes"):
-        for record in records:
+        keep = cfg.work_dir / "notes" / "declarations"
+        for i, record in enumerate(records):
             workdir = cfg.work_dir / "notes" / record.commit[:12]
             shutil.rmtree(workdir, ignore_errors=True)
             workdir.mkdir(parents=True)
             built = build_tag(cfg, record, url, workdir)
+            tc = built.toolchain
             with console.step(f"reading the public surface of {record.name}"):
-                surfaces.append(
-                    surface(built.sdk_dir, built.sdk_pkg, built.toolchain, cfg.cache_dir)
+                snapshots.append(
+                    snapshot(built.sdk_dir, built.sdk_pkg, tc, cfg.cache_dir, keep / f"{i}.d.mts")
                 )
             versions.append(str(built.sdk_pkg.get("version")))
-    delta = diff(*surfaces)
+        with console.step("judging the changes with the compiler"):
+            delta = compare(snapshots[0], snapshots[1], tc, cfg.cache_dir)
     text = markdown(
         delta,
         version=versions[1],
@@ -278,7 +395,18 @@ def main(
             ],
         )
     )
-    console.out.print(text, markup=False, end="")
+    if json_out:
+        console.result_json(
+            {
+                "from": {"tag": from_tag, "sdk_version": versions[0]},
+                "to": {"tag": to_tag, "sdk_version": versions[1]},
+                "classification": delta.classification,
+                "changes": [asdict(c) for c in delta.changes],
+                "markdown": text,
+            }
+        )
+    else:
+        console.out.file.write(text)
     return text
 
 

@@ -210,7 +210,7 @@ def main(
         override_reason=override_reason or None,
     )
     title = f"Release record {facts.npm_version}" + (" (dry run)" if dry_run else "")
-    console.show(console.table(title, ["fact", "value"], facts.rows()))
+    console.result(console.table(title, ["fact", "value"], facts.rows()))
     if not push:
         _record_here(cfg, facts, dry_run=dry_run)
         return

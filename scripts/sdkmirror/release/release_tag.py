@@ -144,11 +144,11 @@ def main(
                 else ("push" if push else "dry run: print the push"),
             ),
         ]
-        console.show(console.table("release tag", ["", ""], rows))
+        console.result(console.table("release tag", ["", ""], rows))
         if plan.state is TagState.CREATE:
             if push:
                 repo.push_atomic(url, {f"refs/tags/{plan.name}": plan.commit})
-                console.info(f"pushed {plan.name} -> {plan.commit[:12]} to {url}")
+                console.result(f"pushed {plan.name} -> {plan.commit[:12]} to {url}")
                 console.manual(plan.dispatch_argv, f"start the publish of {plan.version}")
             else:
                 console.manual(

@@ -14,11 +14,11 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sdkmirror.core.errors import ExitCode, VerificationFailed
+from sdkmirror.core.errors import ExitCode, MirrorError, VerificationFailed
 from sdkmirror.infra import npmtool
 from sdkmirror.infra.toolchain import Toolchain
 
@@ -29,6 +29,15 @@ ATTW_VERSION = "0.18.5"
 # the profile ignores exactly those and still checks node16-ESM and bundler resolution.
 ATTW_PROFILE = "esm-only"
 ATTW_IGNORED = ("node10", "node16-cjs")  # what that profile ignores; its JSON still lists them
+# `@types/node` per Node major: the declarations use Node's globals (`Buffer`, `NodeJS`), so a
+# consumer needs the types of the Node line the upstream runs on (its toolchain's major).
+TYPES_NODE = {
+    20: "20.19.43",
+    22: "22.20.7",
+    24: npmtool.TYPES_NODE_VERSION,
+    25: "25.9.12",
+    26: "26.6.11",
+}
 RESOLUTIONS: dict[str, dict[str, str]] = {
     "nodenext": {"module": "nodenext", "moduleResolution": "nodenext"},
     "bundler": {"module": "esnext", "moduleResolution": "bundler"},
@@ -64,6 +73,8 @@ for (const file of files) {
 }
 process.stdout.write(JSON.stringify(out));
 """
+AUDIT_SCRIPT = Path(__file__).resolve().parent / "js" / "audit-declarations.mjs"
+RUNTIME_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
 _TS_ERROR = re.compile(r"^(?P<where>.*?)\((?P<line>\d+),\d+\): error (?P<msg>TS\d+: .*)$", re.M)
 
 
@@ -87,6 +98,7 @@ class ExportNames:
 class TypeCheckResult:
     exports: dict[str, ExportNames]  # subpath ("." or "./x") -> its declared exports
     resolutions: tuple[str, ...]
+    failed: dict[str, TypeCheckFailed] = field(default_factory=dict)  # with keep_going only
 
     @property
     def count(self) -> int:
@@ -188,6 +200,7 @@ def export_names(tc: Toolchain, typescript_dir: Path, files: Sequence[Path]) -> 
         res = tc.run(
             [tc.node, script, typescript_dir, *[str(Path(f).resolve()) for f in files]],
             cwd=Path(tmp),
+            readable=[_project_of(Path(f)) for f in files],  # what the files import, too
             what="reading the declared exports",
             timeout=300,
         )
@@ -201,19 +214,96 @@ def export_names(tc: Toolchain, typescript_dir: Path, files: Sequence[Path]) -> 
     return out
 
 
+def published_declarations(pkg_dir: Path) -> list[Path]:
+    """Every declaration file the package ships (not its dependencies')."""
+    found = [
+        p
+        for pattern in ("*.d.ts", "*.d.mts", "*.d.cts")
+        for p in pkg_dir.rglob(pattern)
+        if "node_modules" not in p.relative_to(pkg_dir).parts and p.is_file()
+    ]
+    return sorted(found)
+
+
+def audit(tc: Toolchain, typescript_dir: Path, pkg_dir: Path, files: Sequence[Path]) -> None:
+    """The published declarations hold no code (an initializer or a body in an ambient
+    context) and import nothing but the package's runtime dependencies and Node builtins."""
+    pkg = json.loads((pkg_dir / "package.json").read_text(encoding="utf-8"))
+    allowed = sorted({n for f in RUNTIME_FIELDS for n in (pkg.get(f) or {})})
+    with tempfile.TemporaryDirectory(prefix="sdkmirror-audit-") as tmp:
+        job = Path(tmp) / "job.json"
+        job.write_text(json.dumps({"files": [str(f) for f in files], "allowed": allowed}))
+        res = tc.run(
+            [tc.node, AUDIT_SCRIPT, typescript_dir, job],
+            cwd=Path(tmp),
+            readable=[pkg_dir],
+            what="auditing the published declarations",
+            timeout=300,
+        )
+    problems = json.loads(res.stdout)["problems"]
+    if not problems:
+        return
+    p = problems[0]
+    where = f"{Path(p['file']).relative_to(pkg_dir)}:{p['line']}"
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    if p["kind"] == "import":
+        raise TypeCheckFailed(
+            f"the published declarations import {p['detail']!r} ({where}){more}, which a "
+            "consumer does not get: it is neither a runtime dependency nor a Node builtin; "
+            "inline its types or make it a dependency"
+        )
+    what = "an initializer" if p["kind"] == "initializer" else "a body"
+    raise TypeCheckFailed(
+        f"the published declarations have {what} in an ambient context at {where} "
+        f"(`{p['detail']}`: {p['snippet']}){more}; declarations must come from the compiler's "
+        "declaration emit, not from source"
+    )
+
+
+def _project_of(path: Path) -> Path:
+    """The project a file was installed into (above its `node_modules`), else its directory."""
+    resolved = path.resolve()
+    for parent in resolved.parents:
+        if parent.name == "node_modules":
+            return parent.parent
+    return resolved.parent
+
+
 def install(tc: Toolchain, cache_dir: Path) -> Path:
     """TypeScript and `@types/node`, pinned, installed once into the cache (like publint), so
     the check needs no registry beyond what the tarball's own dependencies do."""
     return npmtool.typescript(tc, cache_dir)
 
 
+def types_node(tc: Toolchain, cache_dir: Path) -> Path:
+    """The `@types` directory holding `@types/node` for the toolchain's Node major."""
+    major = int(str(tc.spec.node).split(".")[0])
+    pin = TYPES_NODE.get(major)
+    if pin is None:
+        raise TypeCheckFailed(
+            f"no @types/node is pinned for Node {major} (known: "
+            f"{', '.join(map(str, TYPES_NODE))}); add its version to typecheck.TYPES_NODE"
+        )
+    if pin == npmtool.TYPES_NODE_VERSION:  # installed beside the pinned TypeScript
+        return install(tc, cache_dir) / "node_modules" / "@types"
+    home = npmtool.install(cache_dir / "types-node" / str(major), "@types/node", pin, tc)
+    return home / "node_modules" / "@types"
+
+
 def typecheck(
-    tc: Toolchain, cache_dir: Path, source: Path | Sequence[str], name: str, workdir: Path
+    tc: Toolchain,
+    cache_dir: Path,
+    source: Path | Sequence[str],
+    name: str,
+    workdir: Path,
+    *,
+    keep_going: bool = False,
 ) -> TypeCheckResult:
     """Install the package into an empty consumer and compile an import of every export.
 
     `source` is the tarball, or the `npm install` arguments that fetch the package from a
-    registry (what a consumer of the published version gets)."""
+    registry (what a consumer of the published version gets). With `keep_going`, a
+    resolution that fails is recorded in the result (`failed`) and the next one still runs."""
     install_args = [str(source)] if isinstance(source, Path) else list(source)
     home = install(tc, cache_dir)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -231,6 +321,7 @@ def typecheck(
             *install_args,
         ],
         cwd=workdir,
+        network=True,
         what=f"installing {name} into an empty consumer",
         timeout=600,
     )
@@ -243,10 +334,12 @@ def typecheck(
     if missing:
         raise TypeCheckFailed(f"{name}'s exports name the declarations {missing[0]}, not packed")
     ts_dir = home / "node_modules" / "typescript"
+    audit(tc, ts_dir, pkg_dir, published_declarations(pkg_dir))
     names = export_names(tc, ts_dir, [pkg_dir / t for t in subpaths.values()])
     exports = dict(zip(subpaths, names, strict=True))
     (workdir / "consumer.ts").write_text(consumer_source(name, exports), encoding="utf-8")
-    type_roots = home / "node_modules" / "@types"
+    type_roots = types_node(tc, cache_dir)
+    failed: dict[str, TypeCheckFailed] = {}
     for resolution in RESOLUTIONS:
         config = workdir / f"tsconfig.{resolution}.json"
         config.write_text(json.dumps(tsconfig(resolution, type_roots), indent=2), "utf-8")
@@ -258,11 +351,13 @@ def typecheck(
         )
         if res.returncode != 0:
             first = first_error(res.output) or (res.output.strip().splitlines() or ["?"])[0]
-            raise TypeCheckFailed(
+            failed[resolution] = TypeCheckFailed(
                 f"a strict consumer (skipLibCheck off, {resolution} resolution) cannot "
                 f"type-check {name}: {first}"
             )
-    return TypeCheckResult(exports, tuple(RESOLUTIONS))
+            if not keep_going:
+                raise failed[resolution]
+    return TypeCheckResult(exports, tuple(RESOLUTIONS), failed)
 
 
 def attw(tc: Toolchain, cache_dir: Path, tgz: Path) -> None:
@@ -323,3 +418,23 @@ def check(tc: Toolchain, cache_dir: Path, tgz: Path, name: str, workdir: Path) -
     result = typecheck(tc, cache_dir, tgz, name, workdir)
     attw(tc, cache_dir, tgz)
     return result
+
+
+def steps(tc: Toolchain, cache_dir: Path, tgz: Path, name: str, workdir: Path) -> dict[str, str]:
+    """Each consumer check on its own (the sweep's columns): `tsc nodenext`, `tsc bundler`,
+    `attw` -> "" when it passes, else its one-line failure. One that cannot start (the
+    install, the audit) fails both compilations."""
+    out: dict[str, str] = {}
+    try:
+        result = typecheck(tc, cache_dir, tgz, name, workdir, keep_going=True)
+        for resolution in RESOLUTIONS:
+            failure = result.failed.get(resolution)
+            out[f"tsc {resolution}"] = str(failure) if failure else ""
+    except MirrorError as exc:
+        out |= {f"tsc {r}": str(exc) for r in RESOLUTIONS}
+    try:
+        attw(tc, cache_dir, tgz)
+        out["attw"] = ""
+    except MirrorError as exc:
+        out["attw"] = str(exc)
+    return out

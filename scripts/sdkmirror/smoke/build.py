@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from sdkmirror.core import reports
 from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.config import Config, ToolchainSpec
@@ -22,6 +24,7 @@ from sdkmirror.infra import console, node_exports
 from sdkmirror.infra.gitio import ls_remote
 from sdkmirror.infra.toolchain import Toolchain, provision, read_declarations, support
 from sdkmirror.mirror.source import materialize
+from sdkmirror.smoke import build_cache, build_key
 
 PASS, FAIL, UNSUPPORTED = "pass", "fail", "unsupported"
 UPSTREAM, OUR_ENV = "upstream-breaking", "our-env"
@@ -144,6 +147,7 @@ class BuildOutcome:
     durations: dict[str, float] = field(default_factory=dict)
     exports: list[str] = field(default_factory=list)
     log: str = ""
+    cache: str = ""  # "hit" (restored from the build cache), "miss" (built, stored), "" (off)
 
     @property
     def ok(self) -> bool:
@@ -187,8 +191,17 @@ if (names.length === 0) { console.error("the entry point exposes no export"); pr
 """
 
 
-def build(source_dir: Path, toolchain: Toolchain, cfg: Config) -> BuildOutcome:
-    """Scoped frozen install, the SDK's own build, then the artifact check."""
+def build(
+    source_dir: Path,
+    toolchain: Toolchain,
+    cfg: Config,
+    *,
+    phases: tuple[str, ...] = ("install", "build"),
+) -> BuildOutcome:
+    """Scoped frozen install, the SDK's own build, then the artifact check.
+
+    `phases=("install",)` only installs: for a `dist/` restored from the build cache that a
+    later step (the declaration bundling) reads beside the workspace's `node_modules`."""
     sdk_dir = source_dir / cfg.sdk_dir
     dist_dir = sdk_dir / "dist"
     tc = toolchain.with_store(cfg.pnpm_store)
@@ -222,42 +235,182 @@ def build(source_dir: Path, toolchain: Toolchain, cfg: Config) -> BuildOutcome:
         ),
         ("build", [tc.pnpm, "--filter", cfg.sdk_package, "--fail-if-no-match", "build"]),
     )
-    for phase, argv in steps:
+    for phase, argv in (step for step in steps if step[0] in phases):
         with console.step(f"pnpm {phase} ({toolchain.spec.id})"):
             start = time.monotonic()
-            res = tc.run(argv, cwd=source_dir, check=False, timeout=1800)
+            # Only the install reaches the network and writes the store (pnpm checks the
+            # content hashes of what it takes from there); the build gets neither.
+            install = phase == "install"
+            if install:
+                cfg.pnpm_store.mkdir(parents=True, exist_ok=True)
+            res = tc.run(
+                argv,
+                cwd=source_dir,
+                network=install,
+                writable=[cfg.pnpm_store] if install else [],
+                check=False,
+                timeout=1800,
+            )
             outcome.durations[phase] = round(time.monotonic() - start, 2)
         outcome.log += f"$ {' '.join(str(a) for a in argv[1:])}\n{res.output}\n"
         if res.returncode != 0:
             outcome.status, outcome.category = FAIL, classify(res.output, phase=phase)
             outcome.reason = f"pnpm {phase} exited {res.returncode}: {_headline(res.output)}"
             return outcome
-    _check_artifacts(outcome, tc)
+    _check_artifacts(outcome, tc, source_dir)
     return outcome
 
 
-def _check_artifacts(outcome: BuildOutcome, tc: Toolchain) -> None:
+# --- through the build cache -------------------------------------------------------------------
+
+# The modules whose code decides what a build stage produces: an edit to them is a new key.
+BUILD_CODE = ("smoke/build.py", "infra/toolchain.py", "infra/sandbox.py")
+
+
+def cache_key(
+    source_dir: Path,
+    tc: Toolchain,
+    cfg: Config,
+    *,
+    stage: str = "build",
+    extra: Mapping[str, str] | None = None,
+    code: tuple[str, ...] = (),
+) -> build_key.BuildKey:
+    """The key of building the SDK in `source_dir` with `tc` up to `stage`."""
+    return build_key.compute(
+        source_dir,
+        sdk_dir=cfg.sdk_dir,
+        sdk_package=cfg.sdk_package,
+        toolchain={"node": tc.node_version, "pnpm": tc.pnpm_version},
+        stage=stage,
+        extra={**(extra or {}), "code": build_key.code_digest(*BUILD_CODE, *code)},
+    )
+
+
+def restore(
+    cache: build_cache.BuildCache,
+    key: build_key.BuildKey,
+    source_dir: Path,
+    tc: Toolchain,
+    cfg: Config,
+) -> BuildOutcome | None:
+    """The cached outputs for `key` copied into `source_dir` and checked like a fresh build's
+    (the files `publishConfig.exports` names, the import); None when there are none. The
+    caller holds the key (`cache.hold`)."""
+    entry = cache.lookup(key)
+    if entry is None:
+        return None
+    sdk_dir = source_dir / cfg.sdk_dir
+    dist_dir = sdk_dir / "dist"
+    start = time.monotonic()
+    shutil.rmtree(dist_dir, ignore_errors=True)
+    try:
+        cache.restore(entry, "dist", dist_dir)
+        with tempfile.TemporaryDirectory(prefix="sdkmirror-cached-") as scratch:
+            used = Path(scratch) / "package.json"
+            cache.restore(entry, "package.json", used)
+            same = used.read_bytes() == (sdk_dir / "package.json").read_bytes()
+    except (build_cache.CacheMiss, FileNotFoundError):
+        shutil.rmtree(dist_dir, ignore_errors=True)
+        return None
+    if not same:  # the key covers the SDK's directory: only a damaged entry gets here
+        console.warn(f"build cache entry {key.short} was built from another package.json")
+        shutil.rmtree(dist_dir, ignore_errors=True)
+        return None
+    pkg = _read_json(sdk_dir / "package.json") or {}
+    outcome = BuildOutcome(PASS, None, "", sdk_dir, dist_dir, pkg, cache="hit")
+    console.info(f"build cache hit {key.short}: {entry.manifest.get('label', '')}")
+    # The files are checked again; the import ran when the entry was stored (it needs the
+    # workspace installed, which a hit skips) and its exports are recorded with the entry.
+    _check_files(outcome)
+    outcome.exports = [str(name) for name in entry.meta.get("exports") or []]
+    outcome.durations["restore"] = round(time.monotonic() - start, 2)
+    return outcome
+
+
+def store(
+    cache: build_cache.BuildCache, key: build_key.BuildKey, outcome: BuildOutcome, cfg: Config
+) -> None:
+    """Keep a passing build's outputs (its `dist/` and `package.json`) under `key`."""
+    if not outcome.ok:
+        return
+    version = outcome.package_json.get("version")
+    label = f"{cfg.sdk_package}@{version} ({key.inputs.get('stage')})"
+    cache.store(
+        key,
+        {"dist": outcome.dist_dir, "package.json": outcome.sdk_dir / "package.json"},
+        label=label,
+        meta={"durations": outcome.durations, "exports": outcome.exports},
+    )
+
+
+def build_cached(
+    source_dir: Path,
+    tc: Toolchain,
+    cfg: Config,
+    cache: build_cache.BuildCache | None,
+    *,
+    install_on_hit: bool = False,
+) -> BuildOutcome:
+    """`build`, unless the cache holds this tree's build with this toolchain: then its outputs,
+    checked. `install_on_hit` still installs the workspace for a step that needs it."""
+    if cache is None:
+        return build(source_dir, tc, cfg)
+    key = cache_key(source_dir, tc, cfg)
+    with cache.hold(key):
+        hit = restore(cache, key, source_dir, tc, cfg)
+        if hit is not None:
+            if not (install_on_hit and hit.ok):
+                return hit
+            installed = build(source_dir, tc, cfg, phases=("install",))
+            installed.cache = "hit"
+            return installed
+        outcome = build(source_dir, tc, cfg)
+        outcome.cache = "miss"
+        store(cache, key, outcome, cfg)
+        return outcome
+
+
+def _check_artifacts(outcome: BuildOutcome, tc: Toolchain, source_dir: Path) -> None:
+    entry = _check_files(outcome)
+    if entry is not None:
+        _check_import(outcome, tc, entry, source_dir)
+
+
+def _check_files(outcome: BuildOutcome) -> str | None:
+    """The files `publishConfig.exports` names exist; returns the entry point to import."""
     files = export_files(outcome.package_json)
     if not files:
         outcome.status, outcome.category = FAIL, "artifacts"
         outcome.reason = "publishConfig.exports names no file"
-        return
+        return None
     missing = [f for f in files if not (outcome.sdk_dir / f).is_file()]
     if missing:
         outcome.status, outcome.category = FAIL, "artifacts"
         outcome.reason = f"publishConfig.exports names missing files: {', '.join(missing)}"
         outcome.log += outcome.reason + "\n"
-        return
+        return None
     entry = entry_point(outcome.package_json)
     if entry is None:
         outcome.status, outcome.category = FAIL, "artifacts"
         outcome.reason = "publishConfig.exports has no import/default entry point"
-        return
+        return None
+    return entry
+
+
+def _check_import(outcome: BuildOutcome, tc: Toolchain, entry: str, source_dir: Path) -> None:
+    """The entry point imports in this Node (beside the workspace's `node_modules`)."""
     with tempfile.TemporaryDirectory(prefix="sdkmirror-import-") as scratch:
         script = Path(scratch) / "check.mjs"
         script.write_text(_IMPORT_CHECK, encoding="utf-8")
         url = (outcome.sdk_dir / entry).resolve().as_uri()
-        res = tc.run([tc.node, script, url], cwd=Path(scratch), check=False, timeout=120)
+        res = tc.run(
+            [tc.node, script, url],
+            cwd=Path(scratch),
+            readable=[source_dir],  # the entry and the dependencies it imports
+            check=False,
+            timeout=120,
+        )
     outcome.log += f"$ node check.mjs {entry}\n{res.output}\n"
     if res.returncode != 0:
         outcome.status, outcome.category = FAIL, "artifacts"
@@ -386,11 +539,14 @@ def run_smoke(
         else:
             console.info(f"node {tc.node_version}, pnpm {tc.pnpm_version} ({tc.bin_dir})")
             entry["versions"] = {"node": tc.node_version, "pnpm": tc.pnpm_version}
-            outcome = build(tree, tc, cfg)
+            outcome = build_cached(tree, tc, cfg, build_cache.for_config(cfg))
+            entry["cache"] = outcome.cache or "off"
             entry.update(
                 status=outcome.status,
                 category=outcome.category,
-                reason=outcome.reason or f"built; exports: {', '.join(outcome.exports)}",
+                reason=outcome.reason
+                or ("cached build" if outcome.cache == "hit" else "built")
+                + f"; exports: {', '.join(outcome.exports)}",
                 log_tail=_tail(outcome.log),
             )
             entry["durations"].update(outcome.durations)
@@ -400,7 +556,7 @@ def run_smoke(
         shutil.rmtree(tree, ignore_errors=True)
     report = {"kind": "smoke", "upstream": url, "ref": ref, "commit": sha, "results": [entry]}
     json_path, md_path = write_report(report, report_dir, report_name(spec))
-    console.show(summary_table(report))
+    console.result(summary_table(report))
     console.info(f"{entry['status']}: {entry['reason']}")
     return SmokeResult(report, json_path, md_path, outcome)
 
@@ -487,7 +643,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_table(report: Mapping[str, Any]) -> object:
+def summary_table(report: Mapping[str, Any]) -> Table:
     """The terminal's narrower table: reasons and next steps are printed on their own lines."""
     keep = [0, 1, 2, 4, 5, 6]
     rows = [[row[i] for i in keep] for row in _rows(report)]

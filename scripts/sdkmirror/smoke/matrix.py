@@ -106,7 +106,7 @@ def main(*, upstream: str | None, ref: str | None, write: bool) -> MatrixUpdate:
     available = toolchain.available_node_versions(tc)
     latest = toolchain.latest_pnpm(tc, int(decl.pnpm.split(".")[0])) if decl.pnpm else None
     update = plan(path, decl, available, latest)
-    console.show(
+    console.result(
         console.table(
             "proposed smoke matrix",
             ["toolchain", "allow_failure", "now"],
@@ -117,11 +117,11 @@ def main(*, upstream: str | None, ref: str | None, write: bool) -> MatrixUpdate:
         )
     )
     if not update.changed:
-        console.info("the matrix already follows the upstream's declarations; nothing to write")
+        console.result("the matrix already follows the upstream's declarations; nothing to write")
     elif write:
         console.out.print(update.diff, markup=False, highlight=False, end="")
         apply(update)
-        console.info(f"wrote {path}")
+        console.result(f"wrote {path}")
     else:
         console.out.print(update.diff, markup=False, highlight=False, end="")
         again = ["invoke", "toolchains.update", "--ref", ref, "--write"]
