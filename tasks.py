@@ -47,28 +47,32 @@ REMOTE_HELP = {
         **REMOTE_HELP,
         "dry_run": "print the plan; push nothing and write no ledger",
         "report": "write the run's report as JSON to this path",
+        "json": "print the run's report as JSON (schema 1) on stdout (the table goes to stderr)",
     }
 )
 @guarded
-def sync(c, upstream=None, origin=None, dry_run=False, report=None):
+def sync(c, upstream=None, origin=None, dry_run=False, report=None, json=False):
     """Fast-forward the mirror branch and mirror new release tags, atomically."""
     from sdkmirror.mirror import sync as sync_mod
 
-    sync_mod.main(upstream=upstream, origin=origin, dry_run=dry_run, report=report)
+    sync_mod.main(upstream=upstream, origin=origin, dry_run=dry_run, report=report, json_out=json)
 
 
 @task(
     help={
         **REMOTE_HELP,
         "upstream": "upstream git URL: also list its release tags not mirrored yet (information)",
+        "json": "print the audit as JSON (schema 1) on stdout (the tables go to stderr)",
+        "repair": "restore mirror tags moved or deleted on origin from the ledger (plan first)",
+        "dry_run": "with --repair: print the plan only (default); --no-dry-run pushes it",
     }
 )
 @guarded
-def verify(c, origin=None, upstream=None):
+def verify(c, origin=None, upstream=None, json=False, repair=False, dry_run=True):
     """Audit the mirror against the ledger: tags unmoved, release branches on their tags."""
     from sdkmirror.mirror import verify as verify_mod
 
-    verify_mod.main(origin=origin, upstream=upstream)
+    verify_mod.main(origin=origin, upstream=upstream, json_out=json, repair=repair, dry_run=dry_run)
 
 
 ns.add_task(sync)
@@ -578,7 +582,7 @@ ns.add_collection(
 @task(
     help={
         **REMOTE_HELP,
-        "json": "print the status as JSON on stdout (the table still goes to stderr)",
+        "json": "print the status as JSON (schema 1) on stdout (the table goes to stderr)",
     }
 )
 @guarded

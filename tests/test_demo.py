@@ -358,4 +358,4 @@ def test_demo_writes_the_health_page(demo_run: DemoRun) -> None:
     assert [r["version"] for r in data["releases"]] == versions[::-1]
     published = {r["version"]: r["npm"]["version"] for r in data["releases"]}
     assert published[NEWER.cli] == NEWER.sdk and published[OLDER.cli] == OLDER.sdk
-    assert data["latest_smoke"]["ref"] == "upstream-main"
+    assert data["latest_smoke"]["ref"] == sample.TAG.format(versions[-1])  # the one published

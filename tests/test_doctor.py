@@ -74,9 +74,10 @@ def test_the_table_is_the_result_on_stdout(project: Project, httpserver: HTTPSer
     lines = cp.stdout.splitlines()
     assert lines[0] == f"Repository settings of {REPO}"
     assert lines[1].split() == ["check", "state", "detail", "fix"]
-    assert len(lines) == 2 + 6  # one unwrapped line per check, however long its detail
+    assert len(lines) == 2 + 7  # one unwrapped line per check, however long its detail
     assert all(" ok " in ln for ln in lines[2:])
-    assert cp.stderr.strip() == "doctor: ok (6 checks)"
+    assert lines[2].split()[0] == "sandbox"  # this machine's own check comes first
+    assert cp.stderr.strip() == "doctor: ok (7 checks)"
 
 
 def test_no_repository_anywhere_is_one_plain_error(project: Project) -> None:

@@ -221,7 +221,7 @@ def test_verify_flags_an_unregistered_patch_branch(mirrored, repos):
     assert [(v.rule, v.ref) for v in found] == [("unregistered-patch-branch", "patch-rogue")]
     cp = mirrored.invoke("verify", "--origin", str(repos.origin))
     assert cp.returncode == VerificationFailed.exit_code
-    assert "unregistered-patch-branch" in cp.stderr
+    assert "unregistered-patch-branch" in cp.stdout  # the result, on stdout
 
 
 def test_plan_new_is_pure_and_checks_origin_tag_against_ledger(mirrored, repos):

@@ -285,3 +285,53 @@ def test_the_checkouts_hooks_never_run(
     assert cp.returncode == 0, cp.stderr
     assert sorted(releases_on(origin_main)) == ["0.9.3"]
     assert not marker.exists()
+
+
+def wait_for_lines(procs: list[subprocess.Popen[bytes]], paths: list[Path], text: str) -> None:
+    """Until every process wrote `text` to its log; a process that ended first fails the test."""
+    import time
+
+    while not all(p.exists() and text in p.read_text(errors="replace") for p in paths):
+        ended = [p.args for p in procs if p.poll() is not None]
+        assert not ended, f"a record ended without waiting for the lock: {ended[0]}"
+        time.sleep(0.02)  # polling the logs, not a wait for time to pass
+
+
+def test_ten_concurrent_records_in_one_checkout_keep_all_ten(
+    project: Project, repos: GitRepos, origin_main: Path, tmp_path: Path
+) -> None:
+    # The test holds the checkout's run lock until all ten records are queued on it, then lets
+    # them all go at once: each must see the entries the others wrote before it.
+    from filelock import FileLock
+
+    checkout = clone(repos, project, tmp_path / "c")
+    text = checkout.pyproject.read_text().replace("lock_timeout = 2.0", "lock_timeout = 300.0")
+    checkout.pyproject.write_text(text)
+    versions = [f"0.9.{n}" for n in range(3, 13)]
+    (checkout.root / "state").mkdir()
+    held = FileLock(str(checkout.root / "state" / "run.lock"))
+    held.acquire()
+    logs = [tmp_path / f"{v}.err" for v in versions]
+    procs = []
+    try:
+        for v, log in zip(versions, logs, strict=True):
+            argv = record_args(v, TAG_A, COMMIT_A, "--sdk-version", "0.9.3")
+            with log.open("w") as err:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *argv],
+                        cwd=checkout.root,
+                        env=checkout.env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=err,
+                    )
+                )
+        wait_for_lines(procs, logs, "waiting up to")
+    finally:
+        held.release()
+    codes = [p.wait(timeout=300) for p in procs]
+    assert codes == [0] * 10, [log.read_text() for log in logs]
+    entries = tomllib.loads((checkout.root / "ledger" / "releases.toml").read_text())["releases"]
+    assert sorted(entries) == sorted(versions)
+    notes = (checkout.root / "RELEASES.md").read_text()
+    assert all(f"| {v} |" in notes for v in versions)

@@ -19,7 +19,7 @@ def test_clean_mirror_passes(project, repos):
     do_sync(project, repos)
     cp = project.invoke("verify", "--origin", str(repos.origin))
     assert cp.returncode == 0, cp.stderr
-    assert "verify: ok (2 mirror tag(s)" in cp.stderr
+    assert "verify: ok (2 mirror tag(s)" in cp.stdout  # the result, on stdout
 
 
 def test_force_moved_mirror_tag_is_caught(project, repos):
@@ -144,5 +144,5 @@ def test_upstream_flag_does_not_hide_violations(project, repos, tmp_path):
         "verify", "--origin", str(repos.origin), "--upstream", str(tmp_path / "gone.git")
     )
     assert cp.returncode == VerificationFailed.exit_code
-    assert "release-branch-missing" in cp.stderr
+    assert "release-branch-missing" in cp.stdout
     assert "upstream release tags not compared" in cp.stderr

@@ -9,6 +9,7 @@ import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +82,11 @@ class Config:
     max_package_bytes: int = 50 * 1024 * 1024  # the build output's total size, at most
     build_cache_max_bytes: int = 4 * 1024**3  # the build cache's size before LRU eviction
 
-    @property
+    @cached_property  # one compiled pattern per config: status asks it for every tag
     def tags(self) -> TagPattern:
         return TagPattern(self.release_tag_pattern)
 
-    @property
+    @cached_property
     def release_branches(self) -> TagPattern:
         return TagPattern(self.release_branch_template)
 

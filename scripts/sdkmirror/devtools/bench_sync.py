@@ -177,9 +177,147 @@ def run(releases: int = RELEASES) -> list[str]:
     return lines
 
 
+# --- scale: 100 / 1,000 / 5,000 release tags ----------------------------------------------------
+
+SCALE_TAG = "@moonshot-ai/kimi-code@0.{}.0"
+SCALE_SIZES = (100, 1000, 5000)
+
+
+def _fast_import(bare: Path, first: int, count: int) -> None:
+    """`count` commits on main, each an annotated release tag, in one `git fast-import`."""
+    lines: list[str] = []
+    for i in range(first, first + count):
+        body = f"0.{i}.0\n"
+        msg = f"release 0.{i}.0\n"
+        lines += [
+            "commit refs/heads/main",
+            f"mark :{i + 1}",
+            f"committer Bench <bench@example.invalid> {1700000000 + i} +0000",
+            f"data {len(msg)}",
+            msg.rstrip("\n"),
+        ]
+        if i == first and first > 0:
+            lines.append("from refs/heads/main^0")
+        lines += ["M 100644 inline VERSION", f"data {len(body)}", body.rstrip("\n")]
+        tag = "release\n"
+        lines += [
+            f"tag {SCALE_TAG.format(i)}",
+            f"from :{i + 1}",
+            f"tagger Bench <bench@example.invalid> {1700000000 + i} +0000",
+            f"data {len(tag)}",
+            tag.rstrip("\n"),
+        ]
+    gitio.run(
+        f"--git-dir={bare}", "fast-import", "--quiet", "--force", input="\n".join(lines) + "\n"
+    )
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _raw_mirror(raw: Path, upstream: Path, origin: Path) -> None:
+    """What raw git does for a sync: one glob fetch, one `update-ref --stdin`, one atomic push."""
+    _git(
+        "--git-dir", raw, "fetch", "-q", "--no-tags", upstream,
+        "+refs/heads/main:refs/heads/main", "+refs/tags/*:refs/tags/*",
+    )  # fmt: skip
+    out = _git("--git-dir", raw, "for-each-ref", "--format=%(refname:strip=2) %(*objectname)",
+               "refs/tags/")  # fmt: skip
+    script = ""
+    for line in out.splitlines():
+        name, commit = line.split(" ", 1)
+        script += f"update refs/heads/release/v{name.rsplit('@', 1)[1]} {commit}\n"
+    gitio.run("--git-dir", raw, "update-ref", "--stdin", input=script)
+    _git(
+        "--git-dir", raw, "push", "-q", "--atomic", origin,
+        "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*",
+    )  # fmt: skip
+
+
+def _scale_row(n: int, noop_base: float | None) -> tuple[str, float]:
+    """One size: every figure timed once, in one temp directory; returns the row and the no-op."""
+    from sdkmirror.mirror import verify
+    from sdkmirror.ops import status
+
+    with tempfile.TemporaryDirectory(prefix="sdkmirror-bench-scale-") as tmp:
+        base = Path(tmp)
+        upstream, origin = base / "upstream.git", base / "origin.git"
+        raw_origin, raw = base / "raw-origin.git", base / "raw.git"
+        for bare in (upstream, origin, raw_origin, raw):
+            _git("init", "-q", "--bare", "-b", "main", bare)
+        _fast_import(upstream, 0, n)
+        cfg = _project(base, upstream)
+        up, org = str(upstream), str(origin)
+
+        def ours() -> None:
+            sync.run(cfg, upstream=up, origin=org)
+
+        def rawgit() -> None:
+            _raw_mirror(raw, upstream, raw_origin)
+
+        initial, raw_initial = _timed(ours), _timed(rawgit)
+        noop = _timed(ours)
+        raw_noop = _timed(lambda: (_git("ls-remote", upstream), _git("ls-remote", origin)))
+        process = _timed(lambda: _invoke_sync(cfg, up, org))
+        st = _timed(lambda: status.gather(cfg, upstream=up, origin=org))
+        ve = _timed(lambda: verify.examine(cfg, origin=org, upstream=up))
+        _fast_import(upstream, n, 10)
+        inc, raw_inc = _timed(ours), _timed(rawgit)
+    base_noop = noop_base or process
+    row = (
+        f"| {n:,} | {initial:.2f} s / {raw_initial:.2f} s ({initial / raw_initial:.1f}x) "
+        f"| {process:.2f} s ({process / base_noop:.2f}x; in-process {noop:.2f} s, "
+        f"two ls-remote {raw_noop:.2f} s) "
+        f"| {inc:.2f} s / {raw_inc:.2f} s ({inc / raw_inc:.1f}x) "
+        f"| {st:.2f} s | {ve:.2f} s |"
+    )
+    return row, process
+
+
+def _invoke_sync(cfg: config.Config, upstream: str, origin: str) -> None:
+    """`invoke sync` as a whole process, Python start and imports included."""
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "SDKMIRROR_CONFIG": str(cfg.root / "pyproject.toml"), "CI": "1"}
+    argv = [sys.executable, "-m", "invoke", "--search-root", str(root), "sync"]
+    proc.run([*argv, "--upstream", upstream, "--origin", origin], env=env)
+
+
+def scale(sizes: tuple[int, ...] = SCALE_SIZES) -> list[str]:
+    """One run per size (no repeats: minutes at 5,000), each figure with its raw-git ratio.
+
+    Raw git does the same work: one glob fetch, the release branches in one
+    `update-ref --stdin`, one atomic push with globs. The no-op is compared with the no-op at
+    the first size as a whole `invoke sync` process; status and verify are in-process.
+    """
+    lines = [
+        "| tags | initial (tool / raw) | no-op process (vs first size) | "
+        "incremental +10 (tool / raw) | "
+        "status | verify |",
+        "|---|---|---|---|---|---|",
+    ]
+    noop_base: float | None = None
+    for n in sizes:
+        row, noop = _scale_row(n, noop_base)
+        noop_base = noop_base or noop
+        lines.append(row)
+    return lines
+
+
 def main() -> None:
+    """`python -m sdkmirror.devtools.bench_sync [--scale 100,1000,5000]`."""
+    args = sys.argv[1:]
+    if args[:1] == ["--scale"]:
+        sizes = tuple(int(x) for x in (args[1] if len(args) > 1 else "100,1000,5000").split(","))
+        for line in scale(sizes):
+            print(line, flush=True)
+        return
     for line in run():
         print(line)
+    for line in scale():
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

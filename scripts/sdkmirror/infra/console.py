@@ -109,10 +109,18 @@ def show(renderable: object) -> None:
         err.print(renderable)
 
 
-def result(renderable: Table | str) -> None:
+def result(renderable: object) -> None:
     """A task's result on stdout: a rich table on a terminal, aligned plain lines when piped."""
     if not out.is_terminal:
-        text = plain(renderable) if isinstance(renderable, Table) else renderable
+        if isinstance(renderable, Table):
+            text = plain(renderable)
+        elif isinstance(renderable, str):
+            text = renderable
+        else:  # any other renderable, laid out wide enough that nothing wraps
+            wide = Console(width=10_000, color_system=None, highlight=False)
+            with wide.capture() as captured:
+                wide.print(renderable)
+            text = "\n".join(line.rstrip() for line in captured.get().splitlines())
         out.file.write(text + "\n")
         out.file.flush()
     elif isinstance(renderable, str):
@@ -125,7 +133,7 @@ def result_json(data: Mapping[str, object]) -> None:
     """A `--json` result on stdout: one document, `"schema"` first, identifiers never wrapped."""
     doc = {"schema": JSON_SCHEMA, **data}
     if out.is_terminal:
-        out.print_json(data=doc)
+        out.print_json(data=doc, default=str)
     else:
-        out.file.write(json.dumps(doc, indent=2) + "\n")
+        out.file.write(json.dumps(doc, indent=2, default=str) + "\n")
         out.file.flush()

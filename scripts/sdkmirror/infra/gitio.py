@@ -8,19 +8,33 @@ something: reading a checkout's refs and configuration, never running a command.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import shutil
+import signal
+import subprocess
+import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-
-import git
-from git.exc import InvalidGitRepositoryError, NoSuchPathError
+from typing import TYPE_CHECKING
 
 from sdkmirror.core.config import Config
-from sdkmirror.core.errors import CommandError, GitError, MirrorError, PushRefused, RemoteError
+from sdkmirror.core.errors import (
+    CommandError,
+    GitError,
+    MirrorError,
+    PushRefused,
+    RemoteError,
+    UsageError,
+)
 from sdkmirror.infra import console, proc
+
+if TYPE_CHECKING:  # GitPython costs ~60 ms to import; only checkouts that commit need it
+    import git
 
 ZERO = "0" * 40
 
@@ -169,6 +183,108 @@ def run(
     return result.stdout
 
 
+STALL_ENV = "SDKMIRROR_STALL_SECONDS"
+STALL_DEFAULT = 120.0  # the listing's limit: a transfer silent this long is abandoned
+
+
+def stall_seconds() -> float:
+    """How long a fetch or push may go without any output before it is abandoned."""
+    text = os.environ.get(STALL_ENV, "").strip()
+    if not text:
+        return STALL_DEFAULT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 < value < float("inf")):
+        raise UsageError(f"{STALL_ENV}={text!r} is not a number of seconds > 0; unset it or fix it")
+    return value
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc), so a stall kill reaches ssh and helpers."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def run_watched(
+    *args: str | os.PathLike[str],
+    url: str,
+    name: str,
+    stage: str,
+    auth: bool = False,
+    input: str | None = None,
+) -> str:
+    """`run` for a transfer (fetch, push) on any transport: git reports `--progress` on
+    stderr, and when neither stream grows for `stall_seconds()` git and every process below
+    it (transport helper, ssh) are killed: `RemoteError` naming the remote and the stage,
+    exit 4. A slow transfer that still makes progress is never cut off.
+
+    The output goes to files, not pipes: if this run is killed, git can still finish an
+    atomic push alone instead of dying on a closed pipe halfway.
+    """
+    stall = stall_seconds()
+    argv = _argv(args, url)
+    env = git_env(url, auth=auth)
+    tick = min(1.0, stall / 4)
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        try:
+            child = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=out_f,
+                stderr=err_f,
+            )
+        except FileNotFoundError as exc:
+            raise GitError(argv, 127, "", f"git: not found ({exc.strerror})") from None
+        if child.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                child.stdin.write((input or "").encode("utf-8", "surrogateescape"))
+                child.stdin.close()
+        seen, quiet_since, stalled_out = -1, time.monotonic(), False
+        while True:
+            try:
+                child.wait(timeout=tick)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            size = os.fstat(out_f.fileno()).st_size + os.fstat(err_f.fileno()).st_size
+            now = time.monotonic()
+            if size != seen:
+                seen, quiet_since = size, now
+            elif now - quiet_since >= stall:
+                stalled_out = True
+                for pid in [child.pid, *_descendants(child.pid)]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                child.wait()
+                break
+        out_f.seek(0)
+        err_f.seek(0)
+        out = out_f.read().decode("utf-8", "surrogateescape")
+        err = err_f.read().decode("utf-8", "surrogateescape")
+    if stalled_out:
+        raise RemoteError(
+            f"{name} {url} stalled: no progress for {stall:g}s while {stage}; the remote is "
+            f"hung or too slow, try again later (or raise {STALL_ENV})"
+        )
+    if child.returncode != 0:
+        raise GitError(argv, child.returncode, out, err, what=_what(args))
+    return out
+
+
 def pipe(
     args: Sequence[str | os.PathLike[str]],
     reader: Sequence[str | os.PathLike[str]],
@@ -233,14 +349,27 @@ class RemoteRefs:
         return self.refs.get(f"refs/heads/{branch}")
 
     def tags(self) -> dict[str, str]:
+        """tag name -> object, built once per listing (callers must not change it)."""
+        return self._tags
+
+    def branches(self) -> dict[str, str]:
+        return self._branches
+
+    @cached_property
+    def _tags(self) -> dict[str, str]:
         return {
             r[len("refs/tags/") :]: o for r, o in self.refs.items() if r.startswith("refs/tags/")
         }
 
-    def branches(self) -> dict[str, str]:
+    @cached_property
+    def _branches(self) -> dict[str, str]:
         return {
             r[len("refs/heads/") :]: o for r, o in self.refs.items() if r.startswith("refs/heads/")
         }
+
+    def is_annotated(self, name: str) -> bool:
+        """A tag ref the listing peels (`^{}`) is a tag object; one it does not is lightweight."""
+        return f"refs/tags/{name}" in self.peeled
 
     def commit_of_tag(self, name: str) -> str | None:
         ref = f"refs/tags/{name}"
@@ -349,23 +478,29 @@ class WorkRepo:
         specs = list(refspecs)
         if not specs:
             return
-        argv = ["fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--", url, *specs]
+        argv = [
+            f"--git-dir={self.path}",
+            "fetch",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--progress",
+            "--",
+            url,
+            *specs,
+        ]
         auth = name == "origin"
+        stage = "fetching objects (after the listing)"
         try:
-            self.git(*argv, url=url, auth=auth, timeout=TRANSFER_TIMEOUT)
+            run_watched(*argv, url=url, name=name, stage=stage, auth=auth)
         except GitError as exc:
-            if exc.timed_out:
-                raise stalled(name, url, TRANSFER_TIMEOUT) from exc
             reason = exc.reason
             if _looks_corrupt(exc.stderr):
                 console.warn(f"work repository damaged ({reason}); rebuilding and fetching again")
                 self.rebuild()
                 try:
-                    self.git(*argv, url=url, auth=auth, timeout=TRANSFER_TIMEOUT)
+                    run_watched(*argv, url=url, name=name, stage=stage, auth=auth)
                     return
                 except GitError as exc2:
-                    if exc2.timed_out:
-                        raise stalled(name, url, TRANSFER_TIMEOUT) from exc2
                     reason = exc2.reason
             raise RemoteError(f"cannot fetch from {name} {url}: {reason}") from exc
 
@@ -375,6 +510,82 @@ class WorkRepo:
             return True
         except GitError:
             return False
+
+    def object_types(self, shas: Iterable[str]) -> dict[str, str]:
+        """sha -> type (`commit`, `tag`, `tree`, `blob`, or `missing`), in one `cat-file`."""
+        wanted = list(dict.fromkeys(shas))
+        if not wanted:
+            return {}
+        try:
+            out = self.git(
+                "cat-file",
+                "--batch-check=%(objectname) %(objecttype)",
+                input="".join(f"{s}\n" for s in wanted),
+            )
+        except GitError as exc:
+            damaged(exc)
+            raise
+        types: dict[str, str] = {}
+        for sha, line in zip(wanted, out.splitlines(), strict=False):
+            parts = line.split()
+            types[sha] = parts[1] if len(parts) == 2 and parts[0] == sha else "missing"
+        return types
+
+    def missing(self, shas: Iterable[str]) -> set[str]:
+        """The objects of `shas` this repository does not hold, asked in one `cat-file`."""
+        return {s for s, t in self.object_types(shas).items() if t == "missing"}
+
+    def all_commits(self, tip: str) -> set[str]:
+        """Every commit reachable from `tip`, in one `rev-list` (ancestry for many heads)."""
+        try:
+            return set(self.git("rev-list", tip, "--").split())
+        except GitError as exc:
+            damaged(exc)
+            raise
+
+    def push_staged(self, url: str, updates: Mapping[str, str], *, name: str = "origin") -> None:
+        """Push `ref -> object` atomically, without force, through two glob refspecs.
+
+        The refs are created in a throwaway repository that borrows this one's objects
+        (alternates), in one `update-ref --stdin`, so git matches two globs instead of one
+        explicit refspec per ref (linear where thousands of explicit refspecs are quadratic),
+        and nothing is left to clean up after.
+        """
+        if not updates:
+            return
+        script = "".join(f"update {ref} {sha}\n" for ref, sha in updates.items())
+        spaces = sorted({ref.split("/")[1] for ref in updates})
+        specs = [f"refs/{space}/*:refs/{space}/*" for space in spaces]
+        with tempfile.TemporaryDirectory(prefix="push-", dir=self.path.parent) as tmp:
+            stage = Path(tmp) / "stage.git"
+            run("init", "--quiet", "--bare", "--template=", stage)
+            info = stage / "objects" / "info"
+            info.mkdir(parents=True, exist_ok=True)
+            (info / "alternates").write_text(f"{(self.path / 'objects').resolve()}\n")
+            try:
+                run(f"--git-dir={stage}", "update-ref", "--stdin", input=script)
+            except GitError as exc:
+                damaged(exc)
+                raise
+            try:
+                run_watched(
+                    f"--git-dir={stage}",
+                    "push",
+                    "--atomic",
+                    "--porcelain",
+                    "--progress",
+                    "--",
+                    url,
+                    *specs,
+                    url=url,
+                    name=name,
+                    stage="pushing (after the listing)",
+                    auth=True,
+                )
+            except GitError as exc:
+                if "[remote rejected]" not in exc.stdout and "remote:" not in exc.stderr:
+                    damaged(exc)
+                raise push_refusal(exc, name, url) from exc
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         try:
@@ -491,10 +702,14 @@ def push_refusal(exc: GitError, name: str, url: str) -> PushRefused:
 
 def remote_url(checkout: Path, remote: str = "origin") -> str:
     """The URL of a remote of a checkout (the default `--origin`)."""
+    # A git child, not GitPython: the no-op sync must not pay for importing it.
     try:
-        return git.Repo(checkout, search_parent_directories=True).remote(remote).url
-    except (InvalidGitRepositoryError, NoSuchPathError, ValueError) as exc:
+        url = run("-C", checkout, "config", "--get", f"remote.{remote}.url").strip()
+    except (GitError, OSError) as exc:
         raise RemoteError(f"{checkout} has no git remote {remote!r}; pass --origin URL") from exc
+    if not url:
+        raise RemoteError(f"{checkout} has no git remote {remote!r}; pass --origin URL")
+    return url
 
 
 def origin_url(cfg: Config, origin: str | None) -> str:

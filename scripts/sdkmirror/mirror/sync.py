@@ -10,8 +10,9 @@ converges from.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -20,11 +21,12 @@ from sdkmirror.core import config as config_mod
 from sdkmirror.core import reports
 from sdkmirror.core.config import Config
 from sdkmirror.core.errors import ExitCode, MirrorError, PushRefused
-from sdkmirror.core.mirror_tag import describe_invalid
+from sdkmirror.core.mirror_tag import Version, describe_invalid
 from sdkmirror.core.reports import last_sync_path
 from sdkmirror.infra import console, failpoints, gitio
 from sdkmirror.infra.gitio import RemoteRefs, WorkRepo, WorkRepoDamaged, ls_remote
 from sdkmirror.infra.lock import exclusive
+from sdkmirror.mirror import verdicts
 from sdkmirror.mirror.ledger import MirrorLedger
 
 EXIT_DIVERGED = ExitCode.DIVERGED
@@ -72,6 +74,13 @@ class SyncPlan:
     new_release_branches: tuple[NewBranch, ...] = ()
     adopt: tuple[NewTag, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    notices: tuple[Alert, ...] = ()
+    # Tags refused in this run (name -> {object, reason}): recorded so they are reported once.
+    refused: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def origin_changed(self) -> list[Alert]:
+        return [a for a in self.alerts if a.kind in ORIGIN_CHANGED]
 
     @property
     def diverged(self) -> bool:
@@ -121,14 +130,42 @@ def _hostile(name: str) -> bool:
     return any(c in SHELL_HOSTILE or ord(c) < 32 for c in name)
 
 
+ORIGIN_CHANGED = ("tag-moved-on-origin", "tag-deleted-on-origin")
+_PRERELEASE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+-\S+", re.ASCII)
+
+
+def rejection(cfg: Config, name: str) -> str:
+    """Why a release-prefixed tag name is not a release."""
+    prefix, _, suffix = cfg.release_tag_pattern.partition("{version}")
+    rest = name[len(prefix) :]
+    if suffix and rest.endswith(suffix):
+        rest = rest[: -len(suffix)]
+    if _PRERELEASE.fullmatch(rest):
+        return "a prerelease: only X.Y.Z releases are mirrored"
+    return f"malformed: not exactly {cfg.release_tag_pattern} with an X.Y.Z version"
+
+
+def version_key(cfg: Config, ref: str) -> tuple[int, Version, str]:
+    """Sort key for anything named after a release (tag or branch): by version, then name."""
+    v = cfg.tags.version_of(ref) or cfg.release_branches.version_of(ref)
+    return (0, v, ref) if v is not None else (1, Version(0, 0, 0), ref)
+
+
 def plan_refs(
-    cfg: Config, upstream: RemoteRefs, origin: RemoteRefs, ledger_tags: Mapping[str, str]
+    cfg: Config,
+    upstream: RemoteRefs,
+    origin: RemoteRefs,
+    ledger_tags: Mapping[str, str],
+    rejected: Mapping[str, Mapping[str, str]] | None = None,
 ) -> SyncPlan:
-    """Decide the run from two ref listings and the ledger (tag -> object). Pure: no I/O.
+    """Decide the run from two ref listings, the ledger (tag -> object) and the tags refused
+    before (name -> {object, reason}). Pure: no I/O. Linear in the number of refs.
 
     Origin is trusted only where upstream or the ledger vouches for it: a release tag on origin
     is adopted into the ledger only when it is on upstream's object, and a tag the ledger does
-    not hold on an object upstream never had is a `foreign-tag` alert, never recorded.
+    not hold on an object upstream never had is a `foreign-tag` alert, never recorded. A mirror
+    tag origin holds on another object than the ledger's, or lacks, was changed on origin: an
+    alert naming origin, never rewritten here (`invoke verify --repair` restores it).
     """
     head = upstream.head(cfg.upstream_branch)
     if head is None:
@@ -138,30 +175,40 @@ def plan_refs(
         )
     before = origin.head(cfg.mirror_branch)
     alerts: list[Alert] = []
+    notices: list[Alert] = []
+    refused: dict[str, dict[str, str]] = {}
+    known = rejected or {}
     pattern, branches = cfg.tags, cfg.release_branches
     prefix = cfg.release_tag_pattern.split("{version}")[0]
 
     up_tags, org_tags, org_branches = upstream.tags(), origin.tags(), origin.branches()
     new_tags: list[NewTag] = []
-    for name in sorted(up_tags):
-        obj = up_tags[name]
+    for name, obj in up_tags.items():
         version = pattern.version_of(name)
         if version is None:
             if name.startswith(prefix) or _hostile(name):
-                alerts.append(
+                if (known.get(name) or {}).get("object") == obj:
+                    continue  # reported when it was refused; unchanged since
+                reason = rejection(cfg, name) if name.startswith(prefix) else "hostile name"
+                refused[name] = {"object": obj, "reason": reason}
+                alerts.append(Alert("invalid-tag", describe_invalid(name), f"rejected: {reason}"))
+            continue
+        if (known.get(name) or {}).get("object") == obj:
+            continue  # refused on this object before (not on a commit): reported then
+        ours, recorded = org_tags.get(name), ledger_tags.get(name)
+        if recorded is not None and ours != recorded:
+            continue  # changed on origin: alerted below, once
+        if ours is None:
+            commit = upstream.commit_of_tag(name) or obj
+            new_tags.append(NewTag(name, str(version), obj, commit))
+            if not upstream.is_annotated(name):
+                notices.append(
                     Alert(
-                        "invalid-tag",
-                        describe_invalid(name),
-                        f"ignored: not exactly {cfg.release_tag_pattern} with an X.Y.Z version",
+                        "lightweight-tag",
+                        name,
+                        "not an annotated tag: mirrored as it is (policy: see docs/mirror.md)",
                     )
                 )
-            continue
-        ours, recorded = org_tags.get(name), ledger_tags.get(name)
-        if ours is None:
-            # Origin lost a tag the ledger holds on another object: `verify` reports it.
-            if recorded is None or recorded == obj:
-                commit = upstream.commit_of_tag(name) or obj
-                new_tags.append(NewTag(name, str(version), obj, commit))
         elif ours == obj:
             continue
         elif recorded is None:
@@ -173,7 +220,7 @@ def plan_refs(
                     "mirrored; not recorded, no release branch",
                 )
             )
-        elif recorded == ours:
+        else:
             alerts.append(
                 Alert(
                     "tag-moved",
@@ -181,14 +228,33 @@ def plan_refs(
                     f"upstream now points at {_short(obj)}; mirror keeps {_short(ours)}",
                 )
             )
-        # else origin's tag moved against the ledger: a violation `invoke verify` reports.
 
-    for name in sorted(org_tags):
-        if pattern.version_of(name) is None or name in up_tags:
+    for name, recorded in ledger_tags.items():
+        ours = org_tags.get(name)
+        if ours is None:
+            alerts.append(
+                Alert(
+                    "tag-deleted-on-origin",
+                    name,
+                    f"origin lost it (the ledger has {_short(recorded)}): changed on origin, not "
+                    "upstream; left as it is, restore with `invoke verify --repair`",
+                )
+            )
+        elif ours != recorded:
+            alerts.append(
+                Alert(
+                    "tag-moved-on-origin",
+                    name,
+                    f"origin has {_short(ours)}, the ledger {_short(recorded)}: changed on origin, "
+                    "not upstream; left as it is, restore with `invoke verify --repair`",
+                )
+            )
+
+    for name, ours in org_tags.items():
+        if name in up_tags or pattern.version_of(name) is None:
             continue
-        if name in ledger_tags:
-            alerts.append(Alert("tag-deleted", name, "deleted upstream; mirror keeps its tag"))
-        else:
+        recorded = ledger_tags.get(name)
+        if recorded is None:
             alerts.append(
                 Alert(
                     "foreign-tag",
@@ -197,25 +263,23 @@ def plan_refs(
                     "no release branch",
                 )
             )
-
-    def vouched(name: str) -> bool:
-        recorded = ledger_tags.get(name)
-        if recorded is not None:
-            return recorded == org_tags[name]
-        return up_tags.get(name) == org_tags[name]
+        elif recorded == ours:
+            alerts.append(Alert("tag-deleted", name, "deleted upstream; mirror keeps its tag"))
 
     # Every mirror tag, old or new, gets its release branch on the tag's commit.
     wanted: dict[str, tuple[str, str]] = {}
-    for name in org_tags:
+    for name, ours in org_tags.items():
         version = pattern.version_of(name)
-        if version is not None and vouched(name):
-            commit = origin.commit_of_tag(name) or org_tags[name]
+        if version is None:
+            continue
+        recorded = ledger_tags.get(name)
+        if (recorded if recorded is not None else up_tags.get(name)) == ours:
+            commit = origin.commit_of_tag(name) or ours
             wanted[branches.name_for(version)] = (commit, name)
     for t in new_tags:
         wanted[branches.name_for(t.version)] = (t.commit, t.name)
     new_branches: list[NewBranch] = []
-    for bname in sorted(wanted):
-        commit, tag = wanted[bname]
+    for bname, (commit, tag) in wanted.items():
         have = org_branches.get(bname)
         if have is None:
             new_branches.append(NewBranch(bname, commit))
@@ -229,9 +293,9 @@ def plan_refs(
             )
 
     adopt = tuple(
-        NewTag(n, str(pattern.version_of(n)), o, origin.commit_of_tag(n) or o)
-        for n, o in sorted(org_tags.items())
-        if pattern.version_of(n) is not None and n not in ledger_tags and up_tags.get(n) == o
+        NewTag(n, str(v), o, origin.commit_of_tag(n) or o)
+        for n, o in org_tags.items()
+        if n not in ledger_tags and up_tags.get(n) == o and (v := pattern.version_of(n)) is not None
     )
 
     if before is None:
@@ -240,16 +304,24 @@ def plan_refs(
         after, unknown = None, False
     else:
         after, unknown = None, True
+
+    def by_version(items: Iterable[Any]) -> tuple[Any, ...]:
+        return tuple(
+            sorted(items, key=lambda x: version_key(cfg, getattr(x, "ref", None) or x.name))
+        )
+
     return SyncPlan(
         mirror_branch=cfg.mirror_branch,
         upstream_head=head,
         mirror_before=before,
         mirror_after=after,
         ancestry_unknown=unknown,
-        new_tags=tuple(new_tags),
-        new_release_branches=tuple(new_branches),
-        adopt=adopt,
-        alerts=tuple(alerts),
+        new_tags=by_version(new_tags),
+        new_release_branches=by_version(new_branches),
+        adopt=by_version(adopt),
+        alerts=by_version(dict.fromkeys(alerts)),
+        notices=by_version(notices),
+        refused=refused,
     )
 
 
@@ -265,7 +337,10 @@ def settle_ancestry(plan: SyncPlan, fast_forward: bool) -> SyncPlan:
         f"upstream {_short(plan.upstream_head)} does not descend from mirror "
         f"{_short(plan.mirror_before)}; branch held (history rewrite upstream)",
     )
-    return replace(plan, ancestry_unknown=False, alerts=(*plan.alerts, alert))
+    return replace(plan, ancestry_unknown=False, alerts=(alert, *plan.alerts))
+
+
+SCHEMA = 1
 
 
 @dataclass
@@ -278,6 +353,9 @@ class SyncReport:
     new_tags: list[dict[str, str]] = field(default_factory=list)
     new_release_branches: list[dict[str, str]] = field(default_factory=list)
     alerts: list[dict[str, str]] = field(default_factory=list)
+    notices: list[dict[str, str]] = field(default_factory=list)
+    # Every release-named tag sync will not take: name, object, reason (this run's and before).
+    rejected: list[dict[str, str]] = field(default_factory=list)
     changed: bool = False
     ledger_changed: bool = False
     error: str | None = None
@@ -286,7 +364,7 @@ class SyncReport:
     duration_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "sync", **asdict(self)}
+        return {"schema": SCHEMA, "kind": "sync", **asdict(self)}
 
     def fill(self, plan: SyncPlan) -> None:
         self.mirror_branch = {
@@ -298,6 +376,7 @@ class SyncReport:
         self.new_tags = [asdict(t) for t in plan.new_tags]
         self.new_release_branches = [asdict(b) for b in plan.new_release_branches]
         self.alerts = [asdict(a) for a in plan.alerts]
+        self.notices = [asdict(a) for a in plan.notices]
         self.plan = plan.describe()
 
 
@@ -339,8 +418,9 @@ def _run_locked(
         upstream, [f"refs/heads/{cfg.upstream_branch}", "refs/tags/*"], name="upstream"
     )
     org_refs = ls_remote(origin, name="origin")
-    ledger = MirrorLedger(cfg.mirror_ledger)
-    plan = plan_refs(cfg, up_refs, org_refs, {n: r.object for n, r in ledger.tags.items()})
+    ledger = MirrorLedger(cfg.mirror_ledger, cache_dir=cfg.work_dir)
+    known = verdicts.still_rejected(verdicts.load(cfg.work_dir), up_refs.tags())
+    plan = plan_refs(cfg, up_refs, org_refs, {n: r.object for n, r in ledger.tags.items()}, known)
 
     if plan.changes_origin or plan.ancestry_unknown:
         repo = WorkRepo(cfg.work_repo)
@@ -357,9 +437,15 @@ def _run_locked(
         if dry_run:
             _print_plan(plan, dry_run=True, origin=origin)
 
+    rejected = {**known, **plan.refused}
+    report.rejected = [
+        {"name": n, **rejected[n]} for n in sorted(rejected, key=lambda n: version_key(cfg, n))
+    ]
     report.changed = plan.changes_origin and not dry_run
     if not dry_run:
         report.ledger_changed = _record(ledger, plan)
+        if rejected != verdicts.load(cfg.work_dir):
+            verdicts.save(cfg.work_dir, rejected)
     report.status = "diverged" if plan.diverged else ("updated" if plan.changes_origin else "noop")
 
 
@@ -379,18 +465,23 @@ def _fetch_and_push(
     if plan.ancestry_unknown:
         ff = repo.is_ancestor(plan.mirror_before or "", plan.upstream_head)
         plan = settle_ancestry(plan, ff)
-    plan = _drop_non_commits(repo, plan)
+    plan = _drop_non_commits(repo, cfg, plan)
     report.fill(plan)
     if dry_run:
         _print_plan(plan, dry_run=True, origin=origin)
     elif plan.changes_origin:
         updates = plan.updates()
-        repo.update_refs(updates)
         failpoints.reach("after-local-refs")
         with console.step(f"push {len(updates)} ref(s) to origin in one atomic push"):
-            repo.push_atomic(origin, updates)
+            repo.push_staged(origin, updates)
         failpoints.reach("after-push")
     return plan
+
+
+def _glob(prefix: str, into: str) -> str:
+    """One refspec for every release tag: git matches one glob in linear time, where one
+    explicit refspec per tag is quadratic."""
+    return f"+refs/tags/{prefix}*:refs/{into}/tags/{prefix}*"
 
 
 def _fetch(
@@ -402,48 +493,52 @@ def _fetch(
     origin: str,
     origin_refs: RemoteRefs,
 ) -> None:
+    prefix = cfg.release_tag_pattern.split("{version}")[0]
+    wanted = [plan.upstream_head, *(t.object for t in plan.new_tags)]
+    wanted += [plan.mirror_before] if plan.mirror_before else []
+    absent = repo.missing(wanted)
     up_specs: list[str] = []
-    if plan.upstream_head and not repo.has(plan.upstream_head):
+    if plan.upstream_head in absent:
         u = cfg.upstream_branch
         up_specs.append(f"+refs/heads/{u}:refs/upstream/heads/{u}")
-    up_specs += [
-        f"+refs/tags/{t.name}:refs/upstream/tags/{t.name}"
-        for t in plan.new_tags
-        if not repo.has(t.object)
-    ]
+    if any(t.object in absent for t in plan.new_tags):
+        up_specs.append(_glob(prefix, "upstream"))
     repo.fetch(upstream, up_specs, name="upstream")
 
     org_specs: list[str] = []
-    if plan.mirror_before and not repo.has(plan.mirror_before):
+    if plan.mirror_before in absent:
         m = cfg.mirror_branch
         org_specs.append(f"+refs/heads/{m}:refs/origin/heads/{m}")
-    new_tag_names = {t.name for t in plan.new_tags}
-    for b in plan.new_release_branches:
-        if repo.has(b.commit):
-            continue
-        for name in origin_refs.tags():
-            if name not in new_tag_names and origin_refs.commit_of_tag(name) == b.commit:
-                org_specs.append(f"+refs/tags/{name}:refs/origin/tags/{name}")
-                break
+    # Release branches for mirror tags this work repository never fetched (a new cache).
+    if repo.missing(b.commit for b in plan.new_release_branches):
+        org_specs.append(_glob(prefix, "origin"))
     repo.fetch(origin, org_specs, name="origin")
 
 
-def _drop_non_commits(repo: WorkRepo, plan: SyncPlan) -> SyncPlan:
-    """A release tag must name a commit; one on a tree or blob is reported, not mirrored."""
-    bad = {t.name for t in plan.new_tags if repo.object_type(t.commit) != "commit"}
+def _drop_non_commits(repo: WorkRepo, cfg: Config, plan: SyncPlan) -> SyncPlan:
+    """A release tag must name a commit; one on a tree or blob is rejected, not mirrored."""
+    types = repo.object_types(t.commit for t in plan.new_tags)
+    bad = {t.name: types.get(t.commit, "missing") for t in plan.new_tags}
+    bad = {n: kind for n, kind in bad.items() if kind != "commit"}
     if not bad:
         return plan
     bad_commits = {t.commit for t in plan.new_tags if t.name in bad}
+    refused = dict(plan.refused)
+    alerts = list(plan.alerts)
+    for t in plan.new_tags:
+        if t.name in bad:
+            reason = f"points at a {bad[t.name]}, not a commit"
+            refused[t.name] = {"object": t.object, "reason": reason}
+            alerts.append(Alert("invalid-tag", t.name, f"rejected: {reason}"))
     return replace(
         plan,
         new_tags=tuple(t for t in plan.new_tags if t.name not in bad),
         new_release_branches=tuple(
             b for b in plan.new_release_branches if b.commit not in bad_commits
         ),
-        alerts=(
-            *plan.alerts,
-            *(Alert("invalid-tag", n, "does not point at a commit") for n in bad),
-        ),
+        notices=tuple(n for n in plan.notices if n.ref not in bad),
+        alerts=tuple(sorted(alerts, key=lambda a: version_key(cfg, a.ref))),
+        refused=refused,
     )
 
 
@@ -462,18 +557,32 @@ def _record(ledger: MirrorLedger, plan: SyncPlan) -> bool:
 
 def _print_plan(plan: SyncPlan, *, dry_run: bool, origin: str) -> None:
     title = "sync plan (dry run: nothing pushed, ledger untouched)" if dry_run else "sync plan"
-    console.show(console.table(title, ["step"], [[line] for line in plan.describe()]))
+    console.result(console.table(title, ["step"], summarized([[ln] for ln in plan.describe()])))
     updates = plan.updates()
     if dry_run and updates:
+        spaces = sorted({ref.split("/")[1] for ref in updates})
         console.info(
-            "would run: git push --atomic --porcelain -- "
-            + origin
-            + " "
-            + " ".join(f"{sha}:{ref}" for ref, sha in updates.items())
+            f"would run: git push --atomic --porcelain -- {origin} "
+            + " ".join(f"refs/push/{s}/*:refs/{s}/*" for s in spaces)
+            + f"  ({len(updates)} ref(s) staged under refs/push/)"
         )
 
 
-def summarize(report: SyncReport) -> None:
+HEAD_ROWS, TAIL_ROWS = 10, 5
+
+
+def summarized(rows: list[list[str]]) -> list[list[str]]:
+    """A long table as its first and last rows and a count: the whole list is in `--json`."""
+    if len(rows) <= HEAD_ROWS + TAIL_ROWS + 1:
+        return rows
+    hidden = len(rows) - HEAD_ROWS - TAIL_ROWS
+    gap = [f"... {hidden} more row(s): the full list is in --json and the report"]
+    gap += [""] * (len(rows[0]) - 1)
+    return [*rows[:HEAD_ROWS], gap, *rows[-TAIL_ROWS:]]
+
+
+def summarize(report: SyncReport, *, to_stderr: bool = False) -> None:
+    """The run as a table on stdout (on stderr when `--json` holds stdout)."""
     rows: list[list[str]] = []
     mb = report.mirror_branch
     if mb:
@@ -493,19 +602,35 @@ def summarize(report: SyncReport) -> None:
     ]
     rows += [[f"alert {a['kind']}", f"{a['ref']}: {a['detail']}"] for a in report.alerts]
     verb = "would be " if report.dry_run else ""
-    console.show(
+    (console.show if to_stderr else console.result)(
         console.table(
             f"sync: {report.status}{' (dry run)' if report.dry_run else ''}",
             ["ref", f"{verb}change"],
-            rows,
+            summarized(rows),
         )
     )
+    for n in report.notices:
+        console.info(f"notice: {n['ref']}: {n['detail']}")
     if report.ledger_changed:
         console.manual(["invoke", "ledger.commit", "--push"], "commit the updated ledger to main")
 
 
-def main(*, upstream: str | None, origin: str | None, dry_run: bool, report: str | None) -> None:
-    """`invoke sync`: run, summarise, write the JSON report, exit 3 when held on divergence."""
+class OriginChanged(MirrorError):
+    """A mirror tag was moved or deleted on origin itself (exit 8): a person must look."""
+
+    exit_code = ExitCode.ATTENTION
+
+
+def main(
+    *,
+    upstream: str | None,
+    origin: str | None,
+    dry_run: bool,
+    report: str | None,
+    json_out: bool = False,
+) -> None:
+    """`invoke sync`: run, summarise, write the JSON report; exit 3 when held on divergence,
+    8 when origin changed a mirror tag."""
     cfg = config_mod.load()
     upstream_url = upstream or cfg.upstream
     origin_url = gitio.origin_url(cfg, origin)
@@ -518,11 +643,24 @@ def main(*, upstream: str | None, origin: str | None, dry_run: bool, report: str
             upstream=upstream_url, origin=origin_url, dry_run=dry_run, error=str(exc)
         )
         _persist(cfg, report, failed)
+        if json_out:
+            console.result_json(failed.to_json())
         if failed.alerts:
-            summarize(failed)
+            summarize(failed, to_stderr=json_out)
         raise
     _persist(cfg, report, result)
-    summarize(result)
+    if json_out:
+        console.result_json(result.to_json())
+    summarize(result, to_stderr=json_out)
+    changed = [a for a in result.alerts if a["kind"] in ORIGIN_CHANGED]
+    if changed:
+        names = ", ".join(a["ref"] for a in changed[:3]) + (
+            f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        )
+        raise OriginChanged(
+            f"{len(changed)} mirror tag(s) moved or deleted on origin itself, not upstream: "
+            f"{names}; left as they are. See the plan with `invoke verify --repair`"
+        )
     if result.status == "diverged":
         raise Diverged(
             f"upstream rewrote {cfg.upstream_branch}; {cfg.mirror_branch} held at "

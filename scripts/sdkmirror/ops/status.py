@@ -21,6 +21,7 @@ from sdkmirror.core.mirror_tag import Version
 from sdkmirror.core.reports import last_sync_path
 from sdkmirror.infra import console, gitio
 from sdkmirror.infra.gitio import RemoteRefs, ls_remote
+from sdkmirror.mirror import verdicts
 from sdkmirror.mirror.ledger import MirrorLedger
 from sdkmirror.mirror.patch_registry import PREFIX as PATCH_PREFIX
 from sdkmirror.mirror.patch_registry import Patch, PatchRegistry
@@ -59,6 +60,8 @@ class TagState:
     foreign: list[str] = field(default_factory=list)
     # release branches not on their mirror tag's commit
     branch_conflicts: list[str] = field(default_factory=list)
+    # upstream release tags sync refused (on a blob or tree): name, object, reason
+    rejected: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class Status:
         return not self.attention
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "status", "ok": self.ok, **asdict(self)}
+        return {"schema": 1, "kind": "status", "ok": self.ok, **asdict(self)}
 
 
 # --- smoke reports ------------------------------------------------------------------------------
@@ -212,49 +215,63 @@ def branch_section(
     return branch, attention
 
 
+def mirror_tags(
+    cfg: Config, up: RemoteRefs | None, org: RemoteRefs | None, recorded: Mapping[str, str]
+) -> dict[str, str]:
+    """Origin's release tags that are the mirror's: on the ledger's object, or (not recorded
+    yet) on upstream's. Anything else release-named on origin is moved or foreign."""
+    up_tags = _release_tags(cfg, up) if up else {}
+    return {
+        n: o
+        for n, o in _release_tags(cfg, org or RemoteRefs({})).items()
+        if (recorded[n] if n in recorded else up_tags.get(n)) == o
+    }
+
+
 def tags_section(
-    cfg: Config, up: RemoteRefs | None, org: RemoteRefs | None, ledger: MirrorLedger
+    cfg: Config,
+    up: RemoteRefs | None,
+    org: RemoteRefs | None,
+    ledger: MirrorLedger,
+    rejected: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[TagState, list[str]]:
     """Release tags and release branches: each side judged against the ledger, never against
-    the other side."""
+    the other side. Linear: every listing is a dict built once."""
     up_tags = _release_tags(cfg, up or RemoteRefs({}))
     org_tags = _release_tags(cfg, org or RemoteRefs({}))
-    recorded = ledger.tags
+    all_org = org.tags() if org else {}
+    recorded = {n: rec.object for n, rec in ledger.tags.items()}
+    ours = mirror_tags(cfg, up, org, recorded)
+    refused = {n: v for n, v in (rejected or {}).items() if up_tags.get(n) == v["object"]}
     attention = []
-    moved = _by_version(
-        cfg, (n for n, o in up_tags.items() if n in recorded and o != recorded[n].object)
-    )
+    moved = _by_version(cfg, (n for n, o in up_tags.items() if n in recorded and o != recorded[n]))
     if moved:
         attention.append(f"upstream moved {len(moved)} mirrored tag(s): {_list(moved, 3)}")
-    # A mirror tag that differs from the ledger was moved on origin itself: `invoke verify`.
-    tampered = _by_version(
-        cfg, (n for n, rec in recorded.items() if org and org.tags().get(n) != rec.object)
-    )
+    # A mirror tag that differs from the ledger was moved on origin itself.
+    tampered = _by_version(cfg, (n for n, o in recorded.items() if org and all_org.get(n) != o))
     if tampered:
         attention.append(
             f"mirror tag(s) moved or missing on origin against the ledger: {_list(tampered, 3)}; "
-            "run `invoke verify`"
+            "see `invoke verify --repair`"
         )
     foreign = _by_version(
-        cfg,
-        (
-            n
-            for n, o in org_tags.items()
-            if n not in recorded and up is not None and up_tags.get(n) != o
-        ),
+        cfg, (n for n in org_tags if n not in recorded and n not in ours and up is not None)
     )
     if foreign:
         attention.append(
-            f"release tag(s) on origin upstream never had there: {_list(foreign, 3)}; "
-            "run `invoke verify`"
+            f"foreign release tag(s) on origin, neither upstream's nor mirrored: "
+            f"{_list(foreign, 3)}; run `invoke verify` for the commands"
         )
     heads = org.branches() if org else {}
     conflicts = sorted(
-        b
-        for n, rec in recorded.items()
-        if (ver := cfg.tags.version_of(n)) is not None
-        and (b := cfg.release_branches.name_for(ver)) in heads
-        and heads[b] != rec.commit
+        (
+            b
+            for n, rec in ledger.tags.items()
+            if (ver := cfg.tags.version_of(n)) is not None
+            and (b := cfg.release_branches.name_for(ver)) in heads
+            and heads[b] != rec.commit
+        ),
+        key=lambda b: cfg.release_branches.version_of(b) or Version(0, 0, 0),
     )
     if conflicts:
         attention.append(
@@ -263,14 +280,19 @@ def tags_section(
         )
     tags = TagState(
         upstream=len(up_tags),
-        mirrored=len(org_tags),
-        missing=_by_version(cfg, (n for n in up_tags if n not in org_tags)) if org else [],
+        mirrored=len(ours),
+        missing=_by_version(
+            cfg, (n for n in up_tags if n not in all_org and n not in refused and n not in recorded)
+        )
+        if org
+        else [],
         moved=moved,
-        deleted_upstream=_by_version(cfg, (n for n in org_tags if n not in up_tags)) if up else [],
-        latest=_newest(list(org_tags), cfg),
+        deleted_upstream=_by_version(cfg, (n for n in ours if n not in up_tags)) if up else [],
+        latest=_newest(list(ours), cfg),
         moved_on_origin=tampered,
         foreign=foreign,
         branch_conflicts=conflicts,
+        rejected=[{"name": n, **refused[n]} for n in _by_version(cfg, refused)],
     )
     return tags, attention
 
@@ -305,7 +327,7 @@ def smoke_section(
     return SmokeState(_newest(green, cfg), latest_run), attention
 
 
-def npm_section(cfg: Config, org: RemoteRefs | None, releases: Mapping[str, Release]) -> NpmState:
+def npm_section(cfg: Config, mirrored: Iterable[str], releases: Mapping[str, Release]) -> NpmState:
     """The newest published version and the mirror tags after its upstream tag."""
     newest_npm = sort_versions(list(releases))[0] if releases else None
     newest_tag = releases[newest_npm].upstream_tag if newest_npm else None
@@ -317,7 +339,7 @@ def npm_section(cfg: Config, org: RemoteRefs | None, releases: Mapping[str, Rele
         cfg,
         (
             n
-            for n in _release_tags(cfg, org or RemoteRefs({}))
+            for n in mirrored
             if published_v is None or (cfg.tags.version_of(n) or Version(0, 0, 0)) > published_v
         ),
     )
@@ -394,12 +416,15 @@ def collect(
     last_sync: Mapping[str, Any] | None,
     smoke_reports: Sequence[Mapping[str, Any]],
     is_ancestor: Callable[[str, str], bool | None] = lambda a, b: None,
+    rejected: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Status:
     """Everything `invoke status` shows, decided from its inputs, one section at a time. Pure."""
     down = dict(unreachable or {})
     sync_report = last_sync or {}
     branch, branch_attn = branch_section(cfg, upstream, origin, sync_report, is_ancestor)
-    tags, tags_attn = tags_section(cfg, upstream, origin, ledger)
+    tags, tags_attn = tags_section(cfg, upstream, origin, ledger, rejected)
+    recorded = {n: rec.object for n, rec in ledger.tags.items()}
+    mirrored = mirror_tags(cfg, upstream, origin, recorded)
     smoke, smoke_attn = smoke_section(cfg, origin, smoke_reports)
     patch_states, unregistered, patch_attn = patches_section(origin, patches, tags.latest)
     sync_summary, sync_attn = last_sync_section(sync_report)
@@ -411,7 +436,7 @@ def collect(
         branch=branch,
         tags=tags,
         smoke=smoke,
-        npm=npm_section(cfg, origin, releases),
+        npm=npm_section(cfg, mirrored, releases),
         patches=patch_states,
         unregistered_patch_branches=unregistered,
         alerts=alerts_section(sync_report, smoke.latest_run),
@@ -454,7 +479,8 @@ def rows(s: Status) -> list[list[str]]:
             f"{t.mirrored} mirrored / {t.upstream} upstream; missing: {_list(t.missing)}"
             + (f"; moved upstream: {_list(t.moved)}" if t.moved else "")
             + (f"; moved on origin: {_list(t.moved_on_origin)}" if t.moved_on_origin else "")
-            + (f"; not from upstream: {_list(t.foreign)}" if t.foreign else "")
+            + (f"; foreign: {_list(t.foreign)}" if t.foreign else "")
+            + (f"; rejected: {_list([r['name'] for r in t.rejected])}" if t.rejected else "")
             + (f"; release branch moved: {_list(t.branch_conflicts)}" if t.branch_conflicts else "")
             + (f"; deleted upstream: {_list(t.deleted_upstream)}" if t.deleted_upstream else ""),
         ],
@@ -579,22 +605,25 @@ def gather(cfg: Config, *, upstream: str, origin: str) -> Status:
         upstream=up,
         origin=org,
         unreachable=down,
-        ledger=MirrorLedger(cfg.mirror_ledger),
+        ledger=MirrorLedger(cfg.mirror_ledger, cache_dir=cfg.work_dir),
         releases=ReleaseLedger(cfg.release_ledger).releases,
         patches=PatchRegistry(cfg.patch_registry).patches,
         last_sync=last_sync,
         smoke_reports=smoke,
         is_ancestor=is_ancestor,
+        rejected=verdicts.load(cfg.work_dir),
     )
 
 
 def main(*, upstream: str | None, origin: str | None, json_out: bool = False) -> Status:
-    """`invoke status`: print the table (and JSON on stdout); exit 8 when action is needed."""
+    """`invoke status`: the table (or JSON) on stdout; exit 8 when action is needed."""
     cfg = config_mod.load()
     s = gather(cfg, upstream=upstream or cfg.upstream, origin=gitio.origin_url(cfg, origin))
-    if json_out:
-        console.out.print_json(data=s.to_json())
-    console.show(render(s))
+    if json_out:  # the JSON is the result; the table stays for the person, on stderr
+        console.result_json(s.to_json())
+        console.show(render(s))
+    else:
+        console.result(render(s))
     if s.attention:
         for item in s.attention:
             console.err.print(f"  needs attention: {item}", markup=False)

@@ -18,9 +18,10 @@ from pathlib import Path
 from sdkmirror.core import config as config_mod
 from sdkmirror.core import identifiers
 from sdkmirror.core.config import Config
-from sdkmirror.core.errors import UsageError
+from sdkmirror.core.errors import LocalError, UsageError
 from sdkmirror.core.versions import npm_version_problem, shown
 from sdkmirror.infra import console, gitio, proc, registry_url
+from sdkmirror.infra.lock import exclusive
 from sdkmirror.mirror import ledger_push
 from sdkmirror.mirror.ledger import MirrorLedger
 from sdkmirror.mirror.releases import Release, ReleaseLedger, render_file, sync_file
@@ -244,8 +245,17 @@ def _record_here(cfg: Config, facts: Facts, *, dry_run: bool) -> None:
         verb = "already recorded" if existing else "would record"
         console.info(f"dry run: {verb} {facts.npm_version} in {cfg.release_ledger.name}")
         return
-    if not apply(cfg, facts):
-        console.info(f"{facts.npm_version} is already recorded: nothing to do")
-        return
+    # The same lock as every other writer of this checkout's ledgers (sync, publish): two
+    # records read-modify-write the same files, and without it one silently drops the other.
+    with exclusive(cfg.work_dir, cfg.lock_timeout, "release.record"):
+        if not apply(cfg, facts):
+            console.info(f"{facts.npm_version} is already recorded: nothing to do")
+            return
+        written = ReleaseLedger(cfg.release_ledger).get(facts.npm_version)
+    if written is None or written.integrity != facts.integrity:
+        raise LocalError(
+            f"{facts.npm_version} is not in {cfg.release_ledger} after writing it; nothing was "
+            "recorded: check the file and run `invoke release.record` again"
+        )
     console.info(f"recorded {facts.npm_version} in {cfg.release_ledger.name} and RELEASES.md")
     console.manual(["invoke", "ledger.commit", "--push"], "record it on origin's main")

@@ -280,7 +280,7 @@ def smoke_builder(cfg: Config, spec: ToolchainSpec, git_dir: Path, report_dir: P
         with _no_step_summary():
             result = smoke_build.run_smoke(
                 cfg, spec, upstream_url=str(git_dir), ref=commit.sha, report_dir=report_dir,
-                keep=False,
+                keep=False, as_result=False,
             )  # fmt: skip
         e = result.entry
         if e["status"] == smoke_build.PASS:

@@ -495,11 +495,13 @@ def run_smoke(
     report_dir: Path | None = None,
     node_bin_dir: Path | None = None,
     keep: bool = True,
+    as_result: bool = True,
 ) -> SmokeResult:
     """Export `ref`, check the toolchain against its declarations, build, and write the report.
 
     The source tree is kept under the work dir (and replaced on the next run) so a person can
-    look at a failure; `keep=False` removes it.
+    look at a failure; `keep=False` removes it. The summary table is the result on stdout, or
+    progress on stderr when a caller (the bisect) has a result of its own (`as_result=False`).
     """
     url = upstream_url or cfg.upstream
     ref = ref or default_ref(cfg, url)
@@ -556,7 +558,7 @@ def run_smoke(
         shutil.rmtree(tree, ignore_errors=True)
     report = {"kind": "smoke", "upstream": url, "ref": ref, "commit": sha, "results": [entry]}
     json_path, md_path = write_report(report, report_dir, report_name(spec))
-    console.result(summary_table(report))
+    (console.result if as_result else console.show)(summary_table(report))
     console.info(f"{entry['status']}: {entry['reason']}")
     return SmokeResult(report, json_path, md_path, outcome)
 
