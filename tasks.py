@@ -146,7 +146,7 @@ def publish(
 ):
     """Build a mirror tag's (or patch branch's) SDK, then upload and check it; record it."""
     from sdkmirror.core.reports import check_writable
-    from sdkmirror.release import publish as publish_mod
+    from sdkmirror.release.publish import pipeline as publish_mod
 
     check_writable(report)  # an unwritable --report fails before anything is uploaded
     _sandbox(no_sandbox)
@@ -182,7 +182,7 @@ def publish_build(
     no_sandbox=False,
 ):
     """Build, repackage, pack and verify; write the tarball and its manifest. Uploads nothing."""
-    from sdkmirror.release import publish_stages
+    from sdkmirror.release.publish import stages as publish_stages
 
     _sandbox(no_sandbox)
     publish_stages.main_build(
@@ -226,7 +226,7 @@ def publish_upload(
     dry_run=True,
 ):
     """Copy the tarball privately, check its bytes, then run nothing but `npm publish` of it."""
-    from sdkmirror.release import publish_stages
+    from sdkmirror.release.publish import stages as publish_stages
 
     publish_stages.main_upload(
         tarball=tarball,
@@ -251,7 +251,7 @@ def publish_upload(
 @guarded
 def publish_check(c, version, manifest=None, registry=None):
     """Install the published version into an empty consumer (no scripts), import it."""
-    from sdkmirror.release import publish_stages
+    from sdkmirror.release.publish import stages as publish_stages
 
     publish_stages.main_check(version=version, manifest=manifest, registry=registry)
 
@@ -267,7 +267,7 @@ def publish_check(c, version, manifest=None, registry=None):
 @guarded
 def publish_reproduce(c, version, registry=None, origin=None, upstream=None):
     """Rebuild a published version from its tag; compare with the registry's tarball."""
-    from sdkmirror.release import publish_reproduce as mod
+    from sdkmirror.release.publish import reproduce as mod
 
     mod.main(version=version, registry=registry, origin=origin, upstream=upstream)
 
@@ -284,7 +284,7 @@ def publish_reproduce(c, version, registry=None, origin=None, upstream=None):
 @guarded
 def release_tag(c, source_tag, push=False, origin=None, version_override=None):
     """Create the publish tag on a mirror tag's commit; needs a RELEASES.md entry first."""
-    from sdkmirror.release import release_tag as release_tag_mod
+    from sdkmirror.release import tag as release_tag_mod
 
     release_tag_mod.main(
         source_tag=source_tag, push=push, origin=origin, version_override=version_override
@@ -304,8 +304,8 @@ def release_tag(c, source_tag, push=False, origin=None, version_override=None):
 @guarded
 def release_notes(c, from_, to, origin=None, upstream=None, json=False, no_sandbox=False):
     """Draft a RELEASES.md entry: the SDK's interface delta between two mirror tags."""
-    from sdkmirror.release import release_notes as release_notes_mod
-    from sdkmirror.release.release_notes import check_release_order
+    from sdkmirror.release import notes as release_notes_mod
+    from sdkmirror.release.notes import check_release_order
 
     check_release_order(from_, to)  # reversed is refused before anything is built
     _sandbox(no_sandbox)
@@ -357,7 +357,7 @@ def release_record(
     dry_run=False,
 ):
     """Add one published version to the release ledger and RELEASES.md, merged onto main."""
-    from sdkmirror.release import release_record as mod
+    from sdkmirror.release import record as mod
 
     mod.main(
         npm_version=npm_version,

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gitrepos import GitRepos  # noqa: E402
 
-from sdkmirror.release import publish_build  # noqa: E402
-from sdkmirror.release.repackage import Provenance  # noqa: E402
+from sdkmirror.release.package.repackage import Provenance  # noqa: E402
+from sdkmirror.release.publish import build as publish_build  # noqa: E402
 
 # Where the SDK laid out by the repackaging tests comes from.
 PROV = Provenance(
@@ -258,7 +258,8 @@ def npm_tools(toolchain_primary) -> None:
     """The npm programs a publish runs, installed into the cache from the user's registry, for
     tests that then point npm at a loopback registry which serves none of them."""
     from sdkmirror.infra import npmtool
-    from sdkmirror.release import declarations, typecheck
+    from sdkmirror.release.declarations import bundle as declarations
+    from sdkmirror.release.declarations import consumer as typecheck
 
     cache = Path(os.environ["SDKMIRROR_CACHE"])
     npmtool.install(cache, publish_build.PUBLINT, publish_build.PUBLINT_VERSION, toolchain_primary)

@@ -23,7 +23,8 @@ from sdkmirror.core.config import ToolchainSpec
 from sdkmirror.core.errors import MirrorError
 from sdkmirror.devtools import sample
 from sdkmirror.infra import npm_registry, plainfiles, pristine, sandbox, toolchain
-from sdkmirror.release import publish, publish_upload
+from sdkmirror.release.publish import pipeline as publish
+from sdkmirror.release.publish import upload as publish_upload
 from sdkmirror.smoke import build as smoke
 
 SECRET = "hostile-test-secret-7f3a"

@@ -348,7 +348,7 @@ def test_release_builds_reuse_the_smoke_build_then_their_own(
 
     from sdkmirror.core.config import ToolchainSpec
     from sdkmirror.mirror.ledger import TagRecord
-    from sdkmirror.release import publish_build
+    from sdkmirror.release.publish import build as publish_build
     from sdkmirror.smoke import build as smoke
 
     up = sample_upstream(tmp_path / "upstream.git")

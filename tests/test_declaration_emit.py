@@ -12,7 +12,11 @@ import pytest
 
 from sdkmirror.core import config
 from sdkmirror.devtools import sample
-from sdkmirror.release import declaration_emit, declarations, publish_build, repackage, typecheck
+from sdkmirror.release.declarations import bundle as declarations
+from sdkmirror.release.declarations import consumer as typecheck
+from sdkmirror.release.declarations import emit as declaration_emit
+from sdkmirror.release.package import repackage
+from sdkmirror.release.publish import build as publish_build
 from sdkmirror.smoke import build as smoke
 
 NPM_NAME = "@botiverse/kimi-code-sdk"

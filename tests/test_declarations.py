@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 from conftest import PROV
 
-from sdkmirror.release import declarations, publish_build, repackage, typecheck
+from sdkmirror.release.declarations import bundle as declarations
+from sdkmirror.release.declarations import consumer as typecheck
+from sdkmirror.release.package import repackage
+from sdkmirror.release.publish import build as publish_build
 
 NPM_NAME = "@botiverse/kimi-code-sdk"
 RUNTIME = {"smol-toml": "1.4.2"}

@@ -29,7 +29,7 @@ from invoke.exceptions import Exit
 
 from sdkmirror.core.errors import ExitCode
 from sdkmirror.infra.lock import exclusive
-from sdkmirror.release import publish_plan
+from sdkmirror.release.publish import plan as publish_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODES = {int(c) for c in ExitCode}
@@ -466,7 +466,7 @@ def test_an_unreachable_registry_fails_within_seconds_with_npms_code(toolchain_p
     import socket
 
     from sdkmirror.core.errors import RemoteError
-    from sdkmirror.release import publish
+    from sdkmirror.release.publish import pipeline as publish
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

@@ -436,7 +436,7 @@ def test_github_api_failing_throughout(project, repos, moved_on, httpserver, tmp
 @pytest.mark.parametrize("point", ["after-pack", "after-upload"])
 def test_publish_killed_then_rerun_converges(point, project, cfg, mirror, registry, toolchain):
     from sdkmirror.mirror.releases import ReleaseLedger
-    from sdkmirror.release import publish
+    from sdkmirror.release.publish import pipeline as publish
 
     tag, name = TAG.format("0.14.2"), cfg.npm_name
     argv = ["publish", "--source-tag", tag, "--no-dry-run", "--registry", registry.url,

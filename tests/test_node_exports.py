@@ -6,7 +6,7 @@ import pytest
 
 from sdkmirror.infra import node_exports
 from sdkmirror.infra.node_exports import InvalidExports, resolve
-from sdkmirror.release import repackage
+from sdkmirror.release.package import repackage
 from sdkmirror.smoke import build as smoke
 
 

@@ -12,7 +12,7 @@ from conftest import PROV
 from sdkmirror.core import config as config_mod
 from sdkmirror.infra import plainfiles
 from sdkmirror.infra.plainfiles import UnsafeFile
-from sdkmirror.release import repackage
+from sdkmirror.release.package import repackage
 
 SDK = {
     "name": "@moonshot-ai/kimi-code-sdk",

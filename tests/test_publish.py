@@ -18,7 +18,10 @@ from sdkmirror.infra import proc
 from sdkmirror.mirror import releases
 from sdkmirror.mirror.ledger import MirrorLedger, TagRecord
 from sdkmirror.mirror.releases import ReleaseLedger
-from sdkmirror.release import publish, publish_build, publish_plan, publish_upload
+from sdkmirror.release.publish import build as publish_build
+from sdkmirror.release.publish import pipeline as publish
+from sdkmirror.release.publish import plan as publish_plan
+from sdkmirror.release.publish import upload as publish_upload
 
 NPM_NAME = "@botiverse/kimi-code-sdk"
 TAG = "@moonshot-ai/kimi-code@{}"
@@ -653,7 +656,7 @@ def test_ledger_records_the_patch_and_reads_old_entries(tmp_path: Path) -> None:
 
 
 def test_notice_names_the_patch_only_for_a_patch_build() -> None:
-    from sdkmirror.release import repackage
+    from sdkmirror.release.package import repackage
 
     pkg = {"name": NPM_NAME, "version": "0.9.3-patch.1"}
     plain = repackage.Provenance("@moonshot-ai/kimi-code-sdk", "0.9.3", TAG.format("0.14.2"), "c")

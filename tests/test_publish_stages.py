@@ -15,8 +15,11 @@ import tomlkit
 
 from sdkmirror.core.errors import UsageError
 from sdkmirror.mirror import releases
-from sdkmirror.release import publish, publish_build, publish_manifest, publish_reproduce
-from sdkmirror.release.publish_manifest import Manifest
+from sdkmirror.release.publish import build as publish_build
+from sdkmirror.release.publish import manifest as publish_manifest
+from sdkmirror.release.publish import pipeline as publish
+from sdkmirror.release.publish import reproduce as publish_reproduce
+from sdkmirror.release.publish.manifest import Manifest
 
 # A refused loopback connection fails at once in every test here.
 pytestmark = pytest.mark.usefixtures("no_npm_retries")

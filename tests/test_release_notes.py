@@ -14,9 +14,10 @@ from sdkmirror.core.errors import MirrorError
 from sdkmirror.devtools import sample
 from sdkmirror.infra import proc
 from sdkmirror.mirror.ledger import MirrorLedger
-from sdkmirror.release import api_surface, release_notes
-from sdkmirror.release.api_surface import Export, Member, Param, Signature, Surface
-from sdkmirror.release.release_notes import ADDITIVE, BREAKING, IMPLEMENTERS
+from sdkmirror.release import notes as release_notes
+from sdkmirror.release.declarations import surface as api_surface
+from sdkmirror.release.declarations.surface import Export, Member, Param, Signature, Surface
+from sdkmirror.release.notes import ADDITIVE, BREAKING, IMPLEMENTERS
 
 # --- pure: hand-written surfaces ------------------------------------------------------------
 
@@ -381,7 +382,7 @@ def test_notes_between_consecutive_sample_releases(
 
 
 def test_private_members_are_not_compared() -> None:
-    from sdkmirror.release.api_compat import without_private_members
+    from sdkmirror.release.declarations.compat import without_private_members
 
     text = (
         "declare class Log<T> {\n    #private;\n    private readonly limit;\n"
@@ -393,7 +394,7 @@ def test_private_members_are_not_compared() -> None:
 
 
 def test_the_compilers_verdict_sets_each_severity_and_says_why() -> None:
-    from sdkmirror.release.api_compat import Compatibility, Failure
+    from sdkmirror.release.declarations.compat import Compatibility, Failure
 
     getter = Member("model", "accessor", False, (Signature("get model(): string"),))
     old = with_(

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import PROV
 
-from sdkmirror.release import repackage
-from sdkmirror.release.repackage import RepackageError
+from sdkmirror.release.package import repackage
+from sdkmirror.release.package.repackage import RepackageError
 
 SDK = {
     "name": "@moonshot-ai/kimi-code-sdk",

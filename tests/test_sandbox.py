@@ -15,7 +15,7 @@ from sdkmirror.core import config as config_mod
 from sdkmirror.core.errors import UsageError
 from sdkmirror.devtools import sample
 from sdkmirror.infra import npm_registry, registry_url, sandbox
-from sdkmirror.release import publish_build
+from sdkmirror.release.publish import build as publish_build
 from sdkmirror.smoke import build as smoke
 
 SECRETS = {
@@ -276,7 +276,7 @@ def test_a_build_that_links_its_environment_into_dist_packs_nothing(
     tmp_path: Path, toolchain_primary, monkeypatch
 ) -> None:
     from sdkmirror.infra import plainfiles
-    from sdkmirror.release import repackage
+    from sdkmirror.release.package import repackage
 
     monkeypatch.setenv("SDKMIRROR_PUSH_TOKEN", SECRETS["SDKMIRROR_PUSH_TOKEN"])
     source = sample.write_tree(tmp_path / "source", sample.DEFAULT_RELEASES[0])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sdkmirror.core.errors import MirrorError
-from sdkmirror.release import tarball
+from sdkmirror.release.package import tarball
 
 GOOD = {
     "package/package.json": b'{"name":"x","version":"1.0.0"}',

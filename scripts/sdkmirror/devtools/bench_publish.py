@@ -26,8 +26,11 @@ from sdkmirror.infra import console, gitio, npm_registry, sandbox
 from sdkmirror.infra.toolchain import Toolchain, provision
 from sdkmirror.mirror import source
 from sdkmirror.mirror.ledger import MirrorLedger
-from sdkmirror.release import declarations, publish_build, publish_check, publish_upload
-from sdkmirror.release.publish_plan import Request
+from sdkmirror.release.declarations import bundle as declarations
+from sdkmirror.release.publish import build as publish_build
+from sdkmirror.release.publish import check as publish_check
+from sdkmirror.release.publish import upload as publish_upload
+from sdkmirror.release.publish.plan import Request
 
 TARGET_SECONDS = 15.0
 RAW_NAME = "sdkmirror-bench-raw"

@@ -19,8 +19,8 @@ from sdkmirror.devtools import registry_server, sample
 from sdkmirror.devtools.bench_publish import _mirror
 from sdkmirror.infra import console, sandbox
 from sdkmirror.infra.toolchain import provision
-from sdkmirror.release import publish_build
-from sdkmirror.release.publish_plan import Request
+from sdkmirror.release.publish import build as publish_build
+from sdkmirror.release.publish.plan import Request
 from sdkmirror.smoke import build as smoke
 
 TRIALS = 3

@@ -45,15 +45,13 @@ from sdkmirror.infra.gitio import ls_remote
 from sdkmirror.mirror import source
 from sdkmirror.mirror.releases import ReleaseLedger
 from sdkmirror.ops import health_site
-from sdkmirror.release import (
-    publish,
-    publish_build,
-    publish_check,
-    publish_plan,
-    publish_upload,
-    release_notes,
-    typecheck,
-)
+from sdkmirror.release import notes as release_notes
+from sdkmirror.release.declarations import consumer as typecheck
+from sdkmirror.release.publish import build as publish_build
+from sdkmirror.release.publish import check as publish_check
+from sdkmirror.release.publish import pipeline as publish
+from sdkmirror.release.publish import plan as publish_plan
+from sdkmirror.release.publish import upload as publish_upload
 from sdkmirror.smoke import build as smoke
 
 TYPESCRIPT_VERSION = npmtool.TYPESCRIPT_VERSION

@@ -223,7 +223,7 @@ def build_outputs(cfg: Config, manifest_path: str) -> dict[str, str]:
     The build job runs upstream code, so its manifest is data to check: every value that
     leaves the job must have the shape the later jobs expect, or nothing leaves at all.
     """
-    from sdkmirror.release.release_record import check_facts
+    from sdkmirror.release.record import check_facts
 
     try:
         data = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
@@ -295,8 +295,8 @@ def upload_outputs(
     fact comes from `publish.upload`'s checks of its own private copy of the bytes."""
     from sdkmirror.infra import npm_registry
     from sdkmirror.infra.toolchain import provision
-    from sdkmirror.release import publish_upload
-    from sdkmirror.release.publish_plan import check_registry
+    from sdkmirror.release.publish import upload as publish_upload
+    from sdkmirror.release.publish.plan import check_registry
 
     found = sorted(p for p in Path(tarball_dir).iterdir() if p.name.endswith(".tgz"))
     if len(found) != 1 or not identifiers.is_tarball_name(found[0].name):

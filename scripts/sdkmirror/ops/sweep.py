@@ -33,8 +33,10 @@ from sdkmirror.infra import console
 from sdkmirror.infra.gitio import ls_remote
 from sdkmirror.infra.lock import exclusive
 from sdkmirror.mirror.ledger import TagRecord
-from sdkmirror.release import publish_build, release_notes, typecheck
-from sdkmirror.release.declarations import DeclarationsFailed
+from sdkmirror.release import notes as release_notes
+from sdkmirror.release.declarations import consumer as typecheck
+from sdkmirror.release.declarations.bundle import DeclarationsFailed
+from sdkmirror.release.publish import build as publish_build
 from sdkmirror.smoke import build_key
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
@@ -251,13 +253,13 @@ def _result_key(key: str | None, previous: str | None) -> str | None:
 # The sweep's own checks decide a row too: a change to them is a new result.
 _SWEEP_CODE = build_key.code_digest(
     "ops/sweep.py",
-    "release/publish_build.py",
-    "release/repackage.py",
-    "release/tarball.py",
-    "release/typecheck.py",
-    "release/declarations.py",
-    "release/api_surface.py",
-    "release/release_notes.py",
+    "release/publish/build.py",
+    "release/package/repackage.py",
+    "release/package/tarball.py",
+    "release/declarations/consumer.py",
+    "release/declarations/bundle.py",
+    "release/declarations/surface.py",
+    "release/notes.py",
 )
 
 

@@ -22,9 +22,9 @@ from typing import Any
 from sdkmirror.core import config as config_mod
 from sdkmirror.core.errors import MirrorError, UsageError
 from sdkmirror.infra.toolchain import Toolchain
-from sdkmirror.release.api_compat import Compatibility
-from sdkmirror.release.api_surface import Export, Member, Signature, Surface
-from sdkmirror.release.repackage import entry_points
+from sdkmirror.release.declarations.compat import Compatibility
+from sdkmirror.release.declarations.surface import Export, Member, Signature, Surface
+from sdkmirror.release.package.repackage import entry_points
 
 ADDITIVE = "additive"
 BREAKING = "breaking"
@@ -274,7 +274,7 @@ def declarations_file(sdk_dir: Path, sdk_pkg: Mapping[str, Any]) -> Path:
 
 def surface(sdk_dir: Path, sdk_pkg: Mapping[str, Any], tc: Toolchain, cache_dir: Path) -> Surface:
     """The declared surface of a built SDK, read with the pinned TypeScript."""
-    from sdkmirror.release import api_surface
+    from sdkmirror.release.declarations import surface as api_surface
 
     return api_surface.read(declarations_file(sdk_dir, sdk_pkg), tc, cache_dir)
 
@@ -300,7 +300,7 @@ def snapshot(
 
 def compare(old: Snapshot, new: Snapshot, tc: Toolchain, cache_dir: Path) -> Delta:
     """The changes from `old` to `new`, judged by the compiler."""
-    from sdkmirror.release import api_compat
+    from sdkmirror.release.declarations import compat as api_compat
 
     compat = api_compat.compare(old.declarations, new.declarations, tc, cache_dir)
     return diff(old.surface, new.surface, compat)
@@ -349,8 +349,8 @@ def main(
     from sdkmirror.infra.gitio import origin_url
     from sdkmirror.infra.lock import exclusive
     from sdkmirror.mirror.ledger import MirrorLedger
-    from sdkmirror.release.publish_build import build_tag
-    from sdkmirror.release.publish_plan import resolve_source
+    from sdkmirror.release.publish.build import build_tag
+    from sdkmirror.release.publish.plan import resolve_source
 
     cfg = cfg or config_mod.load(upstream=upstream)
     url = origin_url(cfg, origin)

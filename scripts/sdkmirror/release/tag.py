@@ -15,7 +15,7 @@ from sdkmirror.infra.gitio import origin_url
 from sdkmirror.infra.lock import exclusive
 from sdkmirror.mirror import releases, source
 from sdkmirror.mirror.ledger import MirrorLedger
-from sdkmirror.release.publish_plan import resolve_source
+from sdkmirror.release.publish.plan import resolve_source
 
 
 class TagState(Enum):

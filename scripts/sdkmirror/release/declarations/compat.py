@@ -24,7 +24,7 @@ from sdkmirror.infra import npmtool
 if TYPE_CHECKING:
     from sdkmirror.infra.toolchain import Toolchain
 
-SCRIPT = Path(__file__).resolve().parent / "js" / "api-compat.mjs"
+SCRIPT = Path(__file__).resolve().parents[1] / "js" / "api-compat.mjs"
 _PRIVATE_MEMBER = re.compile(r"^[ \t]*(?:#private|(?:private|protected)\b[^;{\n]*);[ \t]*\n", re.M)
 
 # Probe kinds (see the module docstring).

@@ -11,8 +11,8 @@ from sdkmirror.core import versions
 from sdkmirror.core.errors import UsageError, VerificationFailed
 from sdkmirror.infra import console, npm_registry, registry_url
 from sdkmirror.infra.toolchain import Toolchain
-from sdkmirror.release.publish_build import consumer_import
-from sdkmirror.release.publish_manifest import Manifest
+from sdkmirror.release.publish.build import consumer_import
+from sdkmirror.release.publish.manifest import Manifest
 
 
 @dataclass(frozen=True)

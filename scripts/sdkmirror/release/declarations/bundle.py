@@ -26,15 +26,15 @@ from typing import Any
 from sdkmirror.core.errors import CommandError, VerificationFailed
 from sdkmirror.infra import console, npmtool
 from sdkmirror.infra.toolchain import Toolchain
-from sdkmirror.release import declaration_emit
-from sdkmirror.release.declaration_emit import EMIT_TIMEOUT, DeclarationEmitFailed, Emitted
+from sdkmirror.release.declarations import emit as declaration_emit
+from sdkmirror.release.declarations.emit import EMIT_TIMEOUT, DeclarationEmitFailed, Emitted
 
 DTS_PLUGIN = "rollup-plugin-dts"
 DTS_PLUGIN_VERSION = "6.5.1"
 ROLLUP_VERSION = "4.68.8"
 RUNTIME_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
 
-SCRIPT = Path(__file__).resolve().parent / "js" / "bundle-declarations.mjs"
+SCRIPT = Path(__file__).resolve().parents[1] / "js" / "bundle-declarations.mjs"
 
 
 class DeclarationsFailed(VerificationFailed):

@@ -14,8 +14,11 @@ from sdkmirror.core import versions
 from sdkmirror.core.errors import UsageError
 from sdkmirror.infra import console, npm_registry
 from sdkmirror.infra.toolchain import Toolchain, provision
-from sdkmirror.release import publish_build, publish_check, publish_manifest, publish_upload
-from sdkmirror.release.publish_plan import Action, Request, check_registry
+from sdkmirror.release.publish import build as publish_build
+from sdkmirror.release.publish import check as publish_check
+from sdkmirror.release.publish import manifest as publish_manifest
+from sdkmirror.release.publish import upload as publish_upload
+from sdkmirror.release.publish.plan import Action, Request, check_registry
 
 
 def _toolchain(cfg: config_mod.Config) -> Toolchain:

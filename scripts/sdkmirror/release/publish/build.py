@@ -20,11 +20,14 @@ from sdkmirror.infra.lock import exclusive
 from sdkmirror.infra.toolchain import Toolchain
 from sdkmirror.mirror.ledger import MirrorLedger, TagRecord
 from sdkmirror.mirror.patch_registry import Patch
-from sdkmirror.release import declarations, repackage, tarball, typecheck
-from sdkmirror.release.publish_manifest import NAME as MANIFEST_NAME
-from sdkmirror.release.publish_manifest import Manifest
-from sdkmirror.release.publish_manifest import write as write_manifest
-from sdkmirror.release.publish_plan import (
+from sdkmirror.release.declarations import bundle as declarations
+from sdkmirror.release.declarations import consumer as typecheck
+from sdkmirror.release.package import repackage, tarball
+from sdkmirror.release.package.tarball import TarballReport
+from sdkmirror.release.publish.manifest import NAME as MANIFEST_NAME
+from sdkmirror.release.publish.manifest import Manifest
+from sdkmirror.release.publish.manifest import write as write_manifest
+from sdkmirror.release.publish.plan import (
     PublishPlan,
     Request,
     check_registry,
@@ -35,7 +38,6 @@ from sdkmirror.release.publish_plan import (
     resolve_patch,
     resolve_source,
 )
-from sdkmirror.release.tarball import TarballReport
 from sdkmirror.smoke import build_cache
 
 if TYPE_CHECKING:
@@ -167,7 +169,7 @@ def build_tag(
 
 
 # What the release stage adds to a build: the declaration bundling, with its pinned tools.
-RELEASE_CODE = ("release/declarations.py",)
+RELEASE_CODE = ("release/declarations/bundle.py",)
 
 
 def release_key(cfg: config_mod.Config, source_dir: Path, tc: Toolchain) -> BuildKey:

@@ -32,9 +32,9 @@ from sdkmirror.core.errors import (
 )
 from sdkmirror.infra import console, failpoints, npm_registry, plainfiles, registry_url
 from sdkmirror.infra.toolchain import Toolchain
-from sdkmirror.release import repackage, tarball
-from sdkmirror.release.publish_manifest import integrity_problem
-from sdkmirror.release.publish_plan import (
+from sdkmirror.release.package import repackage, tarball
+from sdkmirror.release.publish.manifest import integrity_problem
+from sdkmirror.release.publish.plan import (
     Action,
     choose_dist_tag,
     decide,
@@ -348,7 +348,7 @@ def plan_expected(
     from sdkmirror.infra.gitio import origin_url
     from sdkmirror.mirror import source
     from sdkmirror.mirror.ledger import MirrorLedger
-    from sdkmirror.release.publish_plan import check_version_flags, choose_version, resolve_source
+    from sdkmirror.release.publish.plan import check_version_flags, choose_version, resolve_source
 
     check_version_flags(version_override, None, None)
     record = resolve_source(source_tag, MirrorLedger(cfg.mirror_ledger).tags)

@@ -73,7 +73,7 @@ for (const file of files) {
 }
 process.stdout.write(JSON.stringify(out));
 """
-AUDIT_SCRIPT = Path(__file__).resolve().parent / "js" / "audit-declarations.mjs"
+AUDIT_SCRIPT = Path(__file__).resolve().parents[1] / "js" / "audit-declarations.mjs"
 RUNTIME_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
 _TS_ERROR = re.compile(r"^(?P<where>.*?)\((?P<line>\d+),\d+\): error (?P<msg>TS\d+: .*)$", re.M)
 

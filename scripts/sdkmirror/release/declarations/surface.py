@@ -19,7 +19,7 @@ from sdkmirror.infra import npmtool
 if TYPE_CHECKING:
     from sdkmirror.infra.toolchain import Toolchain
 
-SCRIPT = Path(__file__).resolve().parent / "js" / "api-surface.mjs"
+SCRIPT = Path(__file__).resolve().parents[1] / "js" / "api-surface.mjs"
 
 
 @dataclass(frozen=True)

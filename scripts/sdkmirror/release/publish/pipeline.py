@@ -24,8 +24,11 @@ from sdkmirror.infra.lock import exclusive
 from sdkmirror.infra.toolchain import Toolchain
 from sdkmirror.mirror import releases
 from sdkmirror.mirror.releases import Release, ReleaseLedger
-from sdkmirror.release import publish_build, publish_check, publish_upload, tarball
-from sdkmirror.release.publish_plan import (
+from sdkmirror.release.package import tarball
+from sdkmirror.release.publish import build as publish_build
+from sdkmirror.release.publish import check as publish_check
+from sdkmirror.release.publish import upload as publish_upload
+from sdkmirror.release.publish.plan import (
     Action,
     PublishPlan,
     Request,

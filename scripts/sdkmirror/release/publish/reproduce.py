@@ -22,9 +22,10 @@ from sdkmirror.infra import console, npm_registry, registry_url
 from sdkmirror.infra.lock import exclusive
 from sdkmirror.infra.toolchain import Toolchain
 from sdkmirror.mirror.releases import ReleaseLedger
-from sdkmirror.release import publish_build, tarball
-from sdkmirror.release.publish_check import scope_route
-from sdkmirror.release.publish_plan import Request
+from sdkmirror.release.package import tarball
+from sdkmirror.release.publish import build as publish_build
+from sdkmirror.release.publish.check import scope_route
+from sdkmirror.release.publish.plan import Request
 
 DIFF_LINES = 40
 MAX_MEMBER = 64 * 1024 * 1024

@@ -1,0 +1,1 @@
+"""The published declarations: emit, bundle, consumer check, surface, compatibility."""

@@ -1,0 +1,1 @@
+"""The dist-only package: repackaging the SDK's build and inspecting the packed tarball."""

@@ -1,0 +1,1 @@
+"""Publishing by stage: plan, build, upload, check, reproduce, and the pipeline."""
