@@ -10,9 +10,9 @@ import sys
 from conftest import REPO_ROOT, do_sync
 from gitrepos import seed
 
-# GitPython, PyGithub, tomlkit, the release layer, semver ranges, templates. (YAML is
-# not listed: Invoke itself loads it to read its configuration.)
-HEAVY = ["git", "github", "tomlkit", "sdkmirror.release", "nodesemver", "jinja2"]
+# GitPython, PyGithub, tomlkit, rich (piped output is plain), the release layer, semver
+# ranges, templates. (YAML is not listed: Invoke itself loads it to read its configuration.)
+HEAVY = ["git", "github", "tomlkit", "rich", "sdkmirror.release", "nodesemver", "jinja2"]
 
 SCRIPT = """
 import importlib.util, json, sys

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from sdkmirror.core import reports
 from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.config import Config
@@ -421,7 +419,7 @@ def _one(
     return row, surface
 
 
-def table(report: SweepReport) -> Table:
+def table(report: SweepReport) -> console.Grid:
     """The sweep's result: one row per release."""
     return console.table(f"sweep of {report.upstream}", COLUMNS, [r.cells() for r in report.rows])
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from sdkmirror.core import reports
 from sdkmirror.core.atomic_file import write_atomic
 from sdkmirror.core.config import Config, ToolchainSpec
@@ -645,7 +643,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_table(report: Mapping[str, Any]) -> Table:
+def summary_table(report: Mapping[str, Any]) -> console.Grid:
     """The terminal's narrower table: reasons and next steps are printed on their own lines."""
     keep = [0, 1, 2, 4, 5, 6]
     rows = [[row[i] for i in keep] for row in _rows(report)]
