@@ -1,7 +1,7 @@
-"""Issue 19's attacks A-H, each run for real: a hostile variant of the sample (its build script
-edited in a copy of the generator's output) built in the real bubblewrap sandbox, or a hostile
-tarball handed to the upload. Each asserts that the secret does not leak or the attack fails,
-and that the hostile code did run (so the test can fail)."""
+"""Attacks A-H on the publisher, each run for real: a hostile variant of the sample (its build
+script edited in a copy of the generator's output) built in the real bubblewrap sandbox, or a
+hostile tarball handed to the upload. Each asserts that the secret does not leak or the attack
+fails, and that the hostile code did run (so the test can fail)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The no-op sync imports only what it uses: a fresh interpreter loads `tasks.py` and runs a
-no-op sync, and none of the heavy modules the no-op never needs may be loaded (issue 21)."""
+no-op sync, and none of the heavy modules the no-op never needs may be loaded."""
 
 from __future__ import annotations
 
