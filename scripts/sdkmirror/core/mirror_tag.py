@@ -31,6 +31,9 @@ class TagPattern:
 
     template: str
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _seen: dict[str, Version | None] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         problem = check_template(self.template)
@@ -47,11 +50,20 @@ class TagPattern:
         """The version a name carries, or None for anything that is not exactly a release name."""
         if len(name) > MAX_REF_LENGTH:
             return None
+        # The same names come from upstream, origin and the ledger in one run: parse each once.
+        if name in self._seen:
+            return self._seen[name]
         m = self._regex.fullmatch(name)
-        return Version.parse(m.group(1)) if m else None
+        version = Version.parse(m.group(1)) if m else None
+        if len(self._seen) < _SEEN_LIMIT:
+            self._seen[name] = version
+        return version
 
     def name_for(self, version: Version | str) -> str:
         return self.template.replace("{version}", str(version))
+
+
+_SEEN_LIMIT = 200_000  # names remembered per pattern; past it, names are parsed every time
 
 
 def describe_invalid(name: str) -> str:

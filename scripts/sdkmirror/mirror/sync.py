@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -414,10 +415,16 @@ def run(cfg: Config, *, upstream: str, origin: str, dry_run: bool = False) -> Sy
 def _run_locked(
     cfg: Config, report: SyncReport, *, upstream: str, origin: str, dry_run: bool
 ) -> None:
-    up_refs = ls_remote(
-        upstream, [f"refs/heads/{cfg.upstream_branch}", "refs/tags/*"], name="upstream"
-    )
-    org_refs = ls_remote(origin, name="origin")
+    # The two listings are independent round trips: taken at once, a no-op waits for one.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        up_job = pool.submit(
+            ls_remote,
+            upstream,
+            [f"refs/heads/{cfg.upstream_branch}", "refs/tags/*"],
+            name="upstream",
+        )
+        org_job = pool.submit(ls_remote, origin, name="origin")
+        up_refs, org_refs = up_job.result(), org_job.result()
     ledger = MirrorLedger(cfg.mirror_ledger, cache_dir=cfg.work_dir)
     known = verdicts.still_rejected(verdicts.load(cfg.work_dir), up_refs.tags())
     plan = plan_refs(cfg, up_refs, org_refs, {n: r.object for n, r in ledger.tags.items()}, known)
