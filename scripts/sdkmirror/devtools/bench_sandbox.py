@@ -8,6 +8,7 @@ warming cache favours neither. Measured, never asserted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -51,6 +52,8 @@ def run(trials: int = TRIALS) -> list[tuple[str, float, float]]:
     with tempfile.TemporaryDirectory(prefix="sdkmirror-bench-sandbox-") as tmp:
         base = Path(tmp)
         cfg, origin = _mirror(base, project)
+        # Every trial builds for real: a build-cache hit would time a copy, not the sandbox.
+        cfg = dataclasses.replace(cfg, build_cache_max_bytes=0)
         spec = cfg.toolchains[0]
         tag = sample.TAG.format(sample.DEFAULT_RELEASES[0].cli)
 
