@@ -385,30 +385,30 @@ def publish_release(
         built = publish_build.build(cfg, request, d.tmp / "publish" / version)
         tc, m = built.built.toolchain, built.manifest
         s.detail = f"{built.tarball.name}: {m.integrity[:20]}..., {len(built.exports)} exports"
-    with d.steps("2. publish", f"publish.upload {version} --dry-run") as s:
-        expected = publish_upload.Expected(m.npm_name, m.npm_version, cfg.max_package_bytes)
-        publish_upload.upload(
-            tc,
-            built.tarball,
-            m.integrity,
-            expected=expected,
-            registry=registry.url,
-            dist_tag=m.dist_tag,
-        )
-        s.detail = f"would upload {m.npm_name}@{m.npm_version} as {m.dist_tag}; nothing uploaded"
-    with d.steps("2. publish", f"publish.upload {version} --no-dry-run") as s:
-        up = publish_upload.upload(
-            tc,
-            built.tarball,
-            m.integrity,
-            expected=expected,
-            registry=registry.url,
-            dist_tag=m.dist_tag,
-            dry_run=False,
-        )
-        if not up.published:
-            raise VerificationFailed(f"{m.npm_name}@{m.npm_version} was not uploaded; see the log")
-        s.detail = f"{m.npm_name}@{m.npm_version} ({m.dist_tag}) on {registry.url}"
+    expected = publish_upload.Expected(m.npm_name, m.npm_version, cfg.max_package_bytes)
+    # The dry run first, as a maintainer would, then the real upload of the same bytes.
+    for dry_run in (True, False):
+        flag = "--dry-run" if dry_run else "--no-dry-run"
+        with d.steps("2. publish", f"publish.upload {version} {flag}") as s:
+            up = publish_upload.upload(
+                tc,
+                built.tarball,
+                m.integrity,
+                expected=expected,
+                registry=registry.url,
+                dist_tag=m.dist_tag,
+                dry_run=dry_run,
+            )
+            if dry_run:
+                s.detail = (
+                    f"would upload {m.npm_name}@{m.npm_version} as {m.dist_tag}; nothing uploaded"
+                )
+            elif not up.published:
+                raise VerificationFailed(
+                    f"{m.npm_name}@{m.npm_version} was not uploaded; see the log"
+                )
+            else:
+                s.detail = f"{m.npm_name}@{m.npm_version} ({m.dist_tag}) on {registry.url}"
     with d.steps("2. publish", f"publish.check {version}") as s:
         publish_check.check(
             tc,
