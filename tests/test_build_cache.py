@@ -278,12 +278,17 @@ def test_cache_list_and_prune_tasks(project, own_build_cache: Path) -> None:
     assert doc["entries"][0]["label"] == "x@1.0.0 (build)" and doc["entries"][0]["ok"]
     table = project.invoke("cache.list", check=True)
     assert entry.key[:16] in table.stdout and "x@1.0.0 (build)" in table.stdout
+    verdict = own_build_cache / "verdicts" / f"{'0' * 64}.json"  # a remembered check pass
+    verdict.parent.mkdir()
+    verdict.write_text("{}")
     dry = project.invoke("cache.prune", "--all", "--dry-run", check=True)
-    assert entry.key[:16] in dry.stdout and entry.path.exists()
+    assert entry.key[:16] in dry.stdout and entry.path.exists() and verdict.exists()
     bad = project.invoke("cache.prune", "--max-bytes", "lots")
     assert bad.returncode == 2 and bad.stderr.count("error:") == 1
+    project.invoke("cache.prune")
+    assert verdict.exists()  # only `--all` forgets the verdicts
     project.invoke("cache.prune", "--all", check=True)
-    assert not entry.path.exists()
+    assert not entry.path.exists() and not verdict.exists()
 
 
 # --- real builds ------------------------------------------------------------------------------

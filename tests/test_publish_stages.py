@@ -117,13 +117,17 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
     common = ["--origin", str(mirror), "--registry", registry.url]
     tag = TAG.format("0.14.2")
 
-    # build: twice from the same tag, the same bytes
+    # build: twice from the same tag, the same bytes; the second skips the checks they passed
     outs = [tmp_path / "out1", tmp_path / "out2"]
+    said = []
     for out in outs:
         cp = project.invoke(
             "publish.build", "--source-tag", tag, "--out", str(out), *common, env=env
         )
         assert cp.returncode == 0, cp.stderr
+        said.append(cp.stderr)
+    assert "not run again" not in said[0] and "strict consumer type-check" in said[0]
+    assert "not run again" in said[1] and "strict consumer type-check" not in said[1]
     first, second = (publish_manifest.read(out) for out in outs)
     assert first.integrity == second.integrity
     assert (outs[0] / first.tarball).read_bytes() == (outs[1] / second.tarball).read_bytes()
@@ -176,11 +180,13 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
     cp = project.invoke("publish.reproduce", "--version", "0.9.3", *common, env=env)
     assert cp.returncode == 0, cp.stderr
     assert "byte-identical" in cp.stdout
+    assert "not run again" not in cp.stderr  # a reproduction builds and checks for real
     entry = tomlkit.parse(cfg.release_ledger.read_text())["releases"]["0.9.3"]
     assert entry["reproduced"] is True and isinstance(entry["reproduced_at"], datetime)
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_build_cache")
 def test_reproduce_names_the_files_that_differ(project, cfg, mirror, registry, toolchain, tmp_path):
     env = registry.npm_env()
     common = ["--origin", str(mirror), "--registry", registry.url]
@@ -252,6 +258,7 @@ def test_compare_lists_what_differs_and_diffs_the_first(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("shared_build_cache")
 def test_ci_upload_derives_every_fact_from_the_bytes(project, cfg, mirror, registry, tmp_path):
     """The CI upload job: the artifact's one tarball, the tag from the arguments step, and
     job outputs that come from its own checked copy (the build's manifest is not there)."""

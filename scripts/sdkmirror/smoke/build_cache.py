@@ -376,6 +376,9 @@ class BuildCache:
         staging = self.root / "staging"
         if staging.is_dir():
             plan.leftovers = [p for p in sorted(staging.iterdir()) if not _writer_alive(p)]
+        # The publish checks' remembered passes (`release.publish.verdicts`) go with the rest.
+        if everything and (self.root / "verdicts").is_dir():
+            plan.leftovers.append(self.root / "verdicts")
         return plan
 
     def prune(self, plan: PrunePlan) -> list[str]:

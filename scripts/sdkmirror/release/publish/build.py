@@ -24,6 +24,7 @@ from sdkmirror.release.declarations import bundle as declarations
 from sdkmirror.release.declarations import consumer as typecheck
 from sdkmirror.release.package import repackage, tarball
 from sdkmirror.release.package.tarball import TarballReport
+from sdkmirror.release.publish import verdicts
 from sdkmirror.release.publish.manifest import NAME as MANIFEST_NAME
 from sdkmirror.release.publish.manifest import Manifest
 from sdkmirror.release.publish.manifest import write as write_manifest
@@ -330,9 +331,13 @@ def verify(
     outcome: Checked,
     *,
     typecheck_consumer: bool = True,
+    use_verdicts: bool = True,
 ) -> tarball.TarballReport:
     """Pack, inspect the tarball, install it into an empty consumer and import it, publint;
-    then the strict consumer type-check, unless the caller runs it apart (the sweep)."""
+    then the strict consumer type-check, unless the caller runs it apart (the sweep).
+
+    Bytes that passed these checks with the same tools before are not checked again
+    (`verdicts`), unless `use_verdicts` is false."""
     with console.step("npm pack"):
         tgz = pack(tc, pkg.dir, workdir / "pack")
     report = tarball.inspect(tgz)
@@ -341,13 +346,43 @@ def verify(
         f"    {tgz.name}: {report.size} bytes, {report.file_count} files, "
         f"{report.integrity[:32]}..."
     )
+    checks = list(CHECKS) + (list(CONSUMER_CHECKS) if typecheck_consumer else [])
+    store = verdicts.Verdicts.of(build_cache.for_config(cfg)) if use_verdicts else None
+    key = verdicts.Verdicts.key(report.integrity, checks, check_tools(tc))
+    passed = store.passed(key, report.integrity) if store else None
+    if passed is not None:
+        outcome.exports = list(passed.exports)
+        console.info(
+            f"    {', '.join(checks)}: passed for these bytes at {passed.when}; not run again"
+        )
+        return report
     with console.step("installing the tarball into an empty consumer and importing it"):
         outcome.exports = consumer_import(tc, workdir / "consumer-tarball", pkg.name, [str(tgz)])
     with console.step("publint"):
         publint(tc, cfg.cache_dir, pkg.dir)
     if typecheck_consumer:
         consumer_typecheck(cfg, tc, tgz, pkg.name, workdir)
+    if store is not None:
+        store.record(key, report.integrity, checks, outcome.exports)
     return report
+
+
+# The checks `verify` runs, as a verdict names them; and the pins of the tools that run them.
+CHECKS = ("consumer import", "publint")
+CONSUMER_CHECKS = ("tsc nodenext", "tsc bundler", "attw")
+
+
+def check_tools(tc: Toolchain) -> dict[str, str]:
+    major = int(str(tc.spec.node).split(".")[0])
+    return {
+        "node": str(tc.spec.node),
+        "pnpm": str(tc.spec.pnpm),
+        "publint": PUBLINT_VERSION,
+        "attw": typecheck.ATTW_VERSION,
+        "attw-profile": typecheck.ATTW_PROFILE,
+        "typescript": npmtool.TYPESCRIPT_VERSION,
+        "@types/node": typecheck.TYPES_NODE.get(major, "none"),
+    }
 
 
 def consumer_typecheck(
@@ -391,7 +426,8 @@ def build(
 ) -> BuildResult:
     """Steps up to the tarball: build, repackage, pack, verify, then `out/<tarball>.tgz` and
     `out/manifest.json`. Reads the registry only for the dist-tag; uploads nothing. A build
-    from the cache (`use_cache`) is checked like a fresh one: every step after the build runs."""
+    from the cache (`use_cache`) is checked like a fresh one, but bytes that passed the same
+    checks before are not checked again (`verdicts`)."""
     req, patch = resolve_patch(cfg, req)
     check_version_flags(req.version_override, req.override_reason, req.expected_version)
     wanted_registry = check_registry(registry or req.registry)
@@ -431,7 +467,7 @@ def build(
             cfg, built, workdir, npm_name=plan.npm_name, version=plan.npm_version, patch=patch
         )
         checks = Checks()
-        report = verify(cfg, tc, pkg, workdir, checks)
+        report = verify(cfg, tc, pkg, workdir, checks, use_verdicts=use_cache)
         latest = npm_registry.dist_tags(tc, plan.npm_name, plan.registry).get("latest")
         dist_tag = choose_dist_tag(plan.npm_version, latest)
         manifest = Manifest(
