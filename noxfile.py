@@ -34,6 +34,9 @@ logging.getLogger("nox").addFilter(lambda r: r.getMessage() != "uv binary not fo
 def tests(session: nox.Session) -> None:
     """The whole test suite, slow integration tests (real toolchains, registry) included."""
     session.install("-e", ".[test]")
+    # The tests start hundreds of processes that import the library; compiled once, none of
+    # them compiles it again (the environment may forbid writing bytecode as they go).
+    session.run("python", "-m", "compileall", "-q", "scripts", "tests", "tasks.py")
     # One worker per core; a module's tests marked `xdist_group` share its module fixtures.
     session.run("pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
 

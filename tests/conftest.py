@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gitrepos import GitRepos  # noqa: E402
+from taskserver import Client  # noqa: E402
 
 from sdkmirror.release.package.repackage import Provenance  # noqa: E402
 from sdkmirror.release.publish import build as publish_build  # noqa: E402
@@ -170,6 +171,7 @@ class Project:
     root: Path
     pyproject: Path
     env: dict[str, str]
+    server: Client | None = None
 
     def config(self, **overrides):
         from sdkmirror.core import config
@@ -183,16 +185,17 @@ class Project:
         env: dict[str, str] | None = None,
         timeout: float = 600,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `invoke ARGS` exactly as a maintainer would, from the project directory."""
-        cp = subprocess.run(
-            [sys.executable, "-m", "invoke", "--search-root", str(REPO_ROOT), *args],
-            cwd=self.root,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        """Run `invoke ARGS` as a maintainer would, from the project directory: a process of
+        its own, with the task server's imports already done (see `taskserver`)."""
+        argv = ["invoke", "--search-root", str(REPO_ROOT), *args]
+        run_env = {**self.env, **(env or {})}
+        if self.server is not None:
+            cp = self.server.run(argv, cwd=self.root, env=run_env, timeout=timeout)
+        else:
+            cp = subprocess.run(
+                [sys.executable, "-m", *argv], cwd=self.root, env=run_env,
+                capture_output=True, text=True, timeout=timeout, check=False,
+            )  # fmt: skip
         if check and cp.returncode != 0:
             raise AssertionError(
                 f"invoke {' '.join(args)} exited {cp.returncode}:\n{cp.stdout}\n{cp.stderr}"
@@ -215,14 +218,36 @@ def write_project(root: Path, upstream: str, extra: str = "") -> Path:
     return pyproject
 
 
+@pytest.fixture(scope="session")
+def task_server() -> Iterator[Client | None]:
+    """One task server per test worker; `SDKMIRROR_TESTS_FRESH_INVOKE=1` runs every task in a
+    fresh `python -m invoke` instead."""
+    if os.environ.get("SDKMIRROR_TESTS_FRESH_INVOKE") == "1":
+        yield None
+        return
+    import tempfile
+
+    # A socket path must be short; the pytest temp dir can be long.
+    where = Path(tempfile.mkdtemp(prefix="sdkmirror-tasks-"))
+    pythonpath = os.pathsep.join([str(REPO_ROOT / "scripts"), os.environ.get("PYTHONPATH", "")])
+    client = Client(where / "socket", pythonpath, where / "server.log")
+    try:
+        yield client
+    finally:
+        client.close()
+        shutil.rmtree(where, ignore_errors=True)
+
+
 @pytest.fixture
-def project(tmp_path: Path, repos: GitRepos, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+def project(
+    tmp_path: Path, repos: GitRepos, monkeypatch: pytest.MonkeyPatch, task_server: Client | None
+) -> Iterator[Project]:
     pyproject = write_project(tmp_path / "project", str(repos.upstream))
     monkeypatch.setenv("SDKMIRROR_CONFIG", str(pyproject))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "scripts"), env.get("PYTHONPATH", "")])
     env["CI"] = "true"
-    yield Project(pyproject.parent, pyproject, env)
+    yield Project(pyproject.parent, pyproject, env, task_server)
 
 
 _build_caches = iter(range(1 << 30))
@@ -233,6 +258,19 @@ def own_build_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """Each test builds for real unless it shares a build cache on purpose: an entry another
     test stored would otherwise stand in for the build under test."""
     where = tmp_path_factory.getbasetemp() / "build-caches" / str(next(_build_caches))
+    monkeypatch.setenv("SDKMIRROR_BUILD_CACHE", str(where))
+    return where
+
+
+@pytest.fixture
+def shared_build_cache(
+    tmp_path_factory: pytest.TempPathFactory, own_build_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """One build cache for every test of the run that asks for it: for tests whose subject is
+    what happens after a build (publishing, faults, the sweep's table), a release built and
+    checked by an earlier test stands in for building it again. Each entry is still checked on
+    use, and the tests of building itself keep their own cache."""
+    where = shared_dir(tmp_path_factory) / "shared-build-cache"
     monkeypatch.setenv("SDKMIRROR_BUILD_CACHE", str(where))
     return where
 

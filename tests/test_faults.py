@@ -27,6 +27,9 @@ from sdkmirror.core.errors import LockHeld, PushRefused, RemoteError
 from sdkmirror.mirror import verify
 from sdkmirror.mirror.ledger import MirrorLedger
 
+# Crashes and refusals are the subject here, not building: builds are shared across tests.
+pytestmark = pytest.mark.usefixtures("shared_build_cache")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 KILLED = -signal.SIGKILL
 

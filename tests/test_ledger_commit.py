@@ -22,7 +22,9 @@ def checkout(project: Project, repos: GitRepos, tmp_path: Path) -> Project:
     git("add", ".", cwd=root)
     git("commit", "-q", "-m", "start", cwd=root)
     git("push", "-q", "origin", "main", cwd=root)
-    return Project(root, pyproject, {**project.env, "SDKMIRROR_CONFIG": str(pyproject)})
+    return Project(
+        root, pyproject, {**project.env, "SDKMIRROR_CONFIG": str(pyproject)}, project.server
+    )
 
 
 def record_tag(checkout: Project, name: str = "@moonshot-ai/kimi-code@0.14.2") -> None:
@@ -103,7 +105,9 @@ def test_detached_head_is_refused(checkout: Project) -> None:
 def second_checkout(checkout: Project, repos: GitRepos, where: Path) -> Project:
     git("clone", "-q", str(repos.origin), str(where))
     pyproject = where / "pyproject.toml"
-    return Project(where, pyproject, {**checkout.env, "SDKMIRROR_CONFIG": str(pyproject)})
+    return Project(
+        where, pyproject, {**checkout.env, "SDKMIRROR_CONFIG": str(pyproject)}, checkout.server
+    )
 
 
 def test_two_checkouts_recording_one_after_the_other_keep_both(

@@ -26,7 +26,8 @@ from sdkmirror.release.publish import upload as publish_upload
 NPM_NAME = "@botiverse/kimi-code-sdk"
 TAG = "@moonshot-ai/kimi-code@{}"
 # A refused loopback connection fails at once in every test here.
-pytestmark = pytest.mark.usefixtures("no_npm_retries")
+# Publishing is the subject here, not building: a release built by an earlier test is reused.
+pytestmark = pytest.mark.usefixtures("no_npm_retries", "shared_build_cache")
 
 
 # --- pure decisions ---------------------------------------------------------------------------

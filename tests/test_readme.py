@@ -24,6 +24,9 @@ from sdkmirror.alerts import alert as alerts
 from sdkmirror.core import config
 from sdkmirror.devtools import registry_server
 
+# The commands are the subject here, not building: builds are shared across tests.
+pytestmark = pytest.mark.usefixtures("shared_build_cache")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 DOCS = {p.name: p.read_text(encoding="utf-8") for p in sorted((REPO_ROOT / "docs").glob("*.md"))}

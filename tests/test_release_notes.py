@@ -19,6 +19,9 @@ from sdkmirror.release.declarations import surface as api_surface
 from sdkmirror.release.declarations.surface import Export, Member, Param, Signature, Surface
 from sdkmirror.release.notes import ADDITIVE, BREAKING, IMPLEMENTERS
 
+# The notes are the subject here: releases other tests built are reused.
+pytestmark = pytest.mark.usefixtures("shared_build_cache")
+
 # --- pure: hand-written surfaces ------------------------------------------------------------
 
 

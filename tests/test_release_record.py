@@ -27,7 +27,9 @@ def sri(data: bytes) -> str:
 def clone(repos: GitRepos, project: Project, where: Path) -> Project:
     git("clone", "-q", str(repos.origin), str(where))
     pyproject = where / "pyproject.toml"
-    return Project(where, pyproject, {**project.env, "SDKMIRROR_CONFIG": str(pyproject)})
+    return Project(
+        where, pyproject, {**project.env, "SDKMIRROR_CONFIG": str(pyproject)}, project.server
+    )
 
 
 @pytest.fixture
