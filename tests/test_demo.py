@@ -212,7 +212,11 @@ def test_demo_ends_with_status_and_hints_that_run_as_printed(demo_run: DemoRun) 
     for argv, task in zip(hints, tasks, strict=True):
         assert str(demo_run.dir / "origin.git") in argv
         assert Path(argv[3]).is_absolute()  # the interpreter's own invoke, no PATH needed
-        cp = subprocess.run(argv, cwd="/", capture_output=True, text=True, timeout=600, check=False)
+        # The build cache the demo ran with: a maintainer's default one, shared by both.
+        env = {**os.environ, "SDKMIRROR_BUILD_CACHE": str(build_cache_of(demo_run.dir))}
+        cp = subprocess.run(
+            argv, cwd="/", env=env, capture_output=True, text=True, timeout=600, check=False
+        )
         assert cp.returncode == 0, f"{shlex.join(argv)}:\n{cp.stderr[-3000:]}"
         assert expect[task] in cp.stdout + cp.stderr
     assert GitRepos.refs(demo_run.dir / "origin.git") == before

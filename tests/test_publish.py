@@ -386,7 +386,7 @@ def test_dry_run_task_publishes_nothing_and_prints_the_command(
     cp = project.invoke(
         "publish",
         "--source-tag",
-        TAG.format("0.17.0"),
+        TAG.format("0.14.2"),
         "--origin",
         str(mirror),
         "--registry",
@@ -398,7 +398,7 @@ def test_dry_run_task_publishes_nothing_and_prints_the_command(
     assert cp.returncode == 0, cp.stderr
     assert "npm publish" in cp.stderr and "--registry " + registry.url in cp.stderr
     assert "dry run: nothing uploaded" in cp.stdout  # in the summary, the run's result
-    assert on_registry(toolchain, registry, "0.9.4") is None
+    assert on_registry(toolchain, registry, "0.9.3") is None
     assert not cfg.release_ledger.exists()
 
 

@@ -423,11 +423,12 @@ def build(
     *,
     registry: str | None = None,
     use_cache: bool = True,
+    use_verdicts: bool = True,
 ) -> BuildResult:
     """Steps up to the tarball: build, repackage, pack, verify, then `out/<tarball>.tgz` and
     `out/manifest.json`. Reads the registry only for the dist-tag; uploads nothing. A build
-    from the cache (`use_cache`) is checked like a fresh one, but bytes that passed the same
-    checks before are not checked again (`verdicts`)."""
+    from the cache (`use_cache`) is checked like a fresh one; bytes that passed the same checks
+    before are not checked again (`verdicts`, unless `use_verdicts` is false)."""
     req, patch = resolve_patch(cfg, req)
     check_version_flags(req.version_override, req.override_reason, req.expected_version)
     wanted_registry = check_registry(registry or req.registry)
@@ -467,7 +468,7 @@ def build(
             cfg, built, workdir, npm_name=plan.npm_name, version=plan.npm_version, patch=patch
         )
         checks = Checks()
-        report = verify(cfg, tc, pkg, workdir, checks, use_verdicts=use_cache)
+        report = verify(cfg, tc, pkg, workdir, checks, use_verdicts=use_verdicts)
         latest = npm_registry.dist_tags(tc, plan.npm_name, plan.registry).get("latest")
         dist_tag = choose_dist_tag(plan.npm_version, latest)
         manifest = Manifest(

@@ -140,7 +140,8 @@ def reproduce(
         registry=reg,
     )
     out = cfg.work_dir / "reproduce" / version
-    built = publish_build.build(cfg, req, out, use_cache=False)  # rebuilt, never reused
+    # Rebuilt, never reused; the rebuilt bytes, when they are the checked ones, need no checks.
+    built = publish_build.build(cfg, req, out, use_cache=False)
     tc = built.built.toolchain
     remote = npm_registry.integrity(tc, rec.npm_name, version, reg)
     if remote is None:
