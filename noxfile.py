@@ -30,10 +30,10 @@ logging.getLogger("nox").addFilter(lambda r: r.getMessage() != "uv binary not fo
 # --- the project's own checks -----------------------------------------------------------------
 
 
-@nox.session
+@nox.session(reuse_venv=True)
 def tests(session: nox.Session) -> None:
     """The whole test suite, slow integration tests (real toolchains, registry) included."""
-    session.install("-e", ".[test]")
+    install_project(session, "test")
     # The tests start hundreds of processes that import the library; compiled once, none of
     # them compiles it again (the environment may forbid writing bytecode as they go).
     session.run("python", "-m", "compileall", "-q", "scripts", "tests", "tasks.py")
@@ -41,10 +41,10 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
 
 
-@nox.session(name="tests-stress", default=False)
+@nox.session(name="tests-stress", default=False, reuse_venv=True)
 def tests_stress(session: nox.Session) -> None:
     """The suite under CPU load (`STRESS_LOAD` busy processes, `STRESS_ROUNDS` runs); races show."""
-    session.install("-e", ".[test]")
+    install_project(session, "test")
     load = os.environ.get("STRESS_LOAD", "4"), os.environ.get("STRESS_ROUNDS", "1")
     stress = ["python", "-m", "sdkmirror.devtools.stress", "--load", load[0], "--rounds", load[1]]
     session.run(*stress, "--", "pytest", "-n", "auto", "--dist", "loadgroup", *session.posargs)
@@ -93,11 +93,13 @@ def smoke(session: nox.Session, node: str, pnpm: str) -> None:
     session.run(*cli, *node_bin, *session.posargs)
 
 
-def install_project(session: nox.Session) -> None:
-    """The project into a kept virtualenv, again only when pyproject.toml changed."""
-    key = session_venv.install_key(ROOT)
+def install_project(session: nox.Session, extra: str = "") -> None:
+    """The project (with `extra`) into a kept virtualenv, again only when pyproject.toml
+    changed."""
+    target = f".[{extra}]" if extra else "."
+    key = session_venv.install_key(ROOT, target)
     if not session_venv.is_current(session.virtualenv.location, key):
-        session.install("-e", ".")
+        session.install("-e", target)
         session.run_install("python", "-m", "sdkmirror.smoke.session_venv", key, silent=True)
 
 

@@ -350,6 +350,7 @@ def browse(page_file: Path, shots: Path, name: str) -> dict[str, Any]:
     return seen
 
 
+@pytest.mark.slow
 def test_page_in_headless_chromium(project: Project, tmp_path: Path) -> None:
     seeded(project)
     out = tmp_path / "site"
@@ -368,6 +369,7 @@ def test_page_in_headless_chromium(project: Project, tmp_path: Path) -> None:
         assert int.from_bytes(png.read_bytes()[16:20], "big") == width
 
 
+@pytest.mark.slow
 def test_a_thousand_releases_in_headless_chromium(project: Project, tmp_path: Path) -> None:
     out = tmp_path / "site"
     page_file = health_site.write(thousand(project), out)

@@ -218,14 +218,14 @@ def test_workflow_scope_refusal_gets_its_own_alert(project, repos):
 
 def test_second_concurrent_run_waits_then_fails_clearly(project, repos, capsys):
     seed(repos, "0.14.2")
-    cfg = project.config()
+    cfg = project.config(lock_timeout=0.5)
     with exclusive(cfg.work_dir, 5):
         start = time.monotonic()
         with pytest.raises(LockHeld, match=rf"another run \(pid {os.getpid()}\) holds"):
-            do_sync(project, repos)
+            sync.run(cfg, upstream=str(repos.upstream), origin=str(repos.origin))
         assert time.monotonic() - start >= cfg.lock_timeout * 0.9
     # said at once, before the wait, naming whom it waits for
-    assert f"waiting up to 2 s for the run held by pid {os.getpid()}" in capsys.readouterr().err
+    assert f"waiting up to 0.5 s for the run held by pid {os.getpid()}" in capsys.readouterr().err
     assert repos.origin_refs() == {}
 
 

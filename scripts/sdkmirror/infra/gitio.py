@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -201,23 +200,6 @@ def stall_seconds() -> float:
     return value
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (Linux /proc), so a stall kill reaches ssh and helpers."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def run_watched(
     *args: str | os.PathLike[str],
     url: str,
@@ -266,10 +248,7 @@ def run_watched(
                 seen, quiet_since = size, now
             elif now - quiet_since >= stall:
                 stalled_out = True
-                for pid in [child.pid, *_descendants(child.pid)]:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                child.wait()
+                proc.kill_tree(child)
                 break
         out_f.seek(0)
         err_f.seek(0)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sdkmirror.core.errors import CommandError
 from sdkmirror.infra import console
@@ -49,30 +52,78 @@ def run(
     if echo:
         console.command(args, cwd=Path(cwd) if cwd else None)
     try:
-        cp = subprocess.run(
+        child = subprocess.Popen(
             args,
             cwd=cwd,
             env=dict(env) if env is not None else None,
-            capture_output=True,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=not exact,
-            timeout=timeout,
-            input=_encode(input) if exact and input is not None else input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            check=False,
         )
     except FileNotFoundError as exc:
         raise CommandError(
             args, 127, "", f"{args[0]}: not found ({exc.strerror})", what=what
         ) from exc
-    except subprocess.TimeoutExpired as exc:
-        out, err = _decode(exc.stdout), _decode(exc.stderr)
-        raise CommandError(
-            args, 124, out, err + f"\ntimed out after {timeout}s", what=what
-        ) from exc
-    result = Result(args, cp.returncode, _decode(cp.stdout), _decode(cp.stderr))
-    if check and cp.returncode != 0:
+    with child:
+        try:
+            out, err = child.communicate(
+                _encode(input) if exact and input is not None else input, timeout=timeout
+            )
+        except subprocess.TimeoutExpired as exc:
+            kill_tree(child)
+            out, err = child.communicate()
+            raise CommandError(
+                args, 124, _decode(out), _decode(err) + f"\ntimed out after {timeout}s", what=what
+            ) from exc
+        except BaseException:  # Ctrl-C included: nothing it started outlives this call
+            kill_tree(child)
+            raise
+    result = Result(args, child.returncode, _decode(out), _decode(err))
+    if check and child.returncode != 0:
         raise CommandError(args, result.returncode, result.stdout, result.stderr, what=what)
     return result
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc): what a child started, helpers included."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(child: subprocess.Popen[Any], *, grace: float = 5.0) -> None:
+    """SIGKILL `child` and every process below it, reap `child`, and give the others up to
+    `grace` seconds to be gone: none of them keeps writing into a directory the caller is
+    about to remove (git's index-pack below an interrupted fetch, for one)."""
+    below = descendants(child.pid)
+    for pid in [child.pid, *below]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + grace
+    for pid in below:
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie no longer writes anything)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _encode(text: str) -> bytes:

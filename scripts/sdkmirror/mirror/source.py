@@ -119,7 +119,9 @@ def materialize(repo_url_or_path: str, ref: str, dest: Path) -> str:
     """Export `ref` of the repository into `dest` (which must be empty); returns the commit."""
     if dest.exists() and any(dest.iterdir()):
         raise UsageError(f"{dest} is not empty; the build needs a fresh directory")
-    with tempfile.TemporaryDirectory(prefix="sdkmirror-src-") as tmp:
+    # A scratch directory that cannot be removed is left behind rather than turning the
+    # build's own outcome (or a Ctrl-C) into a disk error.
+    with tempfile.TemporaryDirectory(prefix="sdkmirror-src-", ignore_cleanup_errors=True) as tmp:
         scratch = Scratch(Path(tmp) / "src.git")
         sha = scratch.fetch(repo_url_or_path, ref)
         try:
