@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -273,6 +274,15 @@ def shared_build_cache(
     where = shared_dir(tmp_path_factory) / "shared-build-cache"
     monkeypatch.setenv("SDKMIRROR_BUILD_CACHE", str(where))
     return where
+
+
+@pytest.fixture(scope="session", autouse=True)
+def interruptible() -> None:
+    """Ctrl-C raises KeyboardInterrupt here and reaches the processes tests start, even when
+    the suite was launched with SIGINT ignored (a background job, `nohup`): an ignored signal
+    stays ignored in every child, and the tests of Ctrl-C would wait forever."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
