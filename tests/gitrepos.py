@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 TAG = "@moonshot-ai/kimi-code@{}"
@@ -16,6 +20,14 @@ def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
     return cp.stdout.strip()
 
 
+@cache
+def _template() -> Path:
+    where = Path(tempfile.mkdtemp(prefix="sdkmirror-repos-"))
+    atexit.register(shutil.rmtree, where, ignore_errors=True)
+    GitRepos.init(where)
+    return where
+
+
 @dataclass
 class GitRepos:
     base: Path
@@ -24,7 +36,18 @@ class GitRepos:
     origin: Path  # bare, the mirror
 
     @classmethod
-    def create(cls, base: Path, *, origin_empty: bool = True) -> GitRepos:
+    def create(cls, base: Path) -> GitRepos:
+        """The three repositories at `base`: a copy of a set `git init` made once per process
+        (a copy is a quarter of the cost), its clone's remote pointed at the copied upstream."""
+        template = _template()
+        base.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(template, base, symlinks=True, dirs_exist_ok=True)
+        config = base / "upstream-work" / ".git" / "config"
+        config.write_text(config.read_text().replace(str(template), str(base)))
+        return cls(base, base / "upstream.git", base / "upstream-work", base / "origin.git")
+
+    @classmethod
+    def init(cls, base: Path) -> GitRepos:
         base.mkdir(parents=True, exist_ok=True)
         upstream, work, origin = base / "upstream.git", base / "upstream-work", base / "origin.git"
         git("init", "--bare", "-b", "main", str(upstream))
