@@ -109,7 +109,8 @@ def serve(path: str) -> None:
     while True:
         conn, _ = listener.accept()
         message, fds, _flags, _addr = socket.recv_fds(conn, _MAX_MESSAGE, 3)
-        if os.fork() == 0:
+        # A caller that went away sent nothing: skip it.
+        if len(fds) == 3 and message and os.fork() == 0:
             listener.close()
             _child(conn, json.loads(message), fds)
         for fd in fds:
