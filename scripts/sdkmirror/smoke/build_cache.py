@@ -131,6 +131,11 @@ class BuildCache:
     def entries_dir(self) -> Path:
         return self.root / "entries"
 
+    @property
+    def verdicts_dir(self) -> Path:
+        """Where the publish checks' remembered passes live (`release.publish.verdicts`)."""
+        return self.root / "verdicts"
+
     def entry_dir(self, key: str) -> Path:
         return self.entries_dir / key
 
@@ -376,9 +381,8 @@ class BuildCache:
         staging = self.root / "staging"
         if staging.is_dir():
             plan.leftovers = [p for p in sorted(staging.iterdir()) if not _writer_alive(p)]
-        # The publish checks' remembered passes (`release.publish.verdicts`) go with the rest.
-        if everything and (self.root / "verdicts").is_dir():
-            plan.leftovers.append(self.root / "verdicts")
+        if everything and self.verdicts_dir.is_dir():
+            plan.verdicts = self.verdicts_dir
         return plan
 
     def prune(self, plan: PrunePlan) -> list[str]:
@@ -396,7 +400,7 @@ class BuildCache:
                 console.info(f"build cache entry {item.key[:16]} is in use; left for later")
             except OSError as exc:
                 console.warn(f"cannot remove {item.path}: {os_problem(exc)}")
-        for left in plan.leftovers:
+        for left in [*plan.leftovers, *([plan.verdicts] if plan.verdicts else [])]:
             shutil.rmtree(left, ignore_errors=True)
         return removed
 
@@ -445,6 +449,7 @@ class PrunePlan:
     budget: int
     remove: list[tuple[Listed, str]] = field(default_factory=list)
     leftovers: list[Path] = field(default_factory=list)
+    verdicts: Path | None = None  # the check verdicts, forgotten with everything (`--all`)
     kept: int = 0
     kept_bytes: int = 0
 
@@ -458,6 +463,7 @@ class PrunePlan:
             "budget_bytes": self.budget,
             "remove": [{"key": i.key, "bytes": i.size, "why": why} for i, why in self.remove],
             "leftovers": [str(p) for p in self.leftovers],
+            "verdicts": str(self.verdicts) if self.verdicts else None,
             "kept": self.kept,
             "kept_bytes": self.kept_bytes,
         }

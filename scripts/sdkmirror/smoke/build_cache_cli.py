@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sdkmirror.core.config import Config
@@ -101,7 +100,9 @@ def main_prune(
         console.out.print_json(json.dumps({**plan.as_json(), "dry_run": dry_run}))
     else:
         rows = [[i.key[:16], _human(i.size), why] for i, why in plan.remove]
-        rows += [[p.name[:16], "-", _leftover_why(p)] for p in plan.leftovers]
+        rows += [[p.name[:16], "-", "left by a stopped run"] for p in plan.leftovers]
+        if plan.verdicts:
+            rows.append(["verdicts", "-", "the publish checks' remembered passes"])
         verb = "would remove" if dry_run else "removes"
         title = (
             f"prune plan for {cache.root}: {verb} {len(rows)}, frees {_human(plan.freed)}; "
@@ -114,9 +115,3 @@ def main_prune(
     removed = cache.prune(plan)
     console.info(f"removed {len(removed)} entries and {len(plan.leftovers)} leftovers")
     return plan
-
-
-def _leftover_why(path: Path) -> str:
-    if path.name == "verdicts":
-        return "the publish checks' remembered passes (--all)"
-    return "left by a stopped run"

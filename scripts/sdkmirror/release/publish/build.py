@@ -331,13 +331,12 @@ def verify(
     outcome: Checked,
     *,
     typecheck_consumer: bool = True,
-    use_verdicts: bool = True,
 ) -> tarball.TarballReport:
     """Pack, inspect the tarball, install it into an empty consumer and import it, publint;
     then the strict consumer type-check, unless the caller runs it apart (the sweep).
 
     Bytes that passed these checks with the same tools before are not checked again
-    (`verdicts`), unless `use_verdicts` is false."""
+    (`verdicts`; `invoke cache.prune --all` forgets them)."""
     with console.step("npm pack"):
         tgz = pack(tc, pkg.dir, workdir / "pack")
     report = tarball.inspect(tgz)
@@ -347,7 +346,7 @@ def verify(
         f"{report.integrity[:32]}..."
     )
     checks = list(CHECKS) + (list(CONSUMER_CHECKS) if typecheck_consumer else [])
-    store = verdicts.Verdicts.of(build_cache.for_config(cfg)) if use_verdicts else None
+    store = verdicts.Verdicts.of(build_cache.for_config(cfg))
     key = verdicts.Verdicts.key(report.integrity, checks, check_tools(tc))
     passed = store.passed(key, report.integrity) if store else None
     if passed is not None:
@@ -423,12 +422,11 @@ def build(
     *,
     registry: str | None = None,
     use_cache: bool = True,
-    use_verdicts: bool = True,
 ) -> BuildResult:
     """Steps up to the tarball: build, repackage, pack, verify, then `out/<tarball>.tgz` and
     `out/manifest.json`. Reads the registry only for the dist-tag; uploads nothing. A build
     from the cache (`use_cache`) is checked like a fresh one; bytes that passed the same checks
-    before are not checked again (`verdicts`, unless `use_verdicts` is false)."""
+    before are not checked again (`verdicts`)."""
     req, patch = resolve_patch(cfg, req)
     check_version_flags(req.version_override, req.override_reason, req.expected_version)
     wanted_registry = check_registry(registry or req.registry)
@@ -468,7 +466,7 @@ def build(
             cfg, built, workdir, npm_name=plan.npm_name, version=plan.npm_version, patch=patch
         )
         checks = Checks()
-        report = verify(cfg, tc, pkg, workdir, checks, use_verdicts=use_verdicts)
+        report = verify(cfg, tc, pkg, workdir, checks)
         latest = npm_registry.dist_tags(tc, plan.npm_name, plan.registry).get("latest")
         dist_tag = choose_dist_tag(plan.npm_version, latest)
         manifest = Manifest(

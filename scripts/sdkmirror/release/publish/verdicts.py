@@ -55,7 +55,7 @@ class Verdicts:
 
     @classmethod
     def of(cls, cache: build_cache.BuildCache | None) -> Verdicts | None:
-        return None if cache is None else cls(cache.root / "verdicts")
+        return None if cache is None else cls(cache.verdicts_dir)
 
     @staticmethod
     def key(integrity: str, checks: Sequence[str], tools: Mapping[str, str]) -> str:
