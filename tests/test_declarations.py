@@ -279,6 +279,64 @@ def test_bundled_declarations_pass_a_strict_consumer(toolchain_primary, tmp_path
     assert checked.exports["."].types == ("Message", "Role", "SessionOptions")
 
 
+def _declarations_only(tc, tmp_path: Path, name: str, dts: dict[str, str]) -> Path:
+    """A packed package that is declarations and an empty module, nothing else."""
+    pkg = tmp_path / name
+    (pkg / "dist").mkdir(parents=True)
+    (pkg / "dist" / "index.mjs").write_text("export {};\n")
+    for rel, text in dts.items():
+        (pkg / "dist" / rel).write_text(text)
+    exports = {".": {"types": "./dist/index.d.mts", "import": "./dist/index.mjs"}}
+    manifest = {"name": f"@botiverse/{name}", "version": "1.0.0", "type": "module"}
+    (pkg / "package.json").write_text(json.dumps({**manifest, "exports": exports}))
+    return publish_build.pack(tc, pkg, tmp_path / f"{name}-pack")
+
+
+@pytest.mark.slow
+def test_a_declaration_error_fails_only_the_resolution_it_breaks(
+    toolchain_primary, tmp_path: Path
+) -> None:
+    # An extensionless relative import: a bundler resolves it, Node's ESM resolution does not.
+    tgz = _declarations_only(
+        toolchain_primary,
+        tmp_path,
+        "extensionless",
+        {
+            "index.d.mts": 'import type { Id } from "./types";\nexport declare const id: Id;\n',
+            "types.d.ts": "export type Id = string;\n",
+        },
+    )
+    result = typecheck.typecheck(
+        toolchain_primary, cache(), tgz, "@botiverse/extensionless", tmp_path / "c", keep_going=True
+    )
+    assert list(result.failed) == ["nodenext"]
+    assert "nodenext resolution) cannot type-check @botiverse/extensionless: TS2834: " in str(
+        result.failed["nodenext"]
+    )
+    assert "(@botiverse/extensionless/dist/index.d.mts:1)" in str(result.failed["nodenext"])
+    assert result.exports["."].values == ("id",)
+
+
+@pytest.mark.slow
+def test_a_global_declaration_that_breaks_node_types_is_caught_in_node_types(
+    toolchain_primary, tmp_path: Path
+) -> None:
+    # The package's global comes first in the program, so the compiler reports the conflict
+    # at @types/node's declaration: the pinned files are checked again once a package can
+    # change what they mean.
+    tgz = _declarations_only(
+        toolchain_primary,
+        tmp_path,
+        "globals",
+        {"index.d.mts": "declare global {\n  var __dirname: number;\n}\nexport const x: 1;\n"},
+    )
+    with pytest.raises(typecheck.TypeCheckFailed) as failed:
+        typecheck.typecheck(toolchain_primary, cache(), tgz, "@botiverse/globals", tmp_path / "c")
+    assert "nodenext resolution) cannot" in str(failed.value)
+    assert "TS2403: Subsequent variable declarations must have the same type." in str(failed.value)
+    assert str(failed.value).endswith("(@types/node/module.d.ts:805)")
+
+
 @pytest.mark.slow
 def test_an_import_nobody_provides_is_refused(toolchain_primary, tmp_path: Path) -> None:
     sdk = write_workspace(tmp_path / "src")

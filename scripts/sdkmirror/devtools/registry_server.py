@@ -60,13 +60,17 @@ def _uplink(tc: Toolchain) -> tuple[str, str]:
     """The `uplinks` and `proxy` config lines for the registry the user's npm config names,
     so a package's third-party dependencies install through this registry too; none when
     that registry is itself on loopback or npm names none."""
-    url = tc.run([tc.npm, "config", "get", "registry"], check=False).stdout.strip()
+    settings = ("registry", "proxy", "https-proxy")
+    res = tc.run([tc.npm, "config", "get", *settings], check=False)  # one `key=value` a line
+    pairs = (ln.partition("=") for ln in res.stdout.splitlines())
+    found = {key.strip(): value.strip() for key, sep, value in pairs if sep}
+    url = found.get("registry", "")
     host = urllib.parse.urlsplit(url).hostname or ""
     if not url.startswith(("http://", "https://")) or host in ("127.0.0.1", "localhost", "::1"):
         return " {}", ""
     lines = [f"\n  upstream:\n    url: {json.dumps(url)}\n    timeout: 60s"]
     for key, setting in (("http_proxy", "proxy"), ("https_proxy", "https-proxy")):
-        value = tc.run([tc.npm, "config", "get", setting], check=False).stdout.strip()
+        value = found.get(setting, "")
         if value and value not in ("null", "undefined"):
             lines.append(f"\n    {key}: {json.dumps(value)}")
     return "".join(lines), "\n    proxy: upstream"

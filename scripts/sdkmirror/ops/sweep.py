@@ -30,10 +30,12 @@ from sdkmirror.core.versions import Version
 from sdkmirror.infra import console
 from sdkmirror.infra.gitio import ls_remote
 from sdkmirror.infra.lock import exclusive
+from sdkmirror.infra.toolchain import Toolchain
 from sdkmirror.mirror.ledger import TagRecord
 from sdkmirror.release import notes as release_notes
 from sdkmirror.release.declarations import consumer as typecheck
 from sdkmirror.release.declarations.bundle import DeclarationsFailed
+from sdkmirror.release.package.tarball import TarballReport
 from sdkmirror.release.publish import build as publish_build
 from sdkmirror.smoke import build_key
 
@@ -154,17 +156,40 @@ def _failed(exc: MirrorError) -> str:
     return f"{FAIL}: {str(exc).splitlines()[0][:300]}"
 
 
-def _package_checks(cfg: Config, built: publish_build.Built, workdir: Path) -> Path:
+def _package_checks(
+    cfg: Config, built: publish_build.Built, workdir: Path
+) -> tuple[TarballReport, list[str]]:
     """What the publish dry run proves about the package, short of the registry and the
     type-check (a column of its own): repackage, pack, the tarball policy, install + import
-    in an empty consumer, publint. The tarball."""
+    in an empty consumer, publint. The tarball's report and exports."""
     version = str(built.sdk_pkg.get("version"))
     pkg = publish_build.package(cfg, built, workdir, npm_name=cfg.npm_name, version=version)
     checks = publish_build.Checks()
     report = publish_build.verify(
         cfg, built.toolchain, pkg, workdir, checks, typecheck_consumer=False
     )
-    return report.path
+    return report, checks.exports
+
+
+def _consumer_checks(
+    cfg: Config, tc: Toolchain, report: TarballReport, exports: list[str], workdir: Path
+) -> dict[str, str]:
+    """The type-check columns: `tsc nodenext`, `tsc bundler`, `attw` -> "" or the failure.
+    Bytes that passed every check before (a publish, an earlier sweep) are not checked again;
+    a release that passes them all is recorded so."""
+    integrity = report.integrity
+    every = publish_build.ALL_CHECKS
+    passed = publish_build.passed_before(cfg, tc, integrity, every)
+    if passed is not None:
+        console.info(f"    {', '.join(every)}: passed for these bytes at {passed.when}")
+        return dict.fromkeys(CONSUMER_CHECKS, "")
+    with console.step("strict consumer type-check (nodenext, bundler) and attw"):
+        found = typecheck.steps(
+            tc, cfg.cache_dir, report.path, cfg.npm_name, workdir / "consumer-types"
+        )
+    if not any(found.values()):
+        publish_build.record_pass(cfg, tc, integrity, every, exports)
+    return dict(zip(CONSUMER_CHECKS, found.values(), strict=True))
 
 
 def _interface(cfg: Config, previous: Any, built: publish_build.Built) -> tuple[Any, str]:
@@ -212,16 +237,13 @@ def sweep_release(
         except MirrorError as exc:
             row.notes = _failed(exc)
         try:
-            tgz = _package_checks(cfg, built, workdir)
+            report, exports = _package_checks(cfg, built, workdir)
         except MirrorError as exc:
             row.package_checks = _failed(exc)
             return row, surface
         row.package_checks = PASS
-        with console.step("strict consumer type-check (nodenext, bundler) and attw"):
-            found = typecheck.steps(
-                built.toolchain, cfg.cache_dir, tgz, cfg.npm_name, workdir / "consumer-types"
-            )
-        for column, problem in zip(CONSUMER_CHECKS, found.values(), strict=True):
+        found = _consumer_checks(cfg, built.toolchain, report, exports, workdir)
+        for column, problem in found.items():
             setattr(row, column, f"{FAIL}: {problem.splitlines()[0][:300]}" if problem else PASS)
         return row, surface
     finally:

@@ -52,6 +52,9 @@ const program = ts.createProgram(files, {
   noEmit: true,
   module: ts.ModuleKind.NodeNext,
   moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  target: ts.ScriptTarget.ES2022,
+  // Names need no DOM: the default library of a target would parse it for every call.
+  lib: ["lib.es2023.d.ts"],
   types: [],
 });
 const checker = program.getTypeChecker();
@@ -74,6 +77,7 @@ for (const file of files) {
 process.stdout.write(JSON.stringify(out));
 """
 AUDIT_SCRIPT = Path(__file__).resolve().parents[1] / "js" / "audit-declarations.mjs"
+TYPECHECK_SCRIPT = AUDIT_SCRIPT.with_name("consumer-typecheck.mjs")
 RUNTIME_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
 _TS_ERROR = re.compile(r"^(?P<where>.*?)\((?P<line>\d+),\d+\): error (?P<msg>TS\d+: .*)$", re.M)
 
@@ -183,7 +187,7 @@ def first_error(output: str) -> str | None:
     m = _TS_ERROR.search(output)
     if not m:
         return None
-    where = m.group("where").strip().removeprefix("node_modules/")
+    where = m.group("where").strip().rsplit("node_modules/", 1)[-1]
     return f"{m.group('msg').strip()} ({where}:{m.group('line')})"
 
 
@@ -339,18 +343,26 @@ def typecheck(
     exports = dict(zip(subpaths, names, strict=True))
     (workdir / "consumer.ts").write_text(consumer_source(name, exports), encoding="utf-8")
     type_roots = types_node(tc, cache_dir)
-    failed: dict[str, TypeCheckFailed] = {}
+    configs = {}
     for resolution in RESOLUTIONS:
         config = workdir / f"tsconfig.{resolution}.json"
         config.write_text(json.dumps(tsconfig(resolution, type_roots), indent=2), "utf-8")
-        res = tc.run(
-            [tc.node, ts_dir / "bin" / "tsc", "-p", config, "--pretty", "false"],
-            cwd=workdir,
-            check=False,
-            timeout=600,
-        )
-        if res.returncode != 0:
-            first = first_error(res.output) or (res.output.strip().splitlines() or ["?"])[0]
+        configs[resolution] = str(config)
+    job = workdir / "typecheck-job.json"
+    pinned = [home / "node_modules", type_roots.parent]
+    job.write_text(json.dumps({"configs": configs, "pinned": [str(p) for p in pinned]}))
+    res = tc.run(
+        [tc.node, TYPECHECK_SCRIPT, ts_dir, job],
+        cwd=workdir,
+        what=f"type-checking {name} as a strict consumer",
+        timeout=600,
+    )
+    compiled = json.loads(res.stdout)
+    failed: dict[str, TypeCheckFailed] = {}
+    for resolution in RESOLUTIONS:
+        output = compiled[resolution]["output"]
+        if compiled[resolution]["errors"]:
+            first = first_error(output) or (output.strip().splitlines() or ["?"])[0]
             failed[resolution] = TypeCheckFailed(
                 f"a strict consumer (skipLibCheck off, {resolution} resolution) cannot "
                 f"type-check {name}: {first}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -346,9 +347,7 @@ def verify(
         f"{report.integrity[:32]}..."
     )
     checks = list(CHECKS) + (list(CONSUMER_CHECKS) if typecheck_consumer else [])
-    store = verdicts.Verdicts.of(build_cache.for_config(cfg))
-    key = verdicts.Verdicts.key(report.integrity, checks, check_tools(tc))
-    passed = store.passed(key, report.integrity) if store else None
+    passed = passed_before(cfg, tc, report.integrity, checks)
     if passed is not None:
         outcome.exports = list(passed.exports)
         console.info(
@@ -361,14 +360,45 @@ def verify(
         publint(tc, cfg.cache_dir, pkg.dir)
     if typecheck_consumer:
         consumer_typecheck(cfg, tc, tgz, pkg.name, workdir)
-    if store is not None:
-        store.record(key, report.integrity, checks, outcome.exports)
+    record_pass(cfg, tc, report.integrity, checks, outcome.exports)
     return report
 
 
 # The checks `verify` runs, as a verdict names them; and the pins of the tools that run them.
 CHECKS = ("consumer import", "publint")
 CONSUMER_CHECKS = ("tsc nodenext", "tsc bundler", "attw")
+ALL_CHECKS = (*CHECKS, *CONSUMER_CHECKS)
+
+
+def passed_before(
+    cfg: config_mod.Config, tc: Toolchain, integrity: str, checks: Sequence[str]
+) -> verdicts.Verdict | None:
+    """A recorded pass of `checks` on these bytes with these tools; a pass of every check
+    (what `publish.build` records) covers any part of them."""
+    store = verdicts.Verdicts.of(build_cache.for_config(cfg))
+    if store is None:
+        return None
+    tools = check_tools(tc)
+    for covering in (ALL_CHECKS, tuple(checks)):
+        if set(checks) <= set(covering):
+            found = store.passed(verdicts.Verdicts.key(integrity, covering, tools), integrity)
+            if found is not None:
+                return found
+    return None
+
+
+def record_pass(
+    cfg: config_mod.Config,
+    tc: Toolchain,
+    integrity: str,
+    checks: Sequence[str],
+    exports: Sequence[str],
+) -> None:
+    """Remember that these bytes passed `checks` (nothing without a build cache)."""
+    store = verdicts.Verdicts.of(build_cache.for_config(cfg))
+    if store is not None:
+        key = verdicts.Verdicts.key(integrity, checks, check_tools(tc))
+        store.record(key, integrity, checks, exports)
 
 
 def check_tools(tc: Toolchain) -> dict[str, str]:

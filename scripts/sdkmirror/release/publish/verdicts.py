@@ -33,6 +33,7 @@ CHECK_CODE = (
     "release/publish/verdicts.py",
     "release/declarations/consumer.py",
     "release/js/audit-declarations.mjs",
+    "release/js/consumer-typecheck.mjs",
     "infra/npmtool.py",
     "infra/toolchain.py",
 )
