@@ -90,6 +90,9 @@ def test_the_registry_environment_is_the_only_one_with_credentials(tmp_path: Pat
     assert env["GITHUB_REPOSITORY"] == "owner/mirror"  # provenance names the workflow
     for key in ("SDKMIRROR_PUSH_TOKEN", "GITHUB_TOKEN", "NODE_OPTIONS"):
         assert key not in env
+    # No compiled code from the shared temp dir: npm would otherwise load Node's compile cache
+    # from it, where any process can plant one.
+    assert env["NODE_DISABLE_COMPILE_CACHE"] == "1" and env["TMPDIR"] == str(private)
 
 
 def test_credentials_go_to_npm_view_and_npm_publish_file_only(tmp_path: Path) -> None:

@@ -129,6 +129,10 @@ def registry_environment(
     env["HOME"] = str(home)
     env["npm_config_cache"] = str(home / "cache")
     env["npm_config_update_notifier"] = "false"
+    # npm would load compiled code from Node's compile cache in the shared temp dir, where
+    # anyone can plant it: the credentialed npm runs only the files of its verified install.
+    env["NODE_DISABLE_COMPILE_CACHE"] = "1"
+    env["TMPDIR"] = str(home)
     for key, value in base.items():
         if key in NEVER_FOR_NPM:
             continue

@@ -82,6 +82,9 @@ class Toolchain:
         env.update(sandbox.CONFIG_ENV)
         env["npm_config_fund"] = "false"
         env["npm_config_audit"] = "false"
+        # npm and pnpm turn on Node's compile cache in the temp dir, which the sandbox throws
+        # away after each command: writing it cost every pnpm run about 0.1 s of CPU.
+        env["NODE_DISABLE_COMPILE_CACHE"] = "1"
         if self.home is not None:
             env["npm_config_prefix"] = str(self.home / "global")
             # The download cache outlives the fresh HOME, so installs stay warm.
