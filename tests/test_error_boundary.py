@@ -503,7 +503,9 @@ def test_no_network_while_installing_a_toolchain_is_network(tmp_path, monkeypatc
     monkeypatch.setenv("PIP_INDEX_URL", f"{dead}/simple")
     monkeypatch.setenv("PIP_NO_INDEX", "0")
     monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_RETRIES", "1")  # one warning to classify, without the backoff
     monkeypatch.setenv("npm_config_registry", dead)
+    monkeypatch.setenv("npm_config_fetch_retries", "0")
     with pytest.raises(MirrorError) as err:
         toolchain.provision(config.ToolchainSpec("24.11.0", "10.33.0"), tmp_path / "cache")
     assert str(err.value).startswith("network: "), str(err.value)

@@ -208,11 +208,16 @@ def verdaccio(
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     log = workdir / "verdaccio.log"
+    env = toolchain.env(home=workdir / "home")
+    # Our own loopback server, started for every test and demo run: its compiled code is kept
+    # beside its install (1.2 s of CPU a start without it).
+    del env["NODE_DISABLE_COMPILE_CACHE"]
+    env["NODE_COMPILE_CACHE"] = str(cache / "verdaccio-compile-cache")
     with log.open("wb") as fh:
         process = subprocess.Popen(
             [toolchain.node, script, "--config", cfg, "--listen", f"127.0.0.1:{port}"],
             cwd=workdir,
-            env=toolchain.env(home=workdir / "home"),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,
