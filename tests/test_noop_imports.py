@@ -11,8 +11,11 @@ from conftest import REPO_ROOT, do_sync
 from gitrepos import seed
 
 # GitPython, PyGithub, tomlkit, rich (piped output is plain), the release layer, semver
-# ranges, templates. (YAML is not listed: Invoke itself loads it to read its configuration.)
-HEAVY = ["git", "github", "tomlkit", "rich", "sdkmirror.release", "nodesemver", "jinja2"]
+# ranges, templates, and filelock (a run with nothing to write takes no lock). (YAML is not
+# listed: Invoke itself loads it to read its configuration.)
+HEAVY = [
+    "git", "github", "tomlkit", "rich", "sdkmirror.release", "nodesemver", "jinja2", "filelock"
+]  # fmt: skip
 
 SCRIPT = """
 import importlib.util, json, sys

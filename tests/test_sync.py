@@ -229,6 +229,25 @@ def test_second_concurrent_run_waits_then_fails_clearly(project, repos, capsys):
     assert repos.origin_refs() == {}
 
 
+def test_a_noop_sync_reads_without_waiting_for_a_run_holding_the_lock(project, repos, capsys):
+    seed(repos, "0.14.2")
+    cfg = project.config(lock_timeout=30)
+    sync.run(cfg, upstream=str(repos.upstream), origin=str(repos.origin))
+    ledger = (project.root / "ledger" / "mirror-tags.toml").read_bytes()
+    capsys.readouterr()
+    with exclusive(cfg.work_dir, 5):
+        report = sync.run(cfg, upstream=str(repos.upstream), origin=str(repos.origin))
+        assert report.status == "noop" and not report.ledger_changed
+        assert "waiting" not in capsys.readouterr().err
+        # Work to do needs the lock again: upstream has a new release.
+        repos.release("0.14.3")
+        repos.push_all()
+        with pytest.raises(LockHeld):
+            sync.run(project.config(lock_timeout=0.2), upstream=str(repos.upstream),
+                     origin=str(repos.origin))  # fmt: skip
+    assert (project.root / "ledger" / "mirror-tags.toml").read_bytes() == ledger
+
+
 def test_dry_run_changes_nothing(project, repos):
     seed(repos, "0.14.2")
 

@@ -26,7 +26,6 @@ from sdkmirror.core.mirror_tag import Version, describe_invalid
 from sdkmirror.core.reports import last_sync_path
 from sdkmirror.infra import console, failpoints, gitio
 from sdkmirror.infra.gitio import RemoteRefs, WorkRepo, WorkRepoDamaged, ls_remote
-from sdkmirror.infra.lock import exclusive
 from sdkmirror.mirror import verdicts
 from sdkmirror.mirror.ledger import MirrorLedger
 
@@ -386,8 +385,16 @@ def run(cfg: Config, *, upstream: str, origin: str, dry_run: bool = False) -> Sy
     report = SyncReport(upstream=upstream, origin=origin, dry_run=dry_run)
     start = time.monotonic()
     try:
-        with exclusive(cfg.work_dir, cfg.lock_timeout, "`invoke sync`"):
-            _run_locked(cfg, report, upstream=upstream, origin=origin, dry_run=dry_run)
+        # A run with nothing to write (the daily no-op) needs no lock: what it read was the
+        # converged state at that moment. Anything else takes the lock and reads again.
+        seen = _observe(cfg, upstream, origin)
+        if _settled(cfg, seen):
+            _conclude(cfg, report, seen, origin=origin, dry_run=dry_run)
+        else:
+            from sdkmirror.infra.lock import exclusive  # filelock: only a run with work needs it
+
+            with exclusive(cfg.work_dir, cfg.lock_timeout, "`invoke sync`"):
+                _run_locked(cfg, report, upstream=upstream, origin=origin, dry_run=dry_run)
     except PushRefused as exc:
         kind = "push-auth-workflows" if exc.workflow_scope else "push-refused"
         detail = exc.reason
@@ -412,9 +419,18 @@ def run(cfg: Config, *, upstream: str, origin: str, dry_run: bool = False) -> Sy
     return report
 
 
-def _run_locked(
-    cfg: Config, report: SyncReport, *, upstream: str, origin: str, dry_run: bool
-) -> None:
+@dataclass
+class _Observed:
+    """Both listings, the ledger and the rejections as one run read them, and their plan."""
+
+    up_refs: RemoteRefs
+    org_refs: RemoteRefs
+    ledger: MirrorLedger
+    known: dict[str, Any]
+    plan: SyncPlan
+
+
+def _observe(cfg: Config, upstream: str, origin: str) -> _Observed:
     # The two listings are independent round trips: taken at once, a no-op waits for one.
     with ThreadPoolExecutor(max_workers=2) as pool:
         up_job = pool.submit(
@@ -428,29 +444,63 @@ def _run_locked(
     ledger = MirrorLedger(cfg.mirror_ledger, cache_dir=cfg.work_dir)
     known = verdicts.still_rejected(verdicts.load(cfg.work_dir), up_refs.tags())
     plan = plan_refs(cfg, up_refs, org_refs, {n: r.object for n, r in ledger.tags.items()}, known)
+    return _Observed(up_refs, org_refs, ledger, known, plan)
 
+
+def _settled(cfg: Config, seen: _Observed) -> bool:
+    """Nothing to write: not origin, not the work repository, not the ledger, not the
+    rejections. (The ledger is checked on the copy just read, which is then dropped.)"""
+    plan = seen.plan
+    if plan.changes_origin or plan.ancestry_unknown:
+        return False
+    if {**seen.known, **plan.refused} != verdicts.load(cfg.work_dir):
+        return False
+    return not _record(seen.ledger, plan, save=False)
+
+
+def _run_locked(
+    cfg: Config, report: SyncReport, *, upstream: str, origin: str, dry_run: bool
+) -> None:
+    seen = _observe(cfg, upstream, origin)
+    plan = seen.plan
     if plan.changes_origin or plan.ancestry_unknown:
         repo = WorkRepo(cfg.work_repo)
+        args = (cfg, plan, report, upstream, origin, seen.org_refs, dry_run)
         try:
-            plan = _fetch_and_push(repo, cfg, plan, report, upstream, origin, org_refs, dry_run)
+            seen.plan = _fetch_and_push(repo, *args)
         except WorkRepoDamaged as exc:
             # Objects a killed run fetched can rot on disk; `has()` still finds them, so only
             # reading them tells. The work repository is a cache: rebuild it and go again.
             console.warn(f"{exc}; rebuilding it and fetching again")
             repo.rebuild()
-            plan = _fetch_and_push(repo, cfg, plan, report, upstream, origin, org_refs, dry_run)
+            seen.plan = _fetch_and_push(repo, *args)
+        _conclude(cfg, report, seen, origin=origin, dry_run=dry_run, filled=True)
     else:
+        _conclude(cfg, report, seen, origin=origin, dry_run=dry_run)
+
+
+def _conclude(
+    cfg: Config,
+    report: SyncReport,
+    seen: _Observed,
+    *,
+    origin: str,
+    dry_run: bool,
+    filled: bool = False,
+) -> None:
+    """The report of a run whose refs are settled, and the ledger and rejections it leaves."""
+    plan = seen.plan
+    if not filled:
         report.fill(plan)
         if dry_run:
             _print_plan(plan, dry_run=True, origin=origin)
-
-    rejected = {**known, **plan.refused}
+    rejected = {**seen.known, **plan.refused}
     report.rejected = [
         {"name": n, **rejected[n]} for n in sorted(rejected, key=lambda n: version_key(cfg, n))
     ]
     report.changed = plan.changes_origin and not dry_run
     if not dry_run:
-        report.ledger_changed = _record(ledger, plan)
+        report.ledger_changed = _record(seen.ledger, plan)
         if rejected != verdicts.load(cfg.work_dir):
             verdicts.save(cfg.work_dir, rejected)
     report.status = "diverged" if plan.diverged else ("updated" if plan.changes_origin else "noop")
@@ -549,15 +599,15 @@ def _drop_non_commits(repo: WorkRepo, cfg: Config, plan: SyncPlan) -> SyncPlan:
     )
 
 
-def _record(ledger: MirrorLedger, plan: SyncPlan) -> bool:
-    """Write what origin now holds into the ledger; only ever adds."""
+def _record(ledger: MirrorLedger, plan: SyncPlan, *, save: bool = True) -> bool:
+    """Write what origin now holds into the ledger; only ever adds. Whether it changed."""
     changed = False
     for t in (*plan.adopt, *plan.new_tags):
         changed |= ledger.add_tag(t.name, t.object, t.commit)
     head = plan.branch_update or plan.mirror_before
     if head:
         changed |= ledger.add_branch_head(plan.mirror_branch, head)
-    if changed:
+    if changed and save:
         ledger.save()
     return changed
 
