@@ -147,7 +147,7 @@ def test_c_no_npmrc_reaches_the_checkout_and_credentialed_npm_reads_none(
     # Even a planted one (a build run with --no-sandbox) is not read by a credentialed call:
     # the scoped route would send it to a closed port; it goes to the registry it names.
     (checkout / ".npmrc").write_text(planted)
-    assert npm_registry.dist_tags(toolchain, NPM_NAME, registry.url) == {}
+    assert npm_registry.dist_tags(NPM_NAME, registry.url) == {}
 
 
 def test_d_no_step_of_ours_runs_after_the_upstream_build_in_ci() -> None:
@@ -328,7 +328,7 @@ def test_g_the_bytes_checked_are_the_bytes_uploaded(tmp_path: Path, toolchain, r
         before_upload=swap,
     )
     assert result.published and result.integrity == _sri(checked)
-    assert publish.registry_integrity(toolchain, NPM_NAME, "0.9.3", registry.url) == _sri(checked)
+    assert publish.registry_integrity(NPM_NAME, "0.9.3", registry.url) == _sri(checked)
 
 
 @pytest.mark.slow
@@ -343,7 +343,7 @@ def test_f_a_hostile_tarball_uploads_nothing(tmp_path: Path, toolchain, registry
         )  # fmt: skip
     assert info.value.exit_code == 7
     for name, version in ((NPM_NAME, "0.9.3"), ("@botiverse/not-the-sdk", "6.6.6")):
-        assert publish.registry_integrity(toolchain, name, version, registry.url) is None
+        assert publish.registry_integrity(name, version, registry.url) is None
 
 
 # --- H: walks over dist/ are iterative and bounded -------------------------------------------

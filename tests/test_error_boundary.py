@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -469,8 +468,7 @@ def test_npm_reason_picks_the_code_line():
     )
 
 
-@pytest.mark.slow
-def test_an_unreachable_registry_fails_within_seconds_with_npms_code(toolchain_primary):
+def test_an_unreachable_registry_fails_naming_why():
     import socket
 
     from sdkmirror.core.errors import RemoteError
@@ -479,12 +477,12 @@ def test_an_unreachable_registry_fails_within_seconds_with_npms_code(toolchain_p
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    start = time.monotonic()
     with pytest.raises(RemoteError) as err:
-        publish.registry_dist_tags(toolchain_primary, "@botiverse/x", f"http://127.0.0.1:{port}/")
-    assert time.monotonic() - start < 15
-    assert "npm error code ECONNREFUSED" in str(err.value), str(err.value)
-    assert "complete log" not in str(err.value)
+        publish.registry_dist_tags("@botiverse/x", f"http://127.0.0.1:{port}/")
+    assert str(err.value) == (
+        f"cannot read the dist-tags of @botiverse/x from http://127.0.0.1:{port}/: "
+        "Connection refused"
+    )
 
 
 def test_release_notes_refuse_a_reversed_range(project, capsys):

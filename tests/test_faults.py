@@ -450,7 +450,7 @@ def test_publish_killed_then_rerun_converges(point, project, cfg, mirror, regist
     cp = project.invoke(*argv, env={**env, "SDKMIRROR_FAILPOINTS": point})
 
     assert cp.returncode == KILLED, cp.stderr
-    on_registry = publish.registry_integrity(toolchain, name, "0.9.3", registry.url)
+    on_registry = publish.registry_integrity(name, "0.9.3", registry.url)
     assert (on_registry is not None) == (point == "after-upload")
     assert ReleaseLedger(cfg.release_ledger).releases == {}  # recorded only once verified
     assert GitRepos.refs(mirror) == mirror_refs
@@ -461,7 +461,7 @@ def test_publish_killed_then_rerun_converges(point, project, cfg, mirror, regist
     assert cp.returncode == 0, cp.stderr
     release = ReleaseLedger(cfg.release_ledger).releases["0.9.3"]
     assert release.upstream_tag == tag
-    assert release.integrity == publish.registry_integrity(toolchain, name, "0.9.3", registry.url)
+    assert release.integrity == publish.registry_integrity(name, "0.9.3", registry.url)
     if on_registry is not None:  # the upload had landed: the re-run found it identical
         assert release.integrity == on_registry
         assert "already published" in cp.stderr

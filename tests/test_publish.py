@@ -217,7 +217,7 @@ def test_loopback_registry_serves_dependencies_but_never_shadows_our_scope(
 
 
 def on_registry(tc, reg, version: str) -> str | None:
-    return publish.registry_integrity(tc, NPM_NAME, version, reg.url)
+    return publish.registry_integrity(NPM_NAME, version, reg.url)
 
 
 def req(tag: str, mirror: Path, reg, **kw) -> publish_plan.Request:
@@ -302,7 +302,7 @@ def test_registry_down_mid_publish_leaves_the_ledger_alone(
 
 
 def dist_tags(tc, reg) -> dict[str, str]:
-    return publish.registry_dist_tags(tc, NPM_NAME, reg.url)
+    return publish.registry_dist_tags(NPM_NAME, reg.url)
 
 
 def releases_md_in_sync(cfg) -> bool:
@@ -414,7 +414,7 @@ def test_missing_tag_via_task_is_one_line(project, cfg, mirror) -> None:
 def test_registry_down_before_anything_is_read(toolchain, tmp_path) -> None:
     port = registry_server.free_port()  # nothing listens there
     with pytest.raises(MirrorError, match="cannot read"):
-        publish.registry_integrity(toolchain, NPM_NAME, "0.9.3", f"http://127.0.0.1:{port}/")
+        publish.registry_integrity(NPM_NAME, "0.9.3", f"http://127.0.0.1:{port}/")
 
 
 def test_provenance_needs_npm_11_5_1() -> None:

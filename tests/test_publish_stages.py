@@ -133,7 +133,7 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
     assert (outs[0] / first.tarball).read_bytes() == (outs[1] / second.tarball).read_bytes()
     assert (first.npm_version, first.upstream_tag, first.dist_tag) == ("0.9.3", tag, "latest")
     assert first.toolchain == {"node": "24.19.0", "pnpm": "10.33.0"}
-    assert publish.registry_integrity(toolchain, NPM_NAME, "0.9.3", registry.url) is None
+    assert publish.registry_integrity(NPM_NAME, "0.9.3", registry.url) is None
     tgz = outs[0] / first.tarball
 
     def upload(path: Path, integrity: str, *extra: str):
@@ -151,13 +151,11 @@ def test_stages_build_upload_check_reproduce(project, cfg, mirror, registry, too
     cp = upload(tgz, first.integrity)  # a dry run by default
     assert cp.returncode == 0, cp.stderr
     assert "dry run: nothing uploaded" in cp.stdout  # the result line
-    assert publish.registry_integrity(toolchain, NPM_NAME, "0.9.3", registry.url) is None
+    assert publish.registry_integrity(NPM_NAME, "0.9.3", registry.url) is None
 
     cp = upload(tgz, first.integrity, "--no-dry-run")
     assert cp.returncode == 0, cp.stderr
-    assert publish.registry_integrity(toolchain, NPM_NAME, "0.9.3", registry.url) == (
-        first.integrity
-    )
+    assert publish.registry_integrity(NPM_NAME, "0.9.3", registry.url) == (first.integrity)
     # Without --source-tag, the build's own manifest beside the tarball names the tag.
     again = project.invoke(
         "publish.upload", "--tarball", str(outs[1] / second.tarball), "--integrity",

@@ -95,12 +95,13 @@ def test_the_registry_environment_is_the_only_one_with_credentials(tmp_path: Pat
     assert env["NODE_DISABLE_COMPILE_CACHE"] == "1" and env["TMPDIR"] == str(private)
 
 
-def test_credentials_go_to_npm_view_and_npm_publish_file_only(tmp_path: Path) -> None:
+def test_credentials_go_to_npm_publish_file_only(tmp_path: Path) -> None:
     from sdkmirror.core.config import ToolchainSpec
     from sdkmirror.infra.toolchain import Toolchain
 
     tc = Toolchain(ToolchainSpec("24.19.0", "10.33.0"), tmp_path / "bin", "", "")
-    for args in (["install"], ["exec", "x"], ["publish"], ["publish", str(tmp_path / "nope")]):
+    nope = str(tmp_path / "nope")
+    for args in (["install"], ["exec", "x"], ["view", "x"], ["publish"], ["publish", nope]):
         with pytest.raises(ValueError, match="credentials"):
             npm_registry.run(tc, args)
 

@@ -464,7 +464,7 @@ def consume(
         route = [f"--{scope}:registry={registry.url}", f"{name}@latest"]
         exports = publish_build.consumer_import(tc, where, name, route)
         pkg = json.loads((where / "node_modules" / name / "package.json").read_text("utf-8"))
-        seen = publish.registry_integrity(tc, name, pkg["version"], registry.url)
+        seen = publish.registry_integrity(name, pkg["version"], registry.url)
         recorded = ReleaseLedger(cfg.release_ledger).get(pkg["version"])
         if pkg["version"] != newest.version:
             raise VerificationFailed(

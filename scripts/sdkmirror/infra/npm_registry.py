@@ -1,27 +1,36 @@
-"""The only npm calls that carry the publisher's registry credentials: `npm view` and
-`npm publish FILE`.
+"""The registry with the publisher's credentials: `npm publish FILE`, and the two reads a
+publish needs (a version's integrity, the dist-tags).
 
-They run pristine code only: the separate Node/npm of `pristine`, hashed again before every
-call, started in an empty private directory with a user and a global config we write (the
-registry's auth line refers to `$NODE_AUTH_TOKEN`), the registry given explicitly, and
-`sandbox.registry_environment`. No `.npmrc` of a checkout or a home directory is read, and no
-upstream code, install or script ever runs with that environment."""
+`npm publish` runs pristine code only: the separate Node/npm of `pristine`, checked again
+before every call, started in an empty private directory with a user and a global config we
+write (the registry's auth line refers to `$NODE_AUTH_TOKEN`), the registry given explicitly,
+and `sandbox.registry_environment`. No `.npmrc` of a checkout or a home directory is read, and
+no upstream code, install or script ever runs with that environment.
+
+The reads are one HTTP GET each, made by this process: the package document `npm view`
+fetches, with the token as a bearer header for that registry only, the user's npm proxy and CA
+settings, and npm's read timeout. A Node process per read cost 0.4 s; this costs milliseconds.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import ssl
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from sdkmirror.core.errors import RemoteError
 from sdkmirror.infra import pristine, proc, registry_url, sandbox
-from sdkmirror.infra.netlimits import NPM_READ_FLAGS, npm_reason
+from sdkmirror.infra.netlimits import NPM_FETCH_TIMEOUT_MS
 from sdkmirror.infra.toolchain import Toolchain, ToolchainError
 
-ALLOWED = ("view", "publish")
+ALLOWED = ("publish",)
 
 
 def run(
@@ -33,9 +42,9 @@ def run(
     echo: bool = False,
     what: str | None = None,
 ) -> proc.Result:
-    """`npm view ...` or `npm publish FILE ...` with the user's npm config and OIDC variables."""
+    """`npm publish FILE ...` with the user's npm config and OIDC variables."""
     if not args or args[0] not in ALLOWED:
-        raise ValueError(f"only npm {' and '.join(ALLOWED)} get registry credentials, not {args}")
+        raise ValueError(f"only npm {' and '.join(ALLOWED)} gets registry credentials, not {args}")
     if args[0] == "publish" and (len(args) < 2 or not Path(args[1]).is_file()):
         raise ValueError("npm publish gets credentials only for a tarball file")
     registry = _registry_of(args)
@@ -84,47 +93,78 @@ def npmrc(registry: str, base: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def reading(registry: str) -> list[str]:
-    return ["--registry", registry, "--prefer-online", *NPM_READ_FLAGS]
-
-
 def integrity(
-    tc: Toolchain, name: str, version: str, registry: str, *, env: Mapping[str, str] | None = None
+    name: str, version: str, registry: str, *, env: Mapping[str, str] | None = None
 ) -> str | None:
     """`dist.integrity` of name@version on the registry, or None when it is not there."""
-    res = run(
-        tc,
-        ["view", f"{name}@{version}", "dist.integrity", "--json", *reading(registry)],
-        env=env,
-        check=False,
-    )
-    text = res.stdout.strip()
-    if res.returncode == 0:
-        value = json.loads(text) if text else None
-        return str(value) if isinstance(value, str) else None
-    if "E404" in res.output:
-        return None
-    raise RemoteError(f"cannot read {name}@{version} from {registry}: {npm_reason(res.output)}")
+    doc = _document(name, registry, os.environ if env is None else env, f"{name}@{version}")
+    entry = ((doc or {}).get("versions") or {}).get(version) or {}
+    value = (entry.get("dist") or {}).get("integrity") if isinstance(entry, dict) else None
+    return value if isinstance(value, str) else None
 
 
-def dist_tags(
-    tc: Toolchain, name: str, registry: str, *, env: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def dist_tags(name: str, registry: str, *, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The package's dist-tags on the registry (`{}` when the package is not there yet)."""
-    res = run(
-        tc,
-        ["view", name, "dist-tags", "--json", *reading(registry)],
-        env=env,
-        check=False,
-    )
-    text = res.stdout.strip()
-    if res.returncode == 0:
-        tags = json.loads(text) if text else {}
-        return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
-    if "E404" in res.output:
-        return {}
-    raise RemoteError(
-        f"cannot read the dist-tags of {name} from {registry}: {npm_reason(res.output)}"
+    what = f"the dist-tags of {name}"
+    doc = _document(name, registry, os.environ if env is None else env, what)
+    tags = (doc or {}).get("dist-tags")
+    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
+
+
+def _document(name: str, registry: str, env: Mapping[str, str], what: str) -> dict[str, Any] | None:
+    """The registry's document of `name` (what `npm view` reads), or None on a 404."""
+    registry = registry_url.parse(registry)
+    url = registry.rstrip("/") + "/" + name.replace("/", "%2f")  # @scope%2fname, as npm asks
+    headers = {
+        "Accept": "application/json",
+        "Cache-Control": "no-cache",  # npm's --prefer-online: never an older cached answer
+        "User-Agent": "sdkmirror (npm registry read)",
+    }
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - parse(): http(s) only
+    if env.get("NODE_AUTH_TOKEN"):  # unredirected: a redirect never carries the token along
+        request.add_unredirected_header("Authorization", f"Bearer {env['NODE_AUTH_TOKEN']}")
+    try:
+        with _opener(registry, env).open(request, timeout=NPM_FETCH_TIMEOUT_MS / 1000) as resp:
+            doc = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise RemoteError(
+            f"cannot read {what} from {registry}: HTTP {exc.code} {exc.reason}"
+        ) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        text = reason.strerror if isinstance(reason, OSError) and reason.strerror else reason
+        raise RemoteError(f"cannot read {what} from {registry}: {text}") from None
+    return doc if isinstance(doc, dict) else None
+
+
+def _opener(registry: str, env: Mapping[str, str]) -> urllib.request.OpenerDirector:
+    """HTTP(S) with npm's settings of the user: `proxy`/`https-proxy`/`noproxy` (or the
+    proxy variables), `cafile`, `strict-ssl`, and Node's `NODE_EXTRA_CA_CERTS`."""
+    settings = sandbox.npm_settings(env)
+    parts = urlsplit(registry)
+
+    def first(*keys: str) -> str:
+        return next((v for k in keys if (v := settings.get(k) or env.get(k))), "")
+
+    if parts.scheme == "https":
+        proxy = first("https-proxy", "HTTPS_PROXY", "https_proxy", "proxy")
+    else:
+        proxy = first("proxy", "HTTP_PROXY", "http_proxy")
+    bypass = [h.strip().lstrip(".") for h in first("noproxy", "NO_PROXY", "no_proxy").split(",")]
+    host = parts.hostname or ""
+    if any(b and (b == "*" or host == b or host.endswith("." + b)) for b in bypass):
+        proxy = ""
+    context = ssl.create_default_context(cafile=settings.get("cafile") or None)
+    if env.get("NODE_EXTRA_CA_CERTS"):
+        context.load_verify_locations(cafile=env["NODE_EXTRA_CA_CERTS"])
+    if settings.get("strict-ssl", "").lower() == "false":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({parts.scheme: proxy} if proxy else {}),
+        urllib.request.HTTPSHandler(context=context),
     )
 
 

@@ -497,7 +497,7 @@ def build(
         )
         checks = Checks()
         report = verify(cfg, tc, pkg, workdir, checks)
-        latest = npm_registry.dist_tags(tc, plan.npm_name, plan.registry).get("latest")
+        latest = npm_registry.dist_tags(plan.npm_name, plan.registry).get("latest")
         dist_tag = choose_dist_tag(plan.npm_version, latest)
         manifest = Manifest(
             npm_name=plan.npm_name,

@@ -49,7 +49,7 @@ def check(
             f"the manifest is for {manifest.npm_name}@{manifest.npm_version}, not "
             f"{npm_name}@{version}; pass the manifest of that build"
         )
-    remote = npm_registry.integrity(tc, npm_name, version, registry)
+    remote = npm_registry.integrity(npm_name, version, registry)
     if remote is None:
         raise VerificationFailed(f"{npm_name}@{version} is not on {registry}; upload it first")
     if manifest is not None and remote != manifest.integrity:

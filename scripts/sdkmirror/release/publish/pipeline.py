@@ -59,14 +59,14 @@ def default_registry(tc: Toolchain) -> str:
     return npm_registry.default_registry(tc)
 
 
-def registry_integrity(tc: Toolchain, name: str, version: str, registry: str) -> str | None:
+def registry_integrity(name: str, version: str, registry: str) -> str | None:
     """`dist.integrity` of name@version on the registry, or None when it is not there."""
-    return npm_registry.integrity(tc, name, version, registry)
+    return npm_registry.integrity(name, version, registry)
 
 
-def registry_dist_tags(tc: Toolchain, name: str, registry: str) -> dict[str, str]:
+def registry_dist_tags(name: str, registry: str) -> dict[str, str]:
     """The package's dist-tags on the registry (`{}` when the package is not there yet)."""
-    return npm_registry.dist_tags(tc, name, registry)
+    return npm_registry.dist_tags(name, registry)
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def reproduce(
     # Rebuilt, never reused; the rebuilt bytes, when they are the checked ones, need no checks.
     built = publish_build.build(cfg, req, out, use_cache=False)
     tc = built.built.toolchain
-    remote = npm_registry.integrity(tc, rec.npm_name, version, reg)
+    remote = npm_registry.integrity(rec.npm_name, version, reg)
     if remote is None:
         raise VerificationFailed(f"{rec.npm_name}@{version} is not on {reg}; nothing to compare")
     if remote == built.manifest.integrity:

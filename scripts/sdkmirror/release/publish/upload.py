@@ -293,10 +293,10 @@ def _upload(
     provenance = oidc_requested(env)
     if provenance:
         check_provenance_npm(tc)
-    remote = npm_registry.integrity(tc, name, version, registry, env=env)
+    remote = npm_registry.integrity(name, version, registry, env=env)
     action = decide(integrity, remote, name=name, version=version)
     if dist_tag is None:
-        latest = npm_registry.dist_tags(tc, name, registry, env=env).get("latest")
+        latest = npm_registry.dist_tags(name, registry, env=env).get("latest")
         dist_tag = choose_dist_tag(version, latest)
     real = publish_argv(tgz, registry, provenance=provenance, dry_run=False, tag=dist_tag)
     result = UploadResult(
@@ -324,7 +324,7 @@ def _upload(
                 "unchanged: rerun the same command once the registry is reachable"
             ) from exc
     failpoints.reach("after-upload")
-    after = npm_registry.integrity(tc, name, version, registry, env=env)
+    after = npm_registry.integrity(name, version, registry, env=env)
     if after != integrity:
         raise VerificationFailed(
             f"the registry reports {after!r} for {name}@{version}, not the uploaded "
