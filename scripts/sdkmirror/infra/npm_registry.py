@@ -156,16 +156,18 @@ def _opener(registry: str, env: Mapping[str, str]) -> urllib.request.OpenerDirec
     host = parts.hostname or ""
     if any(b and (b == "*" or host == b or host.endswith("." + b)) for b in bypass):
         proxy = ""
-    context = ssl.create_default_context(cafile=settings.get("cafile") or None)
-    if env.get("NODE_EXTRA_CA_CERTS"):
-        context.load_verify_locations(cafile=env["NODE_EXTRA_CA_CERTS"])
-    if settings.get("strict-ssl", "").lower() == "false":
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return urllib.request.build_opener(
-        urllib.request.ProxyHandler({parts.scheme: proxy} if proxy else {}),
-        urllib.request.HTTPSHandler(context=context),
-    )
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.ProxyHandler({parts.scheme: proxy} if proxy else {})
+    ]
+    if parts.scheme == "https":  # loading the system's CAs takes 20 ms: only when needed
+        context = ssl.create_default_context(cafile=settings.get("cafile") or None)
+        if env.get("NODE_EXTRA_CA_CERTS"):
+            context.load_verify_locations(cafile=env["NODE_EXTRA_CA_CERTS"])
+        if settings.get("strict-ssl", "").lower() == "false":
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers)
 
 
 def default_registry(tc: Toolchain, env: Mapping[str, str] | None = None) -> str:

@@ -43,39 +43,6 @@ RESOLUTIONS: dict[str, dict[str, str]] = {
     "bundler": {"module": "esnext", "moduleResolution": "bundler"},
 }
 
-# Lists the exports of declaration files with the compiler API. argv: typescript dir, files.
-_NAMES_MJS = r"""
-import { createRequire } from "node:module";
-const [tsDir, ...files] = process.argv.slice(2);
-const ts = createRequire(import.meta.url)(tsDir);
-const program = ts.createProgram(files, {
-  noEmit: true,
-  module: ts.ModuleKind.NodeNext,
-  moduleResolution: ts.ModuleResolutionKind.NodeNext,
-  target: ts.ScriptTarget.ES2022,
-  // Names need no DOM: the default library of a target would parse it for every call.
-  lib: ["lib.es2023.d.ts"],
-  types: [],
-});
-const checker = program.getTypeChecker();
-const typeOnly = (s) =>
-  (s.declarations ?? []).some((d) => ts.isTypeOnlyImportOrExportDeclaration(d));
-const out = {};
-for (const file of files) {
-  const source = program.getSourceFile(file);
-  const module = source && checker.getSymbolAtLocation(source);
-  const values = [];
-  const types = [];
-  for (const symbol of module ? checker.getExportsOfModule(module) : []) {
-    if (symbol.name === "export=") continue;
-    const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
-    const isValue = (target.flags & ts.SymbolFlags.Value) !== 0 && !typeOnly(symbol);
-    (isValue ? values : types).push(symbol.name);
-  }
-  out[file] = { values: values.sort(), types: types.sort(), found: Boolean(module) };
-}
-process.stdout.write(JSON.stringify(out));
-"""
 AUDIT_SCRIPT = Path(__file__).resolve().parents[1] / "js" / "audit-declarations.mjs"
 TYPECHECK_SCRIPT = AUDIT_SCRIPT.with_name("consumer-typecheck.mjs")
 RUNTIME_FIELDS = ("dependencies", "optionalDependencies", "peerDependencies")
@@ -196,22 +163,43 @@ def first_error(output: str) -> str | None:
 
 def export_names(tc: Toolchain, typescript_dir: Path, files: Sequence[Path]) -> list[ExportNames]:
     """The exports of each declaration file, read by the TypeScript compiler."""
-    if not files:
+    return read_declarations(tc, typescript_dir, None, [], files)
+
+
+def read_declarations(
+    tc: Toolchain,
+    typescript_dir: Path,
+    pkg_dir: Path | None,
+    audited: Sequence[Path],
+    entries: Sequence[Path],
+) -> list[ExportNames]:
+    """`audit` of the files in `audited` (the package in `pkg_dir` ships them), then the
+    exports of each of `entries`: one process, one load of the compiler."""
+    if not audited and not entries:
         return []
-    with tempfile.TemporaryDirectory(prefix="sdkmirror-names-") as tmp:
-        script = Path(tmp) / "export-names.mjs"
-        script.write_text(_NAMES_MJS, encoding="utf-8")
+    allowed: list[str] = []
+    if pkg_dir is not None:
+        pkg = json.loads((pkg_dir / "package.json").read_text(encoding="utf-8"))
+        allowed = sorted({n for f in RUNTIME_FIELDS for n in (pkg.get(f) or {})})
+    names = [str(Path(f).resolve()) for f in entries]
+    job_data = {"files": [str(f) for f in audited], "allowed": allowed, "names": names}
+    readable = [_project_of(Path(f)) for f in entries]  # what the entries import, too
+    with tempfile.TemporaryDirectory(prefix="sdkmirror-audit-") as tmp:
+        job = Path(tmp) / "job.json"
+        job.write_text(json.dumps(job_data))
         res = tc.run(
-            [tc.node, script, typescript_dir, *[str(Path(f).resolve()) for f in files]],
+            [tc.node, AUDIT_SCRIPT, typescript_dir, job],
             cwd=Path(tmp),
-            readable=[_project_of(Path(f)) for f in files],  # what the files import, too
-            what="reading the declared exports",
+            readable=[*([pkg_dir] if pkg_dir else []), *readable],
+            what="auditing the published declarations and reading their exports",
             timeout=300,
         )
     data = json.loads(res.stdout)
+    if data["problems"] and pkg_dir is not None:
+        raise _audit_failure(data["problems"], pkg_dir)
     out: list[ExportNames] = []
-    for f in files:
-        entry = data[str(Path(f).resolve())]
+    for f, key in zip(entries, names, strict=True):
+        entry = data["names"][key]
         if not entry["found"]:
             raise TypeCheckFailed(f"{f} is not a module the compiler can read; check its path")
         out.append(ExportNames(tuple(entry["values"]), tuple(entry["types"])))
@@ -232,32 +220,22 @@ def published_declarations(pkg_dir: Path) -> list[Path]:
 def audit(tc: Toolchain, typescript_dir: Path, pkg_dir: Path, files: Sequence[Path]) -> None:
     """The published declarations hold no code (an initializer or a body in an ambient
     context) and import nothing but the package's runtime dependencies and Node builtins."""
-    pkg = json.loads((pkg_dir / "package.json").read_text(encoding="utf-8"))
-    allowed = sorted({n for f in RUNTIME_FIELDS for n in (pkg.get(f) or {})})
-    with tempfile.TemporaryDirectory(prefix="sdkmirror-audit-") as tmp:
-        job = Path(tmp) / "job.json"
-        job.write_text(json.dumps({"files": [str(f) for f in files], "allowed": allowed}))
-        res = tc.run(
-            [tc.node, AUDIT_SCRIPT, typescript_dir, job],
-            cwd=Path(tmp),
-            readable=[pkg_dir],
-            what="auditing the published declarations",
-            timeout=300,
-        )
-    problems = json.loads(res.stdout)["problems"]
-    if not problems:
-        return
+    read_declarations(tc, typescript_dir, pkg_dir, files, [])
+
+
+def _audit_failure(problems: list[dict[str, Any]], pkg_dir: Path) -> TypeCheckFailed:
+    """The first problem of the audit as one line (and how many more there are)."""
     p = problems[0]
     where = f"{Path(p['file']).relative_to(pkg_dir)}:{p['line']}"
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     if p["kind"] == "import":
-        raise TypeCheckFailed(
+        return TypeCheckFailed(
             f"the published declarations import {p['detail']!r} ({where}){more}, which a "
             "consumer does not get: it is neither a runtime dependency nor a Node builtin; "
             "inline its types or make it a dependency"
         )
     what = "an initializer" if p["kind"] == "initializer" else "a body"
-    raise TypeCheckFailed(
+    return TypeCheckFailed(
         f"the published declarations have {what} in an ambient context at {where} "
         f"(`{p['detail']}`: {p['snippet']}){more}; declarations must come from the compiler's "
         "declaration emit, not from source"
@@ -338,8 +316,8 @@ def typecheck(
     if missing:
         raise TypeCheckFailed(f"{name}'s exports name the declarations {missing[0]}, not packed")
     ts_dir = home / "node_modules" / "typescript"
-    audit(tc, ts_dir, pkg_dir, published_declarations(pkg_dir))
-    names = export_names(tc, ts_dir, [pkg_dir / t for t in subpaths.values()])
+    entries = [pkg_dir / t for t in subpaths.values()]
+    names = read_declarations(tc, ts_dir, pkg_dir, published_declarations(pkg_dir), entries)
     exports = dict(zip(subpaths, names, strict=True))
     (workdir / "consumer.ts").write_text(consumer_source(name, exports), encoding="utf-8")
     type_roots = types_node(tc, cache_dir)

@@ -1,14 +1,18 @@
-// Audits published declaration files as a consumer receives them. argv: typescript dir, the
-// job file (JSON: {files, allowed}). Prints the problems as JSON: code in an ambient context
-// (an initializer or a body, which a consumer's compiler rejects: TS1039, TS1254, TS1183) and
-// imports of packages the consumer does not get (neither a runtime dependency nor a builtin).
+// Audits published declaration files as a consumer receives them, and lists the exports of
+// entry declaration files, in one process. argv: typescript dir, the job file (JSON: {files,
+// allowed, names}). Prints JSON {problems, names}:
+// - problems: code in an ambient context of `files` (an initializer or a body, which a
+//   consumer's compiler rejects: TS1039, TS1254, TS1183) and imports of packages the consumer
+//   does not get (neither a runtime dependency in `allowed` nor a builtin);
+// - names: for each file of `names`, its exports read by the compiler ({values, types, found}),
+//   a type-only export (`export type`, `import type` re-exported) among the types.
 import { readFileSync } from "node:fs";
 import { builtinModules, createRequire } from "node:module";
 
 const [tsDir, jobFile] = process.argv.slice(2);
 const ts = createRequire(import.meta.url)(tsDir);
 const job = JSON.parse(readFileSync(jobFile, "utf8"));
-const allowed = new Set(job.allowed);
+const allowed = new Set(job.allowed ?? []);
 const builtins = new Set(builtinModules);
 
 const packageOf = (spec) =>
@@ -21,7 +25,7 @@ const consumerGets = (spec) =>
   allowed.has(packageOf(spec));
 
 const problems = [];
-for (const file of job.files) {
+for (const file of job.files ?? []) {
   const text = readFileSync(file, "utf8");
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const report = (node, kind, detail) => {
@@ -74,4 +78,36 @@ for (const file of job.files) {
   };
   visit(source);
 }
-process.stdout.write(JSON.stringify({ problems }));
+function exportNames(files) {
+  if (!files.length) return {};
+  const program = ts.createProgram(files, {
+    noEmit: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    // Names need no DOM: the default library of a target would parse it for every call.
+    lib: ["lib.es2023.d.ts"],
+    types: [],
+  });
+  const checker = program.getTypeChecker();
+  const typeOnly = (s) =>
+    (s.declarations ?? []).some((d) => ts.isTypeOnlyImportOrExportDeclaration(d));
+  const out = {};
+  for (const file of files) {
+    const source = program.getSourceFile(file);
+    const module = source && checker.getSymbolAtLocation(source);
+    const values = [];
+    const types = [];
+    for (const symbol of module ? checker.getExportsOfModule(module) : []) {
+      if (symbol.name === "export=") continue;
+      const target =
+        symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+      const isValue = (target.flags & ts.SymbolFlags.Value) !== 0 && !typeOnly(symbol);
+      (isValue ? values : types).push(symbol.name);
+    }
+    out[file] = { values: values.sort(), types: types.sort(), found: Boolean(module) };
+  }
+  return out;
+}
+
+process.stdout.write(JSON.stringify({ problems, names: exportNames(job.names ?? []) }));
