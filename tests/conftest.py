@@ -347,18 +347,55 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return origin
 
 
-@pytest.fixture
-def registry(tmp_path: Path, toolchain, monkeypatch):
-    """A loopback Verdaccio that the user's npm config points at, with its token."""
-    from sdkmirror.devtools import registry_server
+class WorkerRegistry:
+    """One loopback Verdaccio per worker, started again only once a test has stopped it."""
 
-    with registry_server.verdaccio(
-        tmp_path / "verdaccio", toolchain, cache_dir=Path(os.environ["SDKMIRROR_CACHE"])
-    ) as reg:
-        # The registry's token is "the user's npm config" for this test.
-        for key, value in reg.npm_env().items():
-            monkeypatch.setenv(key, value)
-        yield reg
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.started = 0
+        self._running: Any = None  # the `verdaccio()` context of the registry in use
+        self.current: Any = None
+
+    def fresh(self, toolchain) -> Any:
+        """The registry without any package of our scope: as if just started. Third-party
+        packages it proxied stay, as in its uplink's cache."""
+        from sdkmirror.devtools import registry_server
+
+        if self.current is None or self.current.process.poll() is not None:
+            self.close()
+            self.started += 1
+            self._running = registry_server.verdaccio(
+                self.base / f"verdaccio-{self.started}",
+                toolchain,
+                cache_dir=Path(os.environ["SDKMIRROR_CACHE"]),
+            )
+            self.current = self._running.__enter__()
+        storage = self.current.log.parent / "storage"
+        shutil.rmtree(storage / registry_server.OWN_SCOPE, ignore_errors=True)
+        return self.current
+
+    def close(self) -> None:
+        if self._running is not None:
+            self._running.__exit__(None, None, None)
+        self._running = self.current = None
+
+
+@pytest.fixture(scope="session")
+def worker_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerRegistry]:
+    shared = WorkerRegistry(tmp_path_factory.mktemp("registry"))
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def registry(worker_registry: WorkerRegistry, toolchain, monkeypatch):
+    """A loopback Verdaccio that the user's npm config points at, with its token; holding no
+    package of our scope. (Starting one costs a second: a worker keeps its own.)"""
+    reg = worker_registry.fresh(toolchain)
+    # The registry's token is "the user's npm config" for this test.
+    for key, value in reg.npm_env().items():
+        monkeypatch.setenv(key, value)
+    yield reg
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ def _get(url: str, timeout: float = 2.0) -> int:
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
     @retry(
         stop=stop_after_delay(timeout),
-        wait=wait_fixed(0.2),
+        wait=wait_fixed(0.05),  # it listens about a second after its start: poll finely
         retry=retry_if_exception_type(OSError),
         reraise=True,
     )
