@@ -211,7 +211,7 @@ def verdaccio(
     env = toolchain.env(home=workdir / "home")
     # Our own loopback server, started for every test and demo run: its compiled code is kept
     # beside its install (1.2 s of CPU a start without it).
-    del env["NODE_DISABLE_COMPILE_CACHE"]
+    env.pop("NODE_DISABLE_COMPILE_CACHE", None)
     env["NODE_COMPILE_CACHE"] = str(cache / "verdaccio-compile-cache")
     with log.open("wb") as fh:
         process = subprocess.Popen(

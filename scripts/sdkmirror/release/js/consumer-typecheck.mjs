@@ -1,7 +1,6 @@
 // The strict consumer's compilations, every resolution in one process. argv: typescript dir,
 // the job file (JSON: {configs: {resolution: tsconfig path}, pinned: [dirs]}). Prints JSON:
-// {resolution: {output, errors, files, checked, full, why}}, `output` formatted as `tsc
-// --pretty false` prints it.
+// {resolution: {output, errors}}, `output` formatted as `tsc --pretty false` prints it.
 //
 // It reports what `tsc -p CONFIG` reports, with one saving: the files under `pinned` (the
 // pinned TypeScript's libraries and `@types/node`) are not checked again when nothing else in
@@ -25,10 +24,9 @@ const formatHost = {
   getNewLine: () => "\n",
 };
 
-// Why a file the consumer installed can change how the pinned files check, or null.
+// How a file the consumer installed can change what the pinned files mean, or null.
 function globalEffect(sf) {
-  if (sf.isDeclarationFile && !ts.isExternalModule(sf)) return "a script (global) declaration file";
-  if (!sf.isDeclarationFile && !ts.isExternalModule(sf)) return "a script file";
+  if (!ts.isExternalModule(sf)) return "a script file (its declarations are global)";
   if (sf.libReferenceDirectives.length) return "a `/// <reference lib>` directive";
   if (sf.referencedFiles.length) return "a `/// <reference path>` directive";
   if (sf.typeReferenceDirectives.some((r) => r.fileName !== "node")) {
@@ -50,7 +48,7 @@ function compile(configPath) {
     ...ts.sys,
     onUnRecoverableConfigFileDiagnostic: (d) => diagnostics.push(d),
   });
-  if (!parsed) return { diagnostics, files: 0, checked: 0, full: true, why: "config" };
+  if (!parsed) return diagnostics;
   diagnostics.push(...parsed.errors);
   const program = ts.createProgram({
     rootNames: parsed.fileNames,
@@ -58,34 +56,19 @@ function compile(configPath) {
     configFileParsingDiagnostics: parsed.errors,
   });
   const files = program.getSourceFiles();
-  let why = null;
-  for (const sf of files) {
-    if (!isPinned(sf.fileName) && (why = globalEffect(sf))) {
-      why = `${path.relative(process.cwd(), sf.fileName)}: ${why}`;
-      break;
-    }
-  }
-  const full = why !== null;
+  const full = files.some((sf) => !isPinned(sf.fileName) && globalEffect(sf));
   const checked = files.filter((sf) => full || !isPinned(sf.fileName));
   diagnostics.push(...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics());
   for (const sf of files) diagnostics.push(...program.getSyntacticDiagnostics(sf));
   for (const sf of checked) diagnostics.push(...program.getSemanticDiagnostics(sf));
-  return { diagnostics, files: files.length, checked: checked.length, full, why };
+  return diagnostics;
 }
 
 const out = {};
 for (const [resolution, configPath] of Object.entries(job.configs)) {
-  const { diagnostics, files, checked, full, why } = compile(configPath);
   const errors = ts.sortAndDeduplicateDiagnostics(
-    diagnostics.filter((d) => d.category === ts.DiagnosticCategory.Error),
+    compile(configPath).filter((d) => d.category === ts.DiagnosticCategory.Error),
   );
-  out[resolution] = {
-    output: ts.formatDiagnostics(errors, formatHost),
-    errors: errors.length,
-    files,
-    checked,
-    full,
-    why,
-  };
+  out[resolution] = { output: ts.formatDiagnostics(errors, formatHost), errors: errors.length };
 }
 process.stdout.write(JSON.stringify(out));

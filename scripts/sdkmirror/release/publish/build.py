@@ -379,7 +379,7 @@ def passed_before(
     if store is None:
         return None
     tools = check_tools(tc)
-    for covering in (ALL_CHECKS, tuple(checks)):
+    for covering in dict.fromkeys((ALL_CHECKS, tuple(checks))):  # each key looked up once
         if set(checks) <= set(covering):
             found = store.passed(verdicts.Verdicts.key(integrity, covering, tools), integrity)
             if found is not None:
